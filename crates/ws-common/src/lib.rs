@@ -1,1 +1,46 @@
-//! tmp
+//! Everything the sink-sharing variants have in common.
+//!
+//! A variant implements one trait, [`SharedSink`]: how the write half of a
+//! split axum WebSocket is shared by the tasks that write to it. This crate
+//! does the rest, identically for every variant: the command line
+//! ([`ServerConfig`]), the routes, the room registry, the heartbeat and idle
+//! timeout, the close handshake, graceful shutdown and the metrics. A
+//! variant's `main` is one call to [`cli::run`].
+//!
+//! With the `testkit` feature it also provides an in-process test server
+//! ([`testkit::TestServer`]) and the conformance suite every variant runs
+//! ([`conformance_tests!`]).
+
+pub mod cli;
+mod close;
+pub mod config;
+mod connection;
+mod heartbeat;
+pub mod metrics;
+pub mod rooms;
+mod router;
+mod server;
+pub mod shutdown;
+mod state;
+pub mod strategy;
+pub mod writer;
+
+#[cfg(feature = "testkit")]
+pub mod conformance;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use config::ServerConfig;
+pub use metrics::Metrics;
+pub use server::{ServeError, ShutdownReport, bind, serve};
+pub use strategy::{Disconnected, SharedSink, WsSink};
+pub use writer::{CLOSE_TIMEOUT, DisconnectReason, WriterContext, close_sink};
+
+/// Re-exports for the strategies, so that every variant names the same types
+/// from one place.
+pub mod prelude {
+    pub use axum::extract::ws::{CloseFrame, Message};
+
+    pub use crate::strategy::{Disconnected, SharedSink, WsSink};
+    pub use crate::writer::{CLOSE_TIMEOUT, DisconnectReason, WriterContext, close_sink};
+}

@@ -1,0 +1,111 @@
+//! The server's settings: one struct, parsed from the command line by every
+//! variant's binary and built directly by tests and benches.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Every setting a server takes. The same flags, defaults and meaning in every
+/// variant, so that a comparison only ever changes the strategy.
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000", env = "WS_ADDR")]
+    pub addr: SocketAddr,
+
+    /// Tokio worker threads (default: the CPUs this process may run on).
+    #[arg(long)]
+    pub workers: Option<usize>,
+
+    /// How often the server pings each connection.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub ping_interval: Duration,
+
+    /// A connection from which nothing has arrived for this long is closed (1000).
+    #[arg(long, default_value = "45s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// On SIGINT/SIGTERM, how long connections get to close before the process exits.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Mutex variants: a send that does not complete within this disconnects the member (1008).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub send_timeout: Duration,
+
+    /// mpsc variant: messages queued per connection; a full queue disconnects the member (1008).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub queue_capacity: u32,
+
+    /// Largest message accepted, in bytes; larger ones close the connection (1009).
+    #[arg(long, default_value_t = 64 << 20)]
+    pub max_message_size: usize,
+
+    /// Per-connection read buffer, in bytes (allocated up front for every connection).
+    #[arg(long, default_value_t = 128 << 10)]
+    pub read_buffer_size: usize,
+
+    /// Per-connection write buffer, in bytes: frames are buffered up to this before a write.
+    #[arg(long, default_value_t = 128 << 10)]
+    pub write_buffer_size: usize,
+
+    /// Connections beyond this are refused with 503 before the upgrade.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// Rooms beyond this are refused with 503 before the upgrade.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_rooms: usize,
+}
+
+impl ServerConfig {
+    /// The defaults, listening on an ephemeral loopback port: what tests and
+    /// benches start from.
+    pub fn ephemeral() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Self::default()
+        }
+    }
+
+    /// Worker threads to start: the flag, else the CPUs this process may use
+    /// (which honours `taskset`, so a pinned server gets one worker per core).
+    pub fn worker_threads(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        // Parsing no arguments yields exactly the documented defaults, so the
+        // two can never drift apart.
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: ServerConfig,
+        }
+        <Defaults as clap::Parser>::try_parse_from(["defaults"])
+            .map(|d| d.config)
+            .unwrap_or_else(|err| unreachable!("the built-in defaults must parse: {err}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let config = ServerConfig::default();
+        assert_eq!(config.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.ping_interval, Duration::from_secs(15));
+        assert_eq!(config.idle_timeout, Duration::from_secs(45));
+        assert_eq!(config.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(config.send_timeout, Duration::from_secs(5));
+        assert_eq!(config.queue_capacity, 1024);
+        assert_eq!(ServerConfig::ephemeral().addr.port(), 0);
+    }
+}

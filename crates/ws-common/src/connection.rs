@@ -1,0 +1,159 @@
+//! One WebSocket connection's life, from the upgrade to the dropped socket,
+//! the same for every strategy: split the socket, hand the write half to the
+//! strategy, read until the connection ends, then close it properly.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use tokio::time::Instant;
+
+use crate::close::End;
+use crate::heartbeat;
+use crate::rooms::{MemberId, Membership, RoomName};
+use crate::state::AppState;
+use crate::strategy::SharedSink;
+use crate::writer::{CLOSE_TIMEOUT, WriterContext};
+
+/// What a connection was opened for.
+#[derive(Debug, Clone)]
+pub(crate) enum Route {
+    Echo,
+    Room(RoomName),
+}
+
+/// Serves one upgraded socket until it ends. Runs in its own task, spawned by
+/// axum after the upgrade response has been sent.
+pub(crate) async fn serve<S: SharedSink>(socket: WebSocket, route: Route, app: Arc<AppState<S>>) {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+    let id: MemberId = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+
+    app.metrics.connections.inc();
+    let _open = scopeguard(|| {
+        app.metrics.connections.dec();
+    });
+
+    let context = WriterContext::new(
+        app.shutdown.child_token(),
+        app.config.send_timeout,
+        usize::try_from(app.config.queue_capacity).unwrap_or(usize::MAX),
+        app.metrics.clone(),
+    );
+    let (sink, mut stream) = socket.split();
+    let writer = S::share(sink, context.clone());
+
+    let membership = match route {
+        Route::Echo => None,
+        Route::Room(name) => match app.rooms.join(name, id, writer.clone()) {
+            Some(membership) => Some(membership),
+            None => {
+                finish(&writer, &context, &mut stream, End::RoomLimit).await;
+                return;
+            }
+        },
+    };
+
+    // Aborted when the connection ends, whichever way it ends.
+    let heartbeat = heartbeat::spawn(writer.clone(), app.config.ping_interval);
+    let end = read_until_end(&mut stream, &writer, membership.as_ref(), &context, &app).await;
+    heartbeat.abort();
+    // Leave the room before closing, so nobody broadcasts into a closing sink.
+    drop(membership);
+    finish(&writer, &context, &mut stream, end).await;
+}
+
+/// Reads messages and dispatches them until the connection ends.
+async fn read_until_end<S: SharedSink>(
+    stream: &mut SplitStream<WebSocket>,
+    writer: &S,
+    membership: Option<&Membership<S>>,
+    context: &WriterContext,
+    app: &AppState<S>,
+) -> End {
+    let idle_timeout = app.config.idle_timeout;
+    let mut last_heard = Instant::now();
+    // Re-armed only when it fires, rather than on every message, which keeps
+    // the timer wheel out of the per-message path.
+    let idle = tokio::time::sleep_until(last_heard + idle_timeout);
+    tokio::pin!(idle);
+
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = context.disconnected() => {
+                return match context.reason() {
+                    Some(reason) => End::Disconnected(reason),
+                    None => End::Shutdown,
+                };
+            }
+            () = &mut idle => {
+                if last_heard.elapsed() >= idle_timeout {
+                    return End::Idle;
+                }
+                idle.as_mut().reset(last_heard + idle_timeout);
+                continue;
+            }
+            next = stream.next() => next,
+        };
+        last_heard = Instant::now();
+        let message = match next {
+            None => return End::Vanished,
+            Some(Err(err)) => return End::ReadError(err),
+            Some(Ok(Message::Close(_))) => return End::PeerClosed,
+            // tungstenite queues the Pong itself and flushes it on the next
+            // read; a Pong only proves the peer is alive.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(message)) => message,
+        };
+        app.metrics.messages_received.inc();
+        match membership {
+            None => {
+                app.metrics.messages_sent.inc();
+                if writer.send(message).await.is_err() {
+                    // The writer has disconnected us; the next turn of the
+                    // loop picks up why.
+                    continue;
+                }
+            }
+            Some(membership) => {
+                let members = membership.members();
+                app.metrics.messages_sent.inc_by(members.len() as u64);
+                S::broadcast(&members, message).await;
+            }
+        }
+    }
+}
+
+/// Closes the connection the way `end` calls for, then waits (bounded) for
+/// the peer's Close reply so that the close handshake completes before the
+/// socket is dropped.
+async fn finish<S: SharedSink>(
+    writer: &S,
+    context: &WriterContext,
+    stream: &mut SplitStream<WebSocket>,
+    end: End,
+) {
+    tracing::debug!(?end, "connection ending");
+    // Whatever ended the reader, every other writer stops now.
+    context.disconnect_quietly();
+    writer.close(end.close_frame()).await;
+    if end.awaits_close_reply() {
+        let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
+    }
+}
+
+/// Runs `f` when dropped.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}

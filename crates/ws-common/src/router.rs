@@ -1,0 +1,101 @@
+//! The HTTP routes every server answers, and the upgrade from HTTP to a
+//! WebSocket connection.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+
+use crate::connection::{self, Route};
+use crate::rooms::RoomName;
+use crate::state::AppState;
+use crate::strategy::SharedSink;
+
+/// The routes, documented in the README's "Protocol" section.
+pub(crate) fn router<S: SharedSink>(state: Arc<AppState<S>>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::<S>))
+        .route("/ws/echo", any(echo::<S>))
+        .route(
+            "/ws/room/",
+            any(|| async { refuse_room_name("room name is empty") }),
+        )
+        .route("/ws/room/{room}", any(room::<S>))
+        .with_state(state)
+}
+
+/// `GET /ws/echo`: every message comes back to its sender.
+async fn echo<S: SharedSink>(
+    State(app): State<Arc<AppState<S>>>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    accept(app, upgrade, Route::Echo)
+}
+
+/// `GET /ws/room/{room}`: every message goes to every member of the room.
+async fn room<S: SharedSink>(
+    State(app): State<Arc<AppState<S>>>,
+    Path(room): Path<String>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    // The name is checked before the upgrade headers, so a bad name gets the
+    // same answer whether or not the request was a valid upgrade.
+    let name = match RoomName::parse(&room) {
+        Ok(name) => name,
+        Err(err) => return refuse_room_name(&err.to_string()),
+    };
+    if !app.rooms.admits(&name) {
+        app.metrics.refused_upgrades.inc();
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many rooms\n").into_response();
+    }
+    accept(app, upgrade, Route::Room(name))
+}
+
+/// `GET /metrics`: the Prometheus text format.
+async fn metrics<S: SharedSink>(State(app): State<Arc<AppState<S>>>) -> Response {
+    match app.metrics.render() {
+        Ok(text) => ([(header::CONTENT_TYPE, crate::Metrics::CONTENT_TYPE)], text).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn refuse_room_name(reason: &str) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{reason}\n")).into_response()
+}
+
+/// Upgrades the request with the configured limits and buffer sizes, and
+/// serves the connection in a tracked task.
+fn accept<S: SharedSink>(
+    app: Arc<AppState<S>>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    route: Route,
+) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let Ok(permit) = Arc::clone(&app.connection_permits).try_acquire_owned() else {
+        app.metrics.refused_upgrades.inc();
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    };
+    let config = &app.config;
+    let max_message_size = config.max_message_size;
+    upgrade
+        .read_buffer_size(config.read_buffer_size)
+        .write_buffer_size(config.write_buffer_size)
+        .max_message_size(max_message_size)
+        .max_frame_size(max_message_size)
+        .on_failed_upgrade(|err| tracing::debug!(%err, "upgrade failed"))
+        .on_upgrade(move |socket| {
+            let tracker = app.connections.clone();
+            tracker.track_future(async move {
+                connection::serve(socket, route, app).await;
+                drop(permit);
+            })
+        })
+}

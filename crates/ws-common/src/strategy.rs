@@ -1,0 +1,68 @@
+//! The one thing a variant implements: how the write half of a split socket
+//! is shared by the tasks that write to it (the connection's own reader, the
+//! other members of its room, and its heartbeat).
+//!
+//! Everything else a connection needs, from reading to rooms to closing, is
+//! driven by `ws-common` through this trait, so two variants can only differ
+//! in how they get a message into the sink.
+
+use std::future::Future;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::future::join_all;
+use futures_util::stream::SplitSink;
+
+use crate::writer::WriterContext;
+
+/// The write half of an axum WebSocket after `split()`.
+pub type WsSink = SplitSink<WebSocket, Message>;
+
+/// The connection behind a writer is gone or was disconnected by the slow
+/// consumer policy; the message was not (fully) delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the connection is gone")]
+pub struct Disconnected;
+
+/// A handle through which any task may write to one connection.
+///
+/// Clones are cheap and all write to the same connection. Implementations must
+/// keep every caller's messages in the order that caller sent them, must not
+/// lose or duplicate a message without disconnecting the member, and must
+/// honour [`WriterContext`]'s disconnect signal promptly.
+pub trait SharedSink: Clone + Send + Sync + 'static {
+    /// The package name, printed on start and used in reports.
+    const NAME: &'static str;
+
+    /// Takes ownership of a fresh connection's write half.
+    ///
+    /// Runs once per connection, right after the upgrade, on a runtime worker.
+    fn share(sink: WsSink, context: WriterContext) -> Self;
+
+    /// Delivers `message` to this connection.
+    ///
+    /// Resolves once the message is handed over far enough that a later
+    /// `send` from the same caller cannot overtake it. An error means the
+    /// connection is gone (or was just disconnected by the slow consumer
+    /// policy): the caller stops writing to it, nothing else.
+    fn send(&self, message: Message) -> impl Future<Output = Result<(), Disconnected>> + Send;
+
+    /// Delivers one message to every member of a room, in the order of the
+    /// caller's earlier broadcasts.
+    ///
+    /// The default sends to all members concurrently and waits for all; a
+    /// strategy overrides it when it has a cheaper way to reach many sinks.
+    fn broadcast(members: &[Self], message: Message) -> impl Future<Output = ()> + Send {
+        async move {
+            // A failed member has already been disconnected by its writer; the
+            // rest of the room is unaffected.
+            join_all(members.iter().map(|member| member.send(message.clone()))).await;
+        }
+    }
+
+    /// Ends the connection's write side: sends `frame` when given (a
+    /// server-initiated close), then closes the sink, which also flushes the
+    /// Close reply tungstenite queued if the peer closed first.
+    ///
+    /// Bounded by [`crate::writer::CLOSE_TIMEOUT`]: a stalled peer cannot hold it.
+    fn close(&self, frame: Option<CloseFrame>) -> impl Future<Output = ()> + Send;
+}

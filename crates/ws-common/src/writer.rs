@@ -1,0 +1,153 @@
+//! What a strategy is given besides the sink: the connection's disconnect
+//! signal, the slow consumer policy's settings, and the two sink operations
+//! every strategy performs the same way (a bounded send and a bounded close).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message};
+use futures_util::SinkExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::strategy::{Disconnected, WsSink};
+
+/// How long closing a connection may take before the socket is simply
+/// dropped: long enough for a healthy peer, short enough that a stalled one
+/// cannot keep a task (or, in `ws-std-mutex`, a blocking thread) for long.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why a writer gave up on its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The slow consumer policy fired: a send timed out or the queue was full.
+    SlowConsumer,
+    /// Writing to the socket failed: the peer is gone.
+    WriteFailed,
+}
+
+/// Per-connection context handed to [`crate::SharedSink::share`]. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct WriterContext {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    token: CancellationToken,
+    reason: OnceLock<DisconnectReason>,
+    send_timeout: Duration,
+    queue_capacity: usize,
+    metrics: Metrics,
+}
+
+impl WriterContext {
+    pub(crate) fn new(
+        token: CancellationToken,
+        send_timeout: Duration,
+        queue_capacity: usize,
+        metrics: Metrics,
+    ) -> Self {
+        let inner = Inner {
+            token,
+            reason: OnceLock::new(),
+            send_timeout,
+            queue_capacity,
+            metrics,
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The mutex variants' policy: how long one send may take (`--send-timeout`).
+    pub fn send_timeout(&self) -> Duration {
+        self.inner.send_timeout
+    }
+
+    /// The mpsc variant's policy: messages a connection may have queued (`--queue-capacity`).
+    pub fn queue_capacity(&self) -> usize {
+        self.inner.queue_capacity
+    }
+
+    /// Gives up on this connection: every pending and future send fails, the
+    /// reader stops, and the connection is closed with the code for `reason`.
+    /// Only the first reason counts.
+    pub fn disconnect(&self, reason: DisconnectReason) {
+        if self.inner.reason.set(reason).is_ok() {
+            match reason {
+                DisconnectReason::SlowConsumer => {
+                    self.inner.metrics.slow_consumer_disconnects.inc();
+                    tracing::debug!("disconnecting a slow consumer");
+                }
+                DisconnectReason::WriteFailed => {
+                    self.inner.metrics.write_failures.inc();
+                }
+            }
+        }
+        self.inner.token.cancel();
+    }
+
+    /// Tears the connection down without blaming the writer: the reader has
+    /// ended, so every writer stops.
+    pub(crate) fn disconnect_quietly(&self) {
+        self.inner.token.cancel();
+    }
+
+    /// Resolves once the connection is being torn down, for whatever reason
+    /// (policy, failed write, server shutdown, or the reader ending).
+    pub async fn disconnected(&self) {
+        self.inner.token.cancelled().await;
+    }
+
+    /// Whether the connection is being torn down.
+    pub fn is_disconnected(&self) -> bool {
+        self.inner.token.is_cancelled()
+    }
+
+    /// Why a writer disconnected this connection, if one did.
+    pub fn reason(&self) -> Option<DisconnectReason> {
+        self.inner.reason.get().copied()
+    }
+
+    /// Sends one message (write and flush) under the send timeout, or gives up
+    /// at once if the connection is torn down meanwhile. A timeout or a failed
+    /// write disconnects the connection. This is the mutex variants' policy;
+    /// they call it while holding their lock.
+    pub async fn send_with_timeout(
+        &self,
+        sink: &mut WsSink,
+        message: Message,
+    ) -> Result<(), Disconnected> {
+        let outcome = tokio::select! {
+            biased;
+            () = self.disconnected() => return Err(Disconnected),
+            outcome = tokio::time::timeout(self.send_timeout(), sink.send(message)) => outcome,
+        };
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => {
+                self.disconnect(DisconnectReason::WriteFailed);
+                Err(Disconnected)
+            }
+            Err(_elapsed) => {
+                self.disconnect(DisconnectReason::SlowConsumer);
+                Err(Disconnected)
+            }
+        }
+    }
+}
+
+/// Closes a sink: sends `frame` first when given, then closes, which flushes
+/// whatever tungstenite still holds (a Close reply, a Pong). Errors are the
+/// peer being gone already, which is what closing wants anyway; a peer that
+/// does not read cannot hold us past [`CLOSE_TIMEOUT`].
+pub async fn close_sink(sink: &mut WsSink, frame: Option<CloseFrame>) {
+    let close = async {
+        if let Some(frame) = frame {
+            let _ = sink.send(Message::Close(Some(frame))).await;
+        }
+        let _ = sink.close().await;
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+}
