@@ -8,10 +8,10 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::ServerConfig;
+use crate::handler::Handler;
 use crate::metrics::Metrics;
 use crate::server::{self, ServeError};
 use crate::shutdown::cancel_on_signal;
-use crate::strategy::SharedSink;
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -19,17 +19,17 @@ struct Cli {
     config: ServerConfig,
 }
 
-/// Runs the server binary of strategy `S`.
+/// Runs the server binary of `H`.
 ///
 /// Blocks until the server has shut down. Errors are for the binary to print.
-pub fn run<S: SharedSink>() -> Result<(), ServeError> {
+pub fn run<H: Handler>() -> Result<(), ServeError> {
     let command = Cli::command()
-        .name(S::NAME)
-        .bin_name(S::NAME)
+        .name(H::NAME)
+        .bin_name(H::NAME)
         .about(format!(
             "{}: the sink-sharing WebSocket server, write half shared by strategy `{}`",
-            S::NAME,
-            S::NAME.trim_start_matches("ws-"),
+            H::NAME,
+            H::NAME.trim_start_matches("ws-"),
         ));
     let matches = command.get_matches();
     let config = match Cli::from_arg_matches(&matches) {
@@ -55,7 +55,7 @@ pub fn run<S: SharedSink>() -> Result<(), ServeError> {
         let addr = listener.local_addr()?;
         println!(
             "{} listening on http://{addr} ({workers} worker threads)",
-            S::NAME
+            H::NAME
         );
         println!("  ws://{addr}/ws/echo          echo every message back");
         println!("  ws://{addr}/ws/room/{{room}}   broadcast to every member of {{room}}");
@@ -63,7 +63,7 @@ pub fn run<S: SharedSink>() -> Result<(), ServeError> {
         println!("  http://{addr}/metrics        Prometheus metrics");
         let shutdown = CancellationToken::new();
         cancel_on_signal(shutdown.clone());
-        let report = server::serve::<S>(listener, config, Metrics::new(), shutdown).await?;
+        let report = server::serve::<H>(listener, config, Metrics::new(), shutdown).await?;
         if report.clean {
             tracing::info!(took = ?report.took, "every connection closed");
         } else {

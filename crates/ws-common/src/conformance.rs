@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::config::ServerConfig;
-use crate::strategy::SharedSink;
+use crate::handler::Handler;
 use crate::testkit::{self, Client, TestServer};
 
 /// The longest any one case may take.
@@ -29,20 +29,27 @@ pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a client waits for one expected message.
 const RECEIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Generates one `#[tokio::test]` per conformance case for strategy `$writer`.
+/// Generates one `#[tokio::test]` per conformance case for server `$server`
+/// (any [`Handler`], so any [`crate::SharedSink`]). `echo_only: $server` runs
+/// the cases that apply to a server without rooms.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($writer:ty) => {
-        $crate::conformance_tests!(@cases $writer;
+    (echo_only: $server:ty) => {
+        $crate::conformance_tests!(@cases $server;
             echo_text, echo_binary, echo_empty, echo_unicode, echo_16_mib,
             pipelined_echo_keeps_order, hundred_concurrent_echo_connections,
             ping_is_answered_with_pong, client_close_is_answered_and_released,
-            room_fan_out_with_concurrent_senders, rooms_are_isolated,
-            leaving_and_vanishing_members_leave_the_room_working,
-            invalid_room_names_are_refused_with_400, plain_http_routes,
-            heartbeat_pings_arrive, idle_connection_is_closed,
+            plain_http_routes, heartbeat_pings_arrive, idle_connection_is_closed,
             live_client_answering_pings_is_not_closed, shutdown_sends_1001,
             oversized_message_is_closed_with_1009,
+        );
+    };
+    ($server:ty) => {
+        $crate::conformance_tests!(echo_only: $server);
+        $crate::conformance_tests!(@cases $server;
+            room_fan_out_with_concurrent_senders, rooms_are_isolated,
+            leaving_and_vanishing_members_leave_the_room_working,
+            invalid_room_names_are_refused_with_400,
             stalled_member_is_disconnected_and_the_room_keeps_receiving,
             paused_member_with_many_writers_catches_up,
         );
@@ -73,8 +80,8 @@ fn config() -> ServerConfig {
     }
 }
 
-fn start<S: SharedSink>(config: ServerConfig) -> TestServer {
-    TestServer::start::<S>(config).expect("the server starts")
+fn start<H: Handler>(config: ServerConfig) -> TestServer {
+    TestServer::start::<H>(config).expect("the server starts")
 }
 
 async fn connect(url: &str) -> Client {
@@ -137,15 +144,15 @@ async fn eventually(what: &str, expected: i64, value: impl Fn() -> i64) {
 }
 
 /// Echo of a Text message.
-pub async fn echo_text<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn echo_text<H: Handler>() {
+    let server = start::<H>(config());
     let mut client = connect(&server.url("/ws/echo")).await;
     echo_round_trip(&mut client, Message::text("hello")).await;
 }
 
 /// Echo of a Binary message, every byte value included.
-pub async fn echo_binary<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn echo_binary<H: Handler>() {
+    let server = start::<H>(config());
     let mut client = connect(&server.url("/ws/echo")).await;
     echo_round_trip(
         &mut client,
@@ -155,31 +162,31 @@ pub async fn echo_binary<S: SharedSink>() {
 }
 
 /// Echo of empty Text and Binary messages: same type back.
-pub async fn echo_empty<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn echo_empty<H: Handler>() {
+    let server = start::<H>(config());
     let mut client = connect(&server.url("/ws/echo")).await;
     echo_round_trip(&mut client, Message::text("")).await;
     echo_round_trip(&mut client, Message::binary(Bytes::new())).await;
 }
 
 /// Echo of multi-byte UTF-8.
-pub async fn echo_unicode<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn echo_unicode<H: Handler>() {
+    let server = start::<H>(config());
     let mut client = connect(&server.url("/ws/echo")).await;
     echo_round_trip(&mut client, Message::text("héllo wörld, 你好, 🦀🦀")).await;
 }
 
 /// Echo of a 16 MiB message.
-pub async fn echo_16_mib<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn echo_16_mib<H: Handler>() {
+    let server = start::<H>(config());
     let mut client = connect(&server.url("/ws/echo")).await;
     let payload: Vec<u8> = (0..16 << 20).map(|i: u32| (i % 251) as u8).collect();
     echo_round_trip(&mut client, Message::binary(payload)).await;
 }
 
 /// 1,000 messages sent back to back come back in the order sent.
-pub async fn pipelined_echo_keeps_order<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn pipelined_echo_keeps_order<H: Handler>() {
+    let server = start::<H>(config());
     let mut client = connect(&server.url("/ws/echo")).await;
     for i in 0..1000 {
         client
@@ -198,8 +205,8 @@ pub async fn pipelined_echo_keeps_order<S: SharedSink>() {
 }
 
 /// 100 connections echo at the same time, each getting only its own messages.
-pub async fn hundred_concurrent_echo_connections<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn hundred_concurrent_echo_connections<H: Handler>() {
+    let server = start::<H>(config());
     let url = server.url("/ws/echo");
     let clients = (0..100).map(|c| {
         let url = url.clone();
@@ -214,8 +221,8 @@ pub async fn hundred_concurrent_echo_connections<S: SharedSink>() {
 }
 
 /// A Ping gets a Pong with the same payload.
-pub async fn ping_is_answered_with_pong<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn ping_is_answered_with_pong<H: Handler>() {
+    let server = start::<H>(config());
     let mut client = connect(&server.url("/ws/echo")).await;
     client
         .send(Message::Ping(Bytes::from_static(b"are you there")))
@@ -238,8 +245,8 @@ pub async fn ping_is_answered_with_pong<S: SharedSink>() {
 
 /// A client's Close is answered with a Close carrying its code, and the
 /// server releases the connection.
-pub async fn client_close_is_answered_and_released<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn client_close_is_answered_and_released<H: Handler>() {
+    let server = start::<H>(config());
     let mut client = connect(&server.url("/ws/echo")).await;
     echo_round_trip(&mut client, Message::text("before closing")).await;
     let frame = CloseFrame {
@@ -266,10 +273,10 @@ pub async fn client_close_is_answered_and_released<S: SharedSink>() {
 
 /// Several members send at once; every member receives every message of
 /// every sender in order, without gaps or duplicates, its own included.
-pub async fn room_fan_out_with_concurrent_senders<S: SharedSink>() {
+pub async fn room_fan_out_with_concurrent_senders<H: Handler>() {
     const MEMBERS: usize = 4;
     const MESSAGES: usize = 200;
-    let server = start::<S>(config());
+    let server = start::<H>(config());
     let url = server.url("/ws/room/fan-out");
     let mut clients = Vec::new();
     for _ in 0..MEMBERS {
@@ -327,8 +334,8 @@ pub async fn room_fan_out_with_concurrent_senders<S: SharedSink>() {
 }
 
 /// Messages stay in their room.
-pub async fn rooms_are_isolated<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn rooms_are_isolated<H: Handler>() {
+    let server = start::<H>(config());
     let mut a1 = connect(&server.url("/ws/room/a")).await;
     let mut a2 = connect(&server.url("/ws/room/a")).await;
     let mut b = connect(&server.url("/ws/room/b")).await;
@@ -346,8 +353,8 @@ pub async fn rooms_are_isolated<S: SharedSink>() {
 
 /// A member that closes and one whose TCP connection is reset both leave;
 /// the room keeps working, and once everyone is gone the registry is empty.
-pub async fn leaving_and_vanishing_members_leave_the_room_working<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn leaving_and_vanishing_members_leave_the_room_working<H: Handler>() {
+    let server = start::<H>(config());
     let url = server.url("/ws/room/churn");
     let mut stays = connect(&url).await;
     let mut leaves = connect(&url).await;
@@ -366,8 +373,8 @@ pub async fn leaving_and_vanishing_members_leave_the_room_working<S: SharedSink>
 }
 
 /// Bad room names get 400 with a reason, before any upgrade.
-pub async fn invalid_room_names_are_refused_with_400<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn invalid_room_names_are_refused_with_400<H: Handler>() {
+    let server = start::<H>(config());
     let long = "a".repeat(65);
     let bad = [
         "/ws/room/",
@@ -400,8 +407,8 @@ pub async fn invalid_room_names_are_refused_with_400<S: SharedSink>() {
 
 /// Health, metrics, 404 for unknown routes, 4xx for a WebSocket route
 /// without an upgrade.
-pub async fn plain_http_routes<S: SharedSink>() {
-    let server = start::<S>(config());
+pub async fn plain_http_routes<H: Handler>() {
+    let server = start::<H>(config());
     let get = |path: &'static str| {
         let addr = server.addr();
         async move {
@@ -426,8 +433,8 @@ pub async fn plain_http_routes<S: SharedSink>() {
 }
 
 /// The server pings on its own every `--ping-interval`.
-pub async fn heartbeat_pings_arrive<S: SharedSink>() {
-    let server = start::<S>(ServerConfig {
+pub async fn heartbeat_pings_arrive<H: Handler>() {
+    let server = start::<H>(ServerConfig {
         ping_interval: Duration::from_millis(100),
         ..config()
     });
@@ -445,8 +452,8 @@ pub async fn heartbeat_pings_arrive<S: SharedSink>() {
 }
 
 /// A connection from which nothing arrives is closed after `--idle-timeout`.
-pub async fn idle_connection_is_closed<S: SharedSink>() {
-    let server = start::<S>(ServerConfig {
+pub async fn idle_connection_is_closed<H: Handler>() {
+    let server = start::<H>(ServerConfig {
         ping_interval: Duration::from_secs(3600),
         idle_timeout: Duration::from_millis(300),
         ..config()
@@ -465,8 +472,8 @@ pub async fn idle_connection_is_closed<S: SharedSink>() {
 
 /// A client that answers pings (tungstenite does while it reads) stays open
 /// well past the idle timeout.
-pub async fn live_client_answering_pings_is_not_closed<S: SharedSink>() {
-    let server = start::<S>(ServerConfig {
+pub async fn live_client_answering_pings_is_not_closed<H: Handler>() {
+    let server = start::<H>(ServerConfig {
         ping_interval: Duration::from_millis(100),
         idle_timeout: Duration::from_millis(400),
         ..config()
@@ -483,13 +490,17 @@ pub async fn live_client_answering_pings_is_not_closed<S: SharedSink>() {
 }
 
 /// Shutdown closes every connection with 1001 within the grace period.
-pub async fn shutdown_sends_1001<S: SharedSink>() {
-    let server = start::<S>(config());
-    let mut clients = vec![
-        connect(&server.url("/ws/echo")).await,
-        connect(&server.url("/ws/room/lobby")).await,
-        connect(&server.url("/ws/room/lobby")).await,
-    ];
+pub async fn shutdown_sends_1001<H: Handler>() {
+    let server = start::<H>(config());
+    let paths = if H::SERVES_ROOMS {
+        ["/ws/echo", "/ws/room/lobby", "/ws/room/lobby"]
+    } else {
+        ["/ws/echo"; 3]
+    };
+    let mut clients = Vec::new();
+    for path in paths {
+        clients.push(connect(&server.url(path)).await);
+    }
     eventually("open connections", 3, || server.metrics().connections.get()).await;
     let stopping = tokio::task::spawn_blocking(move || server.shutdown());
     for client in &mut clients {
@@ -504,8 +515,8 @@ pub async fn shutdown_sends_1001<S: SharedSink>() {
 }
 
 /// A message over `--max-message-size` closes the connection with 1009.
-pub async fn oversized_message_is_closed_with_1009<S: SharedSink>() {
-    let server = start::<S>(ServerConfig {
+pub async fn oversized_message_is_closed_with_1009<H: Handler>() {
+    let server = start::<H>(ServerConfig {
         max_message_size: 1024,
         ..config()
     });
@@ -548,10 +559,10 @@ fn numbered(sender: u8, seq: u32, size: usize) -> Message {
 
 /// A member that stops reading under a broadcast flood is disconnected by the
 /// slow consumer policy, and the other members receive every message.
-pub async fn stalled_member_is_disconnected_and_the_room_keeps_receiving<S: SharedSink>() {
+pub async fn stalled_member_is_disconnected_and_the_room_keeps_receiving<H: Handler>() {
     const MESSAGES: u32 = 300;
     const SIZE: usize = 32 << 10;
-    let server = start::<S>(ServerConfig {
+    let server = start::<H>(ServerConfig {
         send_timeout: Duration::from_millis(300),
         queue_capacity: 128,
         ..config()
@@ -612,11 +623,11 @@ pub async fn stalled_member_is_disconnected_and_the_room_keeps_receiving<S: Shar
 /// write to it gets everything once it reads again. Catches lost wakeups:
 /// with several writers parked on one socket, one of them must be woken when
 /// the socket drains.
-pub async fn paused_member_with_many_writers_catches_up<S: SharedSink>() {
+pub async fn paused_member_with_many_writers_catches_up<H: Handler>() {
     const WRITERS: u8 = 8;
     const MESSAGES: u32 = 25;
     const SIZE: usize = 32 << 10;
-    let server = start::<S>(ServerConfig {
+    let server = start::<H>(ServerConfig {
         send_timeout: Duration::from_secs(20),
         ..config()
     });

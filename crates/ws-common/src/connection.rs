@@ -19,8 +19,10 @@ use crate::writer::{CLOSE_TIMEOUT, WriterContext};
 
 /// What a connection was opened for.
 #[derive(Debug, Clone)]
-pub(crate) enum Route {
+pub enum Route {
+    /// `/ws/echo`.
     Echo,
+    /// `/ws/room/{room}`.
     Room(RoomName),
 }
 

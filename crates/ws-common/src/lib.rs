@@ -14,14 +14,15 @@
 pub mod cli;
 mod close;
 pub mod config;
-mod connection;
+pub mod connection;
+mod handler;
 mod heartbeat;
 pub mod metrics;
 pub mod rooms;
 mod router;
 mod server;
 pub mod shutdown;
-mod state;
+pub mod state;
 pub mod strategy;
 pub mod writer;
 
@@ -31,8 +32,11 @@ pub mod conformance;
 pub mod testkit;
 
 pub use config::ServerConfig;
+pub use connection::Route;
+pub use handler::Handler;
 pub use metrics::Metrics;
 pub use server::{ServeError, ShutdownReport, bind, serve};
+pub use state::AppState;
 pub use strategy::{Disconnected, SharedSink, WsSink};
 pub use writer::{CLOSE_TIMEOUT, DisconnectReason, WriterContext, close_sink};
 

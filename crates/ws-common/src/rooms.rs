@@ -117,6 +117,19 @@ impl<W: Clone> Rooms<W> {
         id: MemberId,
         writer: W,
     ) -> Option<Membership<W>> {
+        self.join_with(name, id, |_| writer)
+    }
+
+    /// Like [`Rooms::join`], but the member is made from the room's current
+    /// members (empty for a new room), under the registry lock: a server
+    /// whose members share per-room state creates it for the first member and
+    /// copies it for the others.
+    pub fn join_with(
+        self: &Arc<Self>,
+        name: RoomName,
+        id: MemberId,
+        make: impl FnOnce(&[W]) -> W,
+    ) -> Option<Membership<W>> {
         let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
         if rooms.len() >= self.max_rooms && !rooms.contains_key(&name) {
             return None;
@@ -133,7 +146,7 @@ impl<W: Clone> Rooms<W> {
         {
             let mut room = room.write().unwrap_or_else(PoisonError::into_inner);
             let mut members = room.members.to_vec();
-            members.push(writer);
+            members.push(make(&members));
             room.ids.push(id);
             room.members = Arc::from(members);
         }

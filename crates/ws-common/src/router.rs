@@ -10,36 +10,41 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
-use crate::connection::{self, Route};
+use crate::connection::Route;
+use crate::handler::Handler;
 use crate::rooms::RoomName;
 use crate::state::AppState;
-use crate::strategy::SharedSink;
 
 /// The routes, documented in the README's "Protocol" section.
-pub(crate) fn router<S: SharedSink>(state: Arc<AppState<S>>) -> Router {
-    Router::new()
+pub(crate) fn router<H: Handler>(state: Arc<AppState<H::Member>>) -> Router {
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics::<S>))
-        .route("/ws/echo", any(echo::<S>))
-        .route(
-            "/ws/room/",
-            any(|| async { refuse_room_name("room name is empty") }),
-        )
-        .route("/ws/room/{room}", any(room::<S>))
-        .with_state(state)
+        .route("/metrics", get(metrics::<H>))
+        .route("/ws/echo", any(echo::<H>));
+    let router = if H::SERVES_ROOMS {
+        router
+            .route(
+                "/ws/room/",
+                any(|| async { refuse_room_name("room name is empty") }),
+            )
+            .route("/ws/room/{room}", any(room::<H>))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 /// `GET /ws/echo`: every message comes back to its sender.
-async fn echo<S: SharedSink>(
-    State(app): State<Arc<AppState<S>>>,
+async fn echo<H: Handler>(
+    State(app): State<Arc<AppState<H::Member>>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    accept(app, upgrade, Route::Echo)
+    accept::<H>(app, upgrade, Route::Echo)
 }
 
 /// `GET /ws/room/{room}`: every message goes to every member of the room.
-async fn room<S: SharedSink>(
-    State(app): State<Arc<AppState<S>>>,
+async fn room<H: Handler>(
+    State(app): State<Arc<AppState<H::Member>>>,
     Path(room): Path<String>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -53,11 +58,11 @@ async fn room<S: SharedSink>(
         app.metrics.refused_upgrades.inc();
         return (StatusCode::SERVICE_UNAVAILABLE, "too many rooms\n").into_response();
     }
-    accept(app, upgrade, Route::Room(name))
+    accept::<H>(app, upgrade, Route::Room(name))
 }
 
 /// `GET /metrics`: the Prometheus text format.
-async fn metrics<S: SharedSink>(State(app): State<Arc<AppState<S>>>) -> Response {
+async fn metrics<H: Handler>(State(app): State<Arc<AppState<H::Member>>>) -> Response {
     match app.metrics.render() {
         Ok(text) => ([(header::CONTENT_TYPE, crate::Metrics::CONTENT_TYPE)], text).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -70,8 +75,8 @@ fn refuse_room_name(reason: &str) -> Response {
 
 /// Upgrades the request with the configured limits and buffer sizes, and
 /// serves the connection in a tracked task.
-fn accept<S: SharedSink>(
-    app: Arc<AppState<S>>,
+fn accept<H: Handler>(
+    app: Arc<AppState<H::Member>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     route: Route,
 ) -> Response {
@@ -94,7 +99,7 @@ fn accept<S: SharedSink>(
         .on_upgrade(move |socket| {
             let tracker = app.connections.clone();
             tracker.track_future(async move {
-                connection::serve(socket, route, app).await;
+                H::serve(socket, route, app).await;
                 drop(permit);
             })
         })

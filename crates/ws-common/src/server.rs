@@ -10,10 +10,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
+use crate::handler::Handler;
 use crate::metrics::Metrics;
 use crate::router::router;
 use crate::state::AppState;
-use crate::strategy::SharedSink;
 
 /// Why a server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -53,18 +53,22 @@ pub async fn bind(config: &ServerConfig) -> Result<TcpListener, ServeError> {
         })
 }
 
-/// Serves the protocol with strategy `S` on `listener` until `shutdown` is
+/// Serves the protocol with handler `H` on `listener` until `shutdown` is
 /// cancelled; then stops accepting, closes every connection with 1001, and
 /// returns once they are closed or `--shutdown-grace` has passed.
-pub async fn serve<S: SharedSink>(
+pub async fn serve<H: Handler>(
     listener: TcpListener,
     config: ServerConfig,
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<ShutdownReport, ServeError> {
     let grace = config.shutdown_grace;
-    let state = Arc::new(AppState::<S>::new(config, shutdown.clone(), metrics));
-    let app = router(Arc::clone(&state));
+    let state = Arc::new(AppState::<H::Member>::new(
+        config,
+        shutdown.clone(),
+        metrics,
+    ));
+    let app = router::<H>(Arc::clone(&state));
     // Without TCP_NODELAY small messages wait on Nagle's algorithm and the
     // comparison would measure the kernel; every server sets it identically.
     let listener = listener.tap_io(|tcp| {

@@ -10,9 +10,10 @@ use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::rooms::Rooms;
 
-/// One server's shared state, generic over the strategy's writer handle.
+/// One server's shared state, generic over what the room registry keeps per
+/// member. Handlers read it through its methods.
 #[derive(Debug)]
-pub(crate) struct AppState<W: Clone> {
+pub struct AppState<W: Clone> {
     pub(crate) config: ServerConfig,
     pub(crate) rooms: Arc<Rooms<W>>,
     pub(crate) metrics: Metrics,
@@ -25,6 +26,26 @@ pub(crate) struct AppState<W: Clone> {
 }
 
 impl<W: Clone> AppState<W> {
+    /// The server's settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The room registry.
+    pub fn rooms(&self) -> &Arc<Rooms<W>> {
+        &self.rooms
+    }
+
+    /// Cancelled when the server starts shutting down.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
     pub(crate) fn new(config: ServerConfig, shutdown: CancellationToken, metrics: Metrics) -> Self {
         let rooms = Arc::new(Rooms::new(config.max_rooms, metrics.clone()));
         let permits = config.max_connections.min(Semaphore::MAX_PERMITS);

@@ -16,9 +16,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
+use crate::handler::Handler;
 use crate::metrics::Metrics;
 use crate::server::{self, ServeError, ShutdownReport};
-use crate::strategy::SharedSink;
 
 /// How long [`TestServer::start`] waits for the server to be listening.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,21 +40,21 @@ pub struct TestServer {
 pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 impl TestServer {
-    /// Starts strategy `S` with `config` (whose `addr` should use port 0) on
+    /// Starts server `H` with `config` (whose `addr` should use port 0) on
     /// a runtime with `config.worker_threads()` workers, and returns once it
     /// is listening.
-    pub fn start<S: SharedSink>(config: ServerConfig) -> Result<Self, ServeError> {
-        Self::start_with(config, |_| {}, server::serve::<S>, S::NAME)
+    pub fn start<H: Handler>(config: ServerConfig) -> Result<Self, ServeError> {
+        Self::start_with(config, |_| {}, server::serve::<H>, H::NAME)
     }
 
     /// Like [`TestServer::start`], but runs `on_thread_start` on every thread
     /// of the server's runtime (workers and blocking pool) before it serves:
     /// benches pin the server to its core with it.
-    pub fn start_pinned<S: SharedSink>(
+    pub fn start_pinned<H: Handler>(
         config: ServerConfig,
         on_thread_start: impl Fn(&str) + Send + Sync + Clone + 'static,
     ) -> Result<Self, ServeError> {
-        Self::start_with(config, on_thread_start, server::serve::<S>, S::NAME)
+        Self::start_with(config, on_thread_start, server::serve::<H>, H::NAME)
     }
 
     fn start_with<F, Fut>(
