@@ -8,7 +8,7 @@ use crate::writer::DisconnectReason;
 
 /// Why the reader of a connection stopped.
 #[derive(Debug)]
-pub(crate) enum End {
+pub enum End {
     /// The peer sent a Close; tungstenite has queued the reply.
     PeerClosed,
     /// The stream ended without a Close (TCP reset or EOF).
@@ -30,7 +30,7 @@ impl End {
     /// The Close frame the server sends, if it sends one of its own: `None`
     /// when the peer closed (tungstenite replies with its code) or the socket
     /// is unusable.
-    pub(crate) fn close_frame(&self) -> Option<CloseFrame> {
+    pub fn close_frame(&self) -> Option<CloseFrame> {
         let (code, reason) = match self {
             End::PeerClosed | End::Vanished => return None,
             End::Disconnected(DisconnectReason::WriteFailed) => return None,
@@ -50,7 +50,7 @@ impl End {
 
     /// Whether the peer may still answer our Close, so the reader should wait
     /// for that answer before the socket is dropped.
-    pub(crate) fn awaits_close_reply(&self) -> bool {
+    pub fn awaits_close_reply(&self) -> bool {
         !matches!(self, End::PeerClosed | End::Vanished)
     }
 }

@@ -12,7 +12,7 @@
 //! ([`conformance_tests!`]).
 
 pub mod cli;
-mod close;
+pub mod close;
 pub mod config;
 pub mod connection;
 mod handler;
