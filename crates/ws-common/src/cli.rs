@@ -27,10 +27,13 @@ pub fn run<H: Handler>() -> Result<(), ServeError> {
         .name(H::NAME)
         .bin_name(H::NAME)
         .about(format!(
-            "{}: the sink-sharing WebSocket server, write half shared by strategy `{}`",
-            H::NAME,
-            H::NAME.trim_start_matches("ws-"),
-        ));
+            "{}: a sink-sharing WebSocket server (the protocol is in the README)",
+            H::NAME
+        ))
+        .after_help(
+            "Routes: /ws/echo, /ws/room/{room} (WebSocket), /healthz, /metrics.\n\
+             Durations take units: 500ms, 15s, 2m. Logging: RUST_LOG=debug.",
+        );
     let matches = command.get_matches();
     let config = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli.config,
@@ -58,7 +61,9 @@ pub fn run<H: Handler>() -> Result<(), ServeError> {
             H::NAME
         );
         println!("  ws://{addr}/ws/echo          echo every message back");
-        println!("  ws://{addr}/ws/room/{{room}}   broadcast to every member of {{room}}");
+        if H::SERVES_ROOMS {
+            println!("  ws://{addr}/ws/room/{{room}}   broadcast to every member of {{room}}");
+        }
         println!("  http://{addr}/healthz        liveness");
         println!("  http://{addr}/metrics        Prometheus metrics");
         let shutdown = CancellationToken::new();

@@ -42,7 +42,9 @@ struct Inner {
 }
 
 impl WriterContext {
-    pub(crate) fn new(
+    /// A context whose disconnect signal is `token` (cancel it to tear the
+    /// connection down), with the slow consumer policy's settings.
+    pub fn new(
         token: CancellationToken,
         send_timeout: Duration,
         queue_capacity: usize,

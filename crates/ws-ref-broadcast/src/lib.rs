@@ -1,0 +1,314 @@
+//! The room reference: rooms built on `tokio::sync::broadcast`, the pattern
+//! of axum's own chat example.
+//!
+//! # How it works
+//! Each room is one `broadcast` channel of `--queue-capacity` messages,
+//! created by its first member and shared by the rest. Each connection
+//! splits its socket: a writer task owns the write half and `select!`s over
+//! the room's `broadcast::Receiver` (or, on `/ws/echo`, a bounded mpsc of
+//! its own echo replies) and the heartbeat, writing each message with
+//! `send`. The reader reaches the whole room with one `broadcast::Sender::send`:
+//! no list of members is walked. A broadcast channel is FIFO, so every
+//! member gets each sender's messages in the order sent.
+//!
+//! # Trade-offs
+//! - One send per room message, whatever the room's size; each member's
+//!   writer then clones it out of the channel. See "Broadcast fan-out" in
+//!   `RESULTS.md`.
+//! - A sender never waits for a member: a stalled member cannot slow the
+//!   room. See "Slow consumer isolation".
+//! - Each room holds a ring of `--queue-capacity` slots, allocated when the
+//!   room opens, and keeps every message until its slowest member has it.
+//!   See "Memory".
+//!
+//! # Slow consumers
+//! axum's example lets a lagging receiver skip the messages it missed; our
+//! protocol forbids silent skipping. A member that falls more than
+//! `--queue-capacity` messages behind its room (`RecvError::Lagged`) is
+//! disconnected, and so is one whose write does not complete within
+//! `--send-timeout` (a writer blocked on its socket never gets to see that
+//! it lagged). It gets Close 1008 ("slow consumer") if its socket still
+//! takes one, and leaves its room. On `/ws/echo` a full reply queue does the
+//! same, as in `ws-mpsc-writer`.
+//!
+//! # See also
+//! [axum's chat example](https://github.com/tokio-rs/axum/blob/main/examples/chat/src/main.rs);
+//! `ws-ref-unsplit` (the echo reference); `ws-mpsc-writer`, which queues per
+//! member rather than per room.
+//!
+//! Run it with `cargo run -p ws-ref-broadcast --release -- --help`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::{Instant, MissedTickBehavior};
+use ws_common::close::End;
+use ws_common::rooms::{MemberId, Membership};
+use ws_common::{
+    AppState, CLOSE_TIMEOUT, DisconnectReason, Handler, Metrics, Route, WriterContext, WsSink,
+    close_sink,
+};
+
+/// The room server built on `tokio::sync::broadcast`.
+#[derive(Debug, Clone, Copy)]
+pub struct Server;
+
+/// What the registry keeps for each member: its room's channel, the same
+/// for every member of the room.
+pub type RoomSender = broadcast::Sender<Message>;
+
+impl Handler for Server {
+    const NAME: &'static str = "ws-ref-broadcast";
+    type Member = RoomSender;
+
+    async fn serve(socket: WebSocket, route: Route, app: Arc<AppState<RoomSender>>) {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let id: MemberId = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+
+        let metrics = app.metrics();
+        metrics.connections.inc();
+        let _open = OpenConnection(metrics);
+
+        let config = app.config();
+        // Both channels panic on a capacity of zero or beyond the semaphore's
+        // limit; the flag's own range never gets there, a struct built in
+        // code might.
+        let capacity = usize::try_from(config.queue_capacity)
+            .unwrap_or(usize::MAX)
+            .clamp(1, Semaphore::MAX_PERMITS);
+        // Cancelling it tears the connection down without blaming anyone,
+        // which is what the reader does when it ends.
+        let teardown = app.shutdown().child_token();
+        let context = WriterContext::new(
+            teardown.clone(),
+            config.send_timeout,
+            capacity,
+            metrics.clone(),
+        );
+        let (sink, mut stream) = socket.split();
+
+        let (outbox, inbox) = match route {
+            Route::Echo => {
+                let (replies, queue) = mpsc::channel(capacity);
+                (Outbox::Echo(replies), Inbox::Echo(queue))
+            }
+            Route::Room(name) => {
+                let mut subscribed = None;
+                let membership = app.rooms().join_with(name, id, |members| {
+                    let room = members
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| broadcast::channel(capacity).0);
+                    // Subscribed under the registry lock, before the join is
+                    // visible: whoever sees this member in the room knows it
+                    // receives what is sent from then on.
+                    subscribed = Some((room.clone(), room.subscribe()));
+                    room
+                });
+                match (membership, subscribed) {
+                    (Some(membership), Some((room, receiver))) => (
+                        Outbox::Room {
+                            room,
+                            _membership: membership,
+                        },
+                        Inbox::Room(receiver),
+                    ),
+                    _ => {
+                        finish(Some(sink), &mut stream, End::RoomLimit).await;
+                        return;
+                    }
+                }
+            }
+        };
+
+        let writer = tokio::spawn(write_loop(
+            sink,
+            inbox,
+            context.clone(),
+            config.ping_interval,
+        ));
+        let end = read_until_end(&mut stream, &outbox, &context, &app).await;
+        // Leave the room before closing, so nothing more is queued for us.
+        drop(outbox);
+        teardown.cancel();
+        // The writer stops promptly once torn down and hands the sink back
+        // for the close; a writer that panicked leaves nothing to close.
+        let sink = writer.await.ok();
+        finish(sink, &mut stream, end).await;
+    }
+}
+
+/// Keeps the open-connections gauge right however the connection ends.
+struct OpenConnection<'a>(&'a Metrics);
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.connections.dec();
+    }
+}
+
+/// Where the reader puts what it read.
+enum Outbox {
+    /// `/ws/echo`: this connection's own writer.
+    Echo(mpsc::Sender<Message>),
+    /// `/ws/room/{room}`: the whole room at once. Dropping the membership
+    /// leaves the room.
+    Room {
+        room: RoomSender,
+        _membership: Membership<RoomSender>,
+    },
+}
+
+/// Where the writer takes what it writes from (besides the heartbeat).
+enum Inbox {
+    Echo(mpsc::Receiver<Message>),
+    Room(broadcast::Receiver<Message>),
+}
+
+/// Why the inbox gave no message.
+enum Missed {
+    /// The member fell behind and messages were dropped for it.
+    Lagged(u64),
+    /// Every sender is gone: the reader has ended.
+    Closed,
+}
+
+impl Inbox {
+    /// The next message to write. Cancel safe, as both `recv`s are.
+    async fn next(&mut self) -> Result<Message, Missed> {
+        match self {
+            Inbox::Echo(queue) => queue.recv().await.ok_or(Missed::Closed),
+            Inbox::Room(receiver) => receiver.recv().await.map_err(|err| match err {
+                RecvError::Lagged(missed) => Missed::Lagged(missed),
+                RecvError::Closed => Missed::Closed,
+            }),
+        }
+    }
+}
+
+/// The writer task: the only code that touches the sink. Returns the sink
+/// once the connection is torn down, so that the reader can close it.
+async fn write_loop(
+    mut sink: WsSink,
+    mut inbox: Inbox,
+    context: WriterContext,
+    ping_interval: Duration,
+) -> WsSink {
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
+    // After a stall, one ping is enough, as in the strategies' heartbeat.
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let disconnected = context.disconnected();
+    tokio::pin!(disconnected);
+    loop {
+        let message = tokio::select! {
+            biased;
+            () = &mut disconnected => break,
+            _ = heartbeat.tick() => Message::Ping(Bytes::new()),
+            next = inbox.next() => match next {
+                Ok(message) => message,
+                Err(Missed::Lagged(missed)) => {
+                    // The member has lost messages; skipping them silently
+                    // is what the protocol forbids.
+                    tracing::debug!(missed, "room member lagged");
+                    context.disconnect(DisconnectReason::SlowConsumer);
+                    break;
+                }
+                Err(Missed::Closed) => break,
+            },
+        };
+        // Bounded by `--send-timeout`: a writer stuck here would never see
+        // that it lagged.
+        if context.send_with_timeout(&mut sink, message).await.is_err() {
+            break;
+        }
+    }
+    sink
+}
+
+/// Reads messages and dispatches them until the connection ends.
+async fn read_until_end(
+    stream: &mut SplitStream<WebSocket>,
+    outbox: &Outbox,
+    context: &WriterContext,
+    app: &AppState<RoomSender>,
+) -> End {
+    let metrics = app.metrics();
+    let idle_timeout = app.config().idle_timeout;
+    let mut last_heard = Instant::now();
+    // Re-armed only when it fires, rather than on every message, which keeps
+    // the timer wheel out of the per-message path (as in `ws-common`).
+    let idle = tokio::time::sleep_until(last_heard + idle_timeout);
+    tokio::pin!(idle);
+    let disconnected = context.disconnected();
+    tokio::pin!(disconnected);
+
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = &mut disconnected => {
+                return match context.reason() {
+                    Some(reason) => End::Disconnected(reason),
+                    None => End::Shutdown,
+                };
+            }
+            () = &mut idle => {
+                if last_heard.elapsed() >= idle_timeout {
+                    return End::Idle;
+                }
+                idle.as_mut().reset(last_heard + idle_timeout);
+                continue;
+            }
+            next = stream.next() => next,
+        };
+        last_heard = Instant::now();
+        let message = match next {
+            None => return End::Vanished,
+            Some(Err(err)) => return End::ReadError(err),
+            Some(Ok(Message::Close(_))) => return End::PeerClosed,
+            // tungstenite queues the Pong itself and flushes it on the next
+            // read; a Pong only proves the peer is alive.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(message)) => message,
+        };
+        metrics.messages_received.inc();
+        match outbox {
+            Outbox::Echo(replies) => {
+                metrics.messages_sent.inc();
+                // Never waits, as in `ws-mpsc-writer`: a full queue is a
+                // slow consumer. A closed one means the writer is gone, and
+                // it has disconnected us: the next turn picks up why.
+                if let Err(mpsc::error::TrySendError::Full(_)) = replies.try_send(message) {
+                    context.disconnect(DisconnectReason::SlowConsumer);
+                }
+            }
+            Outbox::Room { room, .. } => {
+                // One send reaches every member; it fails only when nobody
+                // is subscribed, and then there is nobody to reach.
+                if let Ok(members) = room.send(message) {
+                    metrics.messages_sent.inc_by(members as u64);
+                }
+            }
+        }
+    }
+}
+
+/// Closes the connection the way `end` calls for, then waits (bounded) for
+/// the peer's Close reply so that the close handshake completes before the
+/// socket is dropped. The same steps as `ws-common`'s connections take.
+async fn finish(sink: Option<WsSink>, stream: &mut SplitStream<WebSocket>, end: End) {
+    tracing::debug!(?end, "connection ending");
+    if let Some(mut sink) = sink {
+        close_sink(&mut sink, end.close_frame()).await;
+    }
+    if end.awaits_close_reply() {
+        let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
+    }
+}

@@ -1,0 +1,6 @@
+//! Serves the sink-sharing protocol; `cargo run -p ws-ref-unsplit -- --help` lists the flags.
+
+fn main() -> anyhow::Result<()> {
+    ws_common::cli::run::<ws_ref_unsplit::Server>()?;
+    Ok(())
+}
