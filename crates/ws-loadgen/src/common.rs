@@ -1,0 +1,84 @@
+//! Plumbing the scenario runners share: opening many connections, turning
+//! how a connection ended into counters, and duration formatting for JSON.
+
+use std::time::Duration;
+
+use futures_util::{StreamExt, stream};
+use serde::Serializer;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::LoadgenError;
+use crate::client::{self, ConnectOptions, End, Target, Ws};
+use crate::stats::Integrity;
+
+/// How many handshakes run at once while setting up a scenario.
+pub(crate) const SETUP_CONCURRENCY: usize = 64;
+/// Bound on the polite close at the end of a run.
+pub(crate) const CLOSE_BOUND: Duration = Duration::from_secs(1);
+/// How many distinct connection errors a report lists.
+pub(crate) const MAX_ERRORS: usize = 10;
+
+/// Serialize a `Duration` as a humantime string (`"10s"`, `"250ms"`).
+pub(crate) fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+/// Open `n` connections, `SETUP_CONCURRENCY` at a time; the first failure fails them all.
+pub(crate) async fn connect_all(
+    targets: &[Target],
+    n: usize,
+    opts: impl Fn(usize) -> ConnectOptions,
+) -> Result<Vec<Ws>, LoadgenError> {
+    let futs = (0..n).map(|i| {
+        let target = &targets[i % targets.len()];
+        let o = opts(i);
+        async move { (i, client::connect(target, o).await) }
+    });
+    let mut out: Vec<Option<Ws>> = (0..n).map(|_| None).collect();
+    let mut s = stream::iter(futs).buffer_unordered(SETUP_CONCURRENCY);
+    while let Some((i, r)) = s.next().await {
+        out[i] = Some(r?);
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// Add how a connection ended to the counters. Returns an error text for the report, if any.
+pub(crate) fn tally_end(end: &End, integrity: &mut Integrity) -> Option<String> {
+    match end {
+        End::Finished | End::Deadline => None,
+        End::Closed(frame) => {
+            let code = frame.as_ref().map_or(1005, |f| u16::from(f.code));
+            *integrity.close_codes.entry(code).or_default() += 1;
+            let reason = frame
+                .as_ref()
+                .map(|f| f.reason.to_string())
+                .unwrap_or_default();
+            Some(
+                format!("server closed the connection: {code} {reason}")
+                    .trim_end()
+                    .to_owned(),
+            )
+        }
+        End::Dropped(e) => {
+            integrity.dropped_connections += 1;
+            Some(e.clone())
+        }
+    }
+}
+
+/// The close code of a close frame, 1005 ("no status") when there is none.
+pub(crate) fn close_code(
+    frame: Option<&tokio_tungstenite::tungstenite::protocol::CloseFrame>,
+) -> u16 {
+    frame.map_or(u16::from(CloseCode::Status), |f| u16::from(f.code))
+}
+
+/// Keep the first few distinct errors.
+pub(crate) fn push_error(errors: &mut Vec<String>, e: Option<String>) {
+    if let Some(e) = e
+        && errors.len() < MAX_ERRORS
+        && !errors.contains(&e)
+    {
+        errors.push(e);
+    }
+}

@@ -1,0 +1,298 @@
+//! The `connect` scenario: open N connections as fast as allowed (or at a
+//! given rate), report handshake latency and failures, and optionally hold
+//! them idle so the server's memory per connection can be read.
+//!
+//! Handshake latency runs from the *intended* start when `rate` is set (so a
+//! server that accepts slowly cannot hide it behind a generator that waits),
+//! and from the actual start otherwise. It covers TCP connect plus the HTTP
+//! upgrade.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::LoadgenError;
+use crate::client::{self, ConnectOptions, End, Target, Ws};
+use crate::common::{self, ser_duration};
+use crate::procmon::{OwnCpu, ServerReport, ServerSampler};
+use crate::report::{GeneratorReport, NamedHistogram, Table, fmt_rate};
+use crate::stats::{Clock, Integrity, LatencySummary, duration_ns, new_histogram, record_ns};
+
+/// Configuration of a connect run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// `ws://host:port/ws/echo` (any WebSocket URL of the server).
+    pub url: String,
+    /// Connections to open.
+    pub conns: usize,
+    /// Handshakes in progress at once.
+    pub concurrency: usize,
+    /// Connections started per second (`None` = as fast as `concurrency` allows).
+    pub rate: Option<f64>,
+    /// How long to keep all connections open, idle, once opened.
+    #[serde(serialize_with = "ser_duration")]
+    pub hold: Duration,
+    /// Bound on each TCP connect plus handshake.
+    #[serde(serialize_with = "ser_duration")]
+    pub connect_timeout: Duration,
+    /// Sample this process's memory and CPU during the run.
+    pub server_pid: Option<i32>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            url: "ws://127.0.0.1:3000/ws/echo".into(),
+            conns: 1000,
+            concurrency: 64,
+            rate: None,
+            hold: Duration::ZERO,
+            connect_timeout: Duration::from_secs(5),
+            server_pid: None,
+        }
+    }
+}
+
+impl Config {
+    /// Check the combination of values.
+    ///
+    /// # Errors
+    /// [`LoadgenError::Config`] naming the first problem.
+    pub fn validate(&self) -> Result<(), LoadgenError> {
+        if self.conns == 0 {
+            return Err(LoadgenError::Config("--conns must be at least 1".into()));
+        }
+        if self.concurrency == 0 {
+            return Err(LoadgenError::Config(
+                "--inflight (handshakes at once) must be at least 1".into(),
+            ));
+        }
+        if let Some(r) = self.rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(LoadgenError::Config(format!(
+                "--rate must be a positive number, got {r}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The result of a connect run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Always `"connect"`.
+    pub scenario: &'static str,
+    /// Integrity counters (top level in JSON): only server closes and drops during the hold apply.
+    #[serde(flatten)]
+    pub integrity: Integrity,
+    /// The configuration.
+    pub config: Config,
+    /// Connections attempted.
+    pub attempted: u64,
+    /// Connections established.
+    pub established: u64,
+    /// Connections that failed.
+    pub failed: u64,
+    /// Failures by error text.
+    pub failures: BTreeMap<String, u64>,
+    /// Seconds from the first attempt to the last handshake's end.
+    pub elapsed_s: f64,
+    /// `established / elapsed_s`.
+    pub connects_per_s: f64,
+    /// Handshake latency (TCP connect + upgrade).
+    pub handshake: LatencySummary,
+    /// Connections still open at the end of the hold.
+    pub open_after_hold: u64,
+    /// Was the generator the limit?
+    pub generator: GeneratorReport,
+    /// The server process, with `server_pid`; `rss_per_connection_bytes` is the figure to read.
+    pub server: Option<ServerReport>,
+    /// Histograms for `--hdr`.
+    #[serde(skip)]
+    pub histograms: Vec<NamedHistogram>,
+}
+
+impl crate::report::Report for Report {
+    fn table(&self) -> String {
+        let mut t = Table::new(&format!(
+            "connect: {} connections, {} at once{}, hold {}",
+            self.config.conns,
+            self.config.concurrency,
+            self.config
+                .rate
+                .map(|r| format!(", {r}/s"))
+                .unwrap_or_default(),
+            humantime::format_duration(self.config.hold)
+        ));
+        t.row(
+            "established",
+            format!(
+                "{} of {} in {:.2}s ({})",
+                self.established,
+                self.attempted,
+                self.elapsed_s,
+                fmt_rate(self.connects_per_s)
+            ),
+        );
+        for (e, n) in &self.failures {
+            t.row("failed", format!("{n} × {e}"));
+        }
+        t.latency(&[("handshake", &self.handshake)]);
+        if !self.config.hold.is_zero() {
+            t.row("open after hold", self.open_after_hold);
+        }
+        t.integrity(&self.integrity)
+            .generator(&self.generator)
+            .server(self.server.as_ref());
+        t.finish()
+    }
+    fn integrity(&self) -> &Integrity {
+        &self.integrity
+    }
+    fn histograms(&self) -> &[NamedHistogram] {
+        &self.histograms
+    }
+}
+
+/// Keep a connection open and idle until `until_ns`, answering pings (tungstenite does when we read).
+async fn hold(ws: &mut Ws, clock: &Clock, until_ns: u64) -> Option<End> {
+    let until = clock.instant_at(until_ns);
+    loop {
+        match tokio::time::timeout_at(until.into(), ws.next()).await {
+            Err(_) => return None,
+            Ok(Some(Ok(Message::Close(f)))) => return Some(End::Closed(f)),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => return Some(End::Dropped(e.to_string())),
+            Ok(None) => {
+                return Some(End::Dropped(
+                    "connection closed without a close frame".into(),
+                ));
+            }
+        }
+    }
+}
+
+/// Run the connect scenario.
+///
+/// # Errors
+/// Configuration and URL errors, and a connection error when *no* connection
+/// could be established. Partial failure is counted in the report.
+pub async fn run(config: Config) -> Result<Report, LoadgenError> {
+    config.validate()?;
+    let target = Target::resolve(&config.url).await?;
+    let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
+    let opts = ConnectOptions {
+        timeout: config.connect_timeout,
+        ..ConnectOptions::default()
+    };
+    let clock = Clock::new();
+    let cpu = OwnCpu::start();
+    let start = clock.now_ns();
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.concurrency));
+    let mut handles = Vec::with_capacity(config.conns);
+    for i in 0..config.conns {
+        let intended = match config.rate {
+            Some(r) => {
+                let t = start + (i as f64 / r * 1e9) as u64;
+                tokio::time::sleep_until(clock.instant_at(t).into()).await;
+                Some(t)
+            }
+            None => None,
+        };
+        let permit = Arc::clone(&permits).acquire_owned().await;
+        let target = target.clone();
+        handles.push(tokio::spawn(async move {
+            let t0 = intended.unwrap_or_else(|| clock.now_ns());
+            let r = client::connect(&target, opts).await;
+            drop(permit);
+            let t1 = clock.now_ns();
+            (r, t1.saturating_sub(t0), t1)
+        }));
+    }
+    let mut latency = new_histogram();
+    let mut failures: BTreeMap<String, u64> = BTreeMap::new();
+    let mut open = Vec::with_capacity(config.conns);
+    let mut last = start;
+    let mut first_error = None;
+    for h in handles {
+        let (r, lat, t1) = h
+            .await
+            .map_err(|e| LoadgenError::Connection(format!("connect task failed: {e}")))?;
+        last = last.max(t1);
+        match r {
+            Ok(ws) => {
+                record_ns(&mut latency, lat);
+                open.push(ws);
+            }
+            Err(e) => {
+                *failures.entry(e.to_string()).or_default() += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if open.is_empty() {
+        if let Some(s) = sampler {
+            s.finish(0).await;
+        }
+        return Err(first_error
+            .unwrap_or_else(|| LoadgenError::Connection("no connection established".into())));
+    }
+    let elapsed_s = last.saturating_sub(start) as f64 / 1e9;
+    let cpu_used = cpu.elapsed();
+    let mut integrity = Integrity::default();
+    let hold_until = clock.now_ns() + duration_ns(config.hold);
+    let ends =
+        futures_util::future::join_all(open.iter_mut().map(|ws| hold(ws, &clock, hold_until)))
+            .await;
+    let mut open_after_hold = 0;
+    for e in ends.iter() {
+        match e {
+            Some(e) => {
+                common::tally_end(e, &mut integrity);
+            }
+            None => open_after_hold += 1,
+        }
+    }
+    let established = open.len();
+    // Read the server while everything is still open, then close.
+    let server = match sampler {
+        Some(s) => Some(s.finish(established).await),
+        None => None,
+    };
+    futures_util::future::join_all(
+        open.iter_mut()
+            .zip(&ends)
+            .filter(|(_, e)| e.is_none())
+            .map(|(ws, _)| client::close(ws, common::CLOSE_BOUND)),
+    )
+    .await;
+    let failed: u64 = failures.values().sum();
+    Ok(Report {
+        scenario: "connect",
+        integrity,
+        attempted: config.conns as u64,
+        established: established as u64,
+        failed,
+        failures,
+        elapsed_s,
+        connects_per_s: if elapsed_s > 0.0 {
+            established as f64 / elapsed_s
+        } else {
+            0.0
+        },
+        handshake: LatencySummary::of(&latency),
+        open_after_hold,
+        generator: GeneratorReport::judge(cpu_used, None),
+        server,
+        histograms: vec![NamedHistogram {
+            tag: "handshake".into(),
+            histogram: latency,
+        }],
+        config,
+    })
+}

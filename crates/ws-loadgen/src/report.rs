@@ -1,0 +1,314 @@
+//! Report pieces shared by the scenarios, and the human table rendering.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::stats::{Integrity, LatencySummary, new_histogram, record_ns};
+
+/// CPU utilization of its threads above which the generator is called the bottleneck.
+pub const CPU_SATURATED: f64 = 0.90;
+/// Fraction of scheduled messages that must have been sent on time-ish.
+pub const SCHEDULE_KEPT: f64 = 0.99;
+/// 99th-percentile schedule lag above which the generator is called behind.
+pub const LAG_P99_LIMIT_US: u64 = 5_000;
+
+/// What every scenario's report can do.
+pub trait Report: Serialize {
+    /// The compact human table.
+    fn table(&self) -> String;
+    /// The integrity counters.
+    fn integrity(&self) -> &Integrity;
+    /// Histograms for `--hdr`, by tag (values in microseconds).
+    fn histograms(&self) -> &[NamedHistogram];
+}
+
+/// A histogram with the tag it is written under in `--hdr` files.
+#[derive(Clone, Debug)]
+pub struct NamedHistogram {
+    /// Tag, e.g. `latency` or `latency_with_undelivered`.
+    pub tag: String,
+    /// Values in microseconds.
+    pub histogram: Histogram<u64>,
+}
+
+/// Latency over delivered messages, and with the undelivered ones counted at the drain bound.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LatencyReport {
+    /// Over delivered messages only.
+    pub delivered: LatencySummary,
+    /// Each undelivered message recorded at `drain_bound_us`, so a frozen
+    /// receiver cannot look fast by delivering little.
+    pub with_undelivered: LatencySummary,
+    /// Messages (per receiver) counted at the drain bound.
+    pub undelivered: u64,
+    /// The value undelivered messages are recorded at: the drain timeout, a
+    /// lower bound on how late each of them is.
+    pub drain_bound_us: u64,
+}
+
+impl LatencyReport {
+    /// Build from the delivered histogram and the undelivered count; also
+    /// returns the second histogram for `--hdr`.
+    #[must_use]
+    pub fn build(
+        delivered: &Histogram<u64>,
+        undelivered: u64,
+        drain_bound_ns: u64,
+    ) -> (Self, Histogram<u64>) {
+        let mut with = new_histogram();
+        // Same bounds on both sides, so this cannot fail; ignore rather than panic.
+        let _ = with.add(delivered);
+        if undelivered > 0 {
+            let mut one = new_histogram();
+            record_ns(&mut one, drain_bound_ns);
+            let v = one.max();
+            with.saturating_record_n(v, undelivered);
+        }
+        (
+            Self {
+                delivered: LatencySummary::of(delivered),
+                with_undelivered: LatencySummary::of(&with),
+                undelivered,
+                drain_bound_us: drain_bound_ns / 1_000,
+            },
+            with,
+        )
+    }
+}
+
+/// Whether the generator itself limited the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GeneratorReport {
+    /// Worker threads of the runtime the generator ran on.
+    pub threads: usize,
+    /// CPU seconds of the whole generator process during the run (includes an
+    /// in-process server, if any).
+    pub cpu_seconds: Option<f64>,
+    /// `cpu_seconds / (wall seconds * threads)`.
+    pub cpu_utilization: Option<f64>,
+    /// Open loop only: messages the schedule called for.
+    pub scheduled: Option<u64>,
+    /// Open loop only: messages sent.
+    pub sent: Option<u64>,
+    /// Open loop only: actual send time minus intended send time.
+    pub schedule_lag: Option<LatencySummary>,
+    /// True when the numbers may describe the generator rather than the server.
+    pub bottleneck: bool,
+    /// Why `bottleneck` is set.
+    pub bottleneck_reasons: Vec<String>,
+}
+
+impl GeneratorReport {
+    /// Judge the run. `schedule` is `(scheduled, sent, lag histogram)` in open loop.
+    #[must_use]
+    pub fn judge(cpu: (Option<f64>, f64), schedule: Option<(u64, u64, &Histogram<u64>)>) -> Self {
+        let threads = tokio::runtime::Handle::try_current()
+            .map(|h| h.metrics().num_workers())
+            .unwrap_or(1)
+            .max(1);
+        let (cpu_seconds, wall) = cpu;
+        let cpu_utilization = cpu_seconds
+            .filter(|_| wall > 0.0)
+            .map(|c| c / (wall * threads as f64));
+        let mut reasons = Vec::new();
+        if let Some(u) = cpu_utilization
+            && u >= CPU_SATURATED
+        {
+            reasons.push(format!(
+                "own CPU at {:.0}% of {threads} thread(s)",
+                u * 100.0
+            ));
+        }
+        let mut report = Self {
+            threads,
+            cpu_seconds,
+            cpu_utilization,
+            ..Self::default()
+        };
+        if let Some((scheduled, sent, lag)) = schedule {
+            let lag = LatencySummary::of(lag);
+            if (sent as f64) < scheduled as f64 * SCHEDULE_KEPT {
+                reasons.push(format!(
+                    "behind schedule: sent {sent} of {scheduled} scheduled messages (TCP backpressure from a slow server also causes this)"
+                ));
+            } else if lag.p99_us > LAG_P99_LIMIT_US {
+                reasons.push(format!(
+                    "behind schedule: p99 send lag {} (TCP backpressure from a slow server also causes this)",
+                    fmt_us(lag.p99_us)
+                ));
+            }
+            report.scheduled = Some(scheduled);
+            report.sent = Some(sent);
+            report.schedule_lag = Some(lag);
+        }
+        report.bottleneck = !reasons.is_empty();
+        report.bottleneck_reasons = reasons;
+        report
+    }
+}
+
+/// Format microseconds with a readable unit.
+#[must_use]
+pub fn fmt_us(us: u64) -> String {
+    if us >= 10_000_000 {
+        format!("{:.1}s", us as f64 / 1e6)
+    } else if us >= 10_000 {
+        format!("{:.1}ms", us as f64 / 1e3)
+    } else {
+        format!("{us}µs")
+    }
+}
+
+/// Format a rate.
+#[must_use]
+pub fn fmt_rate(per_s: f64) -> String {
+    if per_s >= 1e6 {
+        format!("{:.2}M/s", per_s / 1e6)
+    } else if per_s >= 1e3 {
+        format!("{:.1}k/s", per_s / 1e3)
+    } else {
+        format!("{per_s:.1}/s")
+    }
+}
+
+/// Format bytes.
+#[must_use]
+pub fn fmt_bytes(b: f64) -> String {
+    if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / (1024.0 * 1024.0))
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{b:.0} B")
+    }
+}
+
+/// A small two-column table with section headings, for the human report.
+#[derive(Default)]
+pub struct Table {
+    out: String,
+}
+
+impl Table {
+    /// Start a table with a title line.
+    #[must_use]
+    pub fn new(title: &str) -> Self {
+        let mut t = Self::default();
+        let _ = writeln!(t.out, "{title}");
+        t
+    }
+
+    /// A `label: value` row.
+    pub fn row(&mut self, label: &str, value: impl std::fmt::Display) -> &mut Self {
+        let _ = writeln!(self.out, "  {label:<28} {value}");
+        self
+    }
+
+    /// A latency row set: a header line and one line per summary.
+    pub fn latency(&mut self, rows: &[(&str, &LatencySummary)]) -> &mut Self {
+        let _ = writeln!(
+            self.out,
+            "  {:<28} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "latency", "count", "p50", "p90", "p99", "p99.9", "p99.99", "max"
+        );
+        for (name, s) in rows {
+            let _ = writeln!(
+                self.out,
+                "  {:<28} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                name,
+                s.count,
+                fmt_us(s.p50_us),
+                fmt_us(s.p90_us),
+                fmt_us(s.p99_us),
+                fmt_us(s.p99_9_us),
+                fmt_us(s.p99_99_us),
+                fmt_us(s.max_us)
+            );
+        }
+        self
+    }
+
+    /// The integrity block.
+    pub fn integrity(&mut self, i: &Integrity) -> &mut Self {
+        let codes = if i.close_codes.is_empty() {
+            "none".to_owned()
+        } else {
+            i.close_codes
+                .iter()
+                .map(|(c, n)| format!("{c}×{n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let verdict = if i.has_failures() { "FAILED" } else { "ok" };
+        self.row(
+            "integrity",
+            format!(
+                "{verdict}: lost {} duplicated {} reordered {} corrupted {}",
+                i.lost, i.duplicated, i.reordered, i.corrupted
+            ),
+        );
+        self.row(
+            "server closes / drops",
+            format!("{codes} / {} dropped", i.dropped_connections),
+        )
+    }
+
+    /// The generator block.
+    pub fn generator(&mut self, g: &GeneratorReport) -> &mut Self {
+        let cpu = match g.cpu_utilization {
+            Some(u) => format!("{:.0}% of {} thread(s)", u * 100.0, g.threads),
+            None => "unknown".to_owned(),
+        };
+        self.row("generator CPU", cpu);
+        if let (Some(s), Some(sent), Some(lag)) = (g.scheduled, g.sent, &g.schedule_lag) {
+            self.row(
+                "schedule",
+                format!(
+                    "sent {sent} of {s}, lag p99 {} max {}",
+                    fmt_us(lag.p99_us),
+                    fmt_us(lag.max_us)
+                ),
+            );
+        }
+        if g.bottleneck {
+            self.row(
+                "GENERATOR IS THE BOTTLENECK",
+                g.bottleneck_reasons.join("; "),
+            );
+        }
+        self
+    }
+
+    /// The server block.
+    pub fn server(&mut self, s: Option<&crate::procmon::ServerReport>) -> &mut Self {
+        if let Some(s) = s {
+            let per = s
+                .rss_per_connection_bytes
+                .map(fmt_bytes)
+                .unwrap_or_else(|| "-".into());
+            self.row(
+                "server",
+                format!(
+                    "pid {} peak RSS {} ({} per conn), CPU {:.2}s ({:.2} cores)",
+                    s.pid,
+                    fmt_bytes(s.peak_rss_bytes as f64),
+                    per,
+                    s.cpu_seconds,
+                    s.cpu_cores_used
+                ),
+            );
+            if let Some(e) = &s.error {
+                self.row("server sampling stopped", e);
+            }
+        }
+        self
+    }
+
+    /// The rendered text.
+    #[must_use]
+    pub fn finish(&mut self) -> String {
+        std::mem::take(&mut self.out)
+    }
+}

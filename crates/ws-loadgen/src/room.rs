@@ -1,0 +1,1007 @@
+//! The `room` scenario: N members of one room (or R rooms), M of them
+//! sending; every member receives and verifies.
+//!
+//! Each receiver tracks every sender of its room separately: order, no gap,
+//! no duplicate, and that each sender hears itself. Latency is fan-out
+//! latency: from the (intended) send time to each delivery.
+//!
+//! Members first join and *settle*: each sends a hello until every member has
+//! heard every member of its room, because a server may register a member a
+//! moment after the upgrade answer, and a message sent in that moment would
+//! look lost. Only then does the measured traffic start.
+//!
+//! This module also holds the member machinery the `slow` scenario uses.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::LoadgenError;
+use crate::client::{self, ConnectOptions, Driver, End, Target, Ws};
+use crate::common::{self, ser_duration};
+use crate::payload::{self, Encoding, Kind, PayloadCodec};
+use crate::procmon::{OwnCpu, ServerReport, ServerSampler};
+use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, Table, fmt_rate};
+use crate::stats::{
+    Clock, Integrity, Schedule, SeqEvent, SeqTracker, duration_ns, merge_into, new_histogram,
+    record_ns,
+};
+
+/// How often a member repeats its hello while the room settles.
+const HELLO_RESEND: Duration = Duration::from_millis(500);
+/// How often an idle member re-checks shared state (join, drain).
+const POLL_SHARED: Duration = Duration::from_millis(10);
+
+/// Configuration of a room run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// `ws://host:port/ws/room/{name}`; with `rooms > 1` the rooms are `{name}-0`, `{name}-1`, ...
+    pub url: String,
+    /// Members in total.
+    pub conns: usize,
+    /// Number of rooms the members are spread over (round robin).
+    pub rooms: usize,
+    /// How many members send (the first ones); `None` = all.
+    pub senders: Option<usize>,
+    /// Message size in bytes, header included.
+    pub size: usize,
+    /// Measured time.
+    #[serde(serialize_with = "ser_duration")]
+    pub duration: Duration,
+    /// Unmeasured time before it.
+    #[serde(serialize_with = "ser_duration")]
+    pub warmup: Duration,
+    /// Open loop: total messages per second over all senders.
+    pub rate: Option<f64>,
+    /// Closed loop (no `rate`): own messages a sender may have unheard.
+    pub inflight: usize,
+    /// Binary or text frames.
+    pub encoding: Encoding,
+    /// Check every body byte.
+    pub verify: bool,
+    /// How long to wait for stragglers after the measured time.
+    #[serde(serialize_with = "ser_duration")]
+    pub drain_timeout: Duration,
+    /// Closed loop: give up on an unanswered window after this long.
+    #[serde(serialize_with = "ser_duration")]
+    pub response_timeout: Duration,
+    /// Bound on each TCP connect plus handshake.
+    #[serde(serialize_with = "ser_duration")]
+    pub connect_timeout: Duration,
+    /// Bound on the join-and-settle phase.
+    #[serde(serialize_with = "ser_duration")]
+    pub join_timeout: Duration,
+    /// Sample this process's memory and CPU during the run.
+    pub server_pid: Option<i32>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            url: "ws://127.0.0.1:3000/ws/room/bench".into(),
+            conns: 16,
+            rooms: 1,
+            senders: None,
+            size: 64,
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(2),
+            rate: None,
+            inflight: 16,
+            encoding: Encoding::Binary,
+            verify: true,
+            drain_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(5),
+            join_timeout: Duration::from_secs(10),
+            server_pid: None,
+        }
+    }
+}
+
+impl Config {
+    /// Check the combination of values.
+    ///
+    /// # Errors
+    /// [`LoadgenError::Config`] or [`LoadgenError::Payload`] naming the first problem.
+    pub fn validate(&self) -> Result<(), LoadgenError> {
+        PayloadCodec::new(self.encoding, self.size)?;
+        let senders = self.senders.unwrap_or(self.conns);
+        if self.conns == 0 || self.conns > u32::MAX as usize {
+            return Err(LoadgenError::Config("--conns must be at least 1".into()));
+        }
+        if self.rooms == 0 || self.rooms > self.conns {
+            return Err(LoadgenError::Config(format!(
+                "--rooms {} needs 1..={} (at least one member per room)",
+                self.rooms, self.conns
+            )));
+        }
+        if senders == 0 || senders > self.conns {
+            return Err(LoadgenError::Config(format!(
+                "--senders {senders} must be between 1 and --conns {}",
+                self.conns
+            )));
+        }
+        validate_common(self.duration, self.rate, self.inflight)
+    }
+}
+
+pub(crate) fn validate_common(
+    duration: Duration,
+    rate: Option<f64>,
+    inflight: usize,
+) -> Result<(), LoadgenError> {
+    if duration.is_zero() {
+        return Err(LoadgenError::Config(
+            "--duration must be more than 0".into(),
+        ));
+    }
+    match rate {
+        Some(r) if !(r.is_finite() && r > 0.0) => Err(LoadgenError::Config(format!(
+            "--rate must be a positive number, got {r}"
+        ))),
+        None if inflight == 0 => Err(LoadgenError::Config("--inflight must be at least 1".into())),
+        _ => Ok(()),
+    }
+}
+
+/// Room URLs for `rooms` rooms: the URL itself for one, `{url}-{i}` for several.
+///
+/// # Errors
+/// [`LoadgenError::Url`] when a derived room name would be invalid (over 64 characters).
+pub fn room_urls(url: &str, rooms: usize) -> Result<Vec<String>, LoadgenError> {
+    if rooms <= 1 {
+        return Ok(vec![url.to_owned()]);
+    }
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let name = base.rsplit('/').next().unwrap_or("");
+    if name.is_empty() {
+        return Err(LoadgenError::Url {
+            url: url.into(),
+            reason: "--rooms needs a URL ending in a room name".into(),
+        });
+    }
+    (0..rooms)
+        .map(|i| {
+            let suffix = format!("-{i}");
+            if name.len() + suffix.len() > 64 {
+                return Err(LoadgenError::Url {
+                    url: url.into(),
+                    reason: format!("room name {name:?}{suffix} would exceed 64 characters"),
+                });
+            }
+            Ok(match query {
+                Some(q) => format!("{base}{suffix}?{q}"),
+                None => format!("{base}{suffix}"),
+            })
+        })
+        .collect()
+}
+
+/// Who is in which room and who sends.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub room_of: Vec<usize>,
+    pub room_size: Vec<usize>,
+    /// Sender index -> member id.
+    pub sender_members: Vec<u32>,
+    /// Member id -> sender index.
+    pub sender_index_of: Vec<Option<usize>>,
+}
+
+impl Plan {
+    /// `members` spread round robin over `rooms`; the members in `senders` send.
+    pub fn new(members: usize, rooms: usize, senders: &[u32]) -> Self {
+        let room_of: Vec<usize> = (0..members).map(|m| m % rooms).collect();
+        let mut room_size = vec![0; rooms];
+        for &r in &room_of {
+            room_size[r] += 1;
+        }
+        let mut sender_index_of = vec![None; members];
+        for (i, &m) in senders.iter().enumerate() {
+            sender_index_of[m as usize] = Some(i);
+        }
+        Self {
+            room_of,
+            room_size,
+            sender_members: senders.to_vec(),
+            sender_index_of,
+        }
+    }
+
+    fn senders_in_room(&self, room: usize) -> impl Iterator<Item = usize> + '_ {
+        self.sender_members
+            .iter()
+            .enumerate()
+            .filter(move |(_, m)| self.room_of[**m as usize] == room)
+            .map(|(i, _)| i)
+    }
+}
+
+/// State all members of a run share: what each sender sent, who is done.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    sent: Vec<AtomicU64>,
+    sent_measured: Vec<AtomicU64>,
+    senders_done: AtomicUsize,
+    hello_done: AtomicUsize,
+}
+
+impl Shared {
+    pub fn new(senders: usize) -> Self {
+        Self {
+            sent: (0..senders).map(|_| AtomicU64::new(0)).collect(),
+            sent_measured: (0..senders).map(|_| AtomicU64::new(0)).collect(),
+            senders_done: AtomicUsize::new(0),
+            hello_done: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// The join-and-settle driver.
+struct Hello {
+    id: u32,
+    room: usize,
+    plan: Arc<Plan>,
+    shared: Arc<Shared>,
+    codec: PayloadCodec,
+    heard: Vec<bool>,
+    heard_count: usize,
+    next_hello: u64,
+    reported: bool,
+}
+
+impl Driver for Hello {
+    fn next_send(&mut self, now: u64) -> Option<Message> {
+        if now < self.next_hello
+            || self.shared.hello_done.load(Ordering::Acquire) >= self.plan.room_of.len()
+        {
+            return None;
+        }
+        self.next_hello = now + duration_ns(HELLO_RESEND);
+        Some(self.codec.encode(Kind::Hello, self.id, 0, now))
+    }
+    fn on_message(&mut self, msg: Message, _now: u64) {
+        if let Ok(h) = payload::decode(&msg, self.codec.encoding(), false) {
+            let m = h.sender as usize;
+            if h.kind == Kind::Hello
+                && m < self.heard.len()
+                && self.plan.room_of[m] == self.room
+                && !self.heard[m]
+            {
+                self.heard[m] = true;
+                self.heard_count += 1;
+            }
+        }
+    }
+    fn wake_at(&self, now: u64) -> Option<u64> {
+        Some(self.next_hello.min(now + duration_ns(POLL_SHARED)))
+    }
+    fn finished(&mut self, _now: u64) -> bool {
+        if !self.reported
+            && self.heard_count >= self.plan.room_size[self.plan.room_of[self.id as usize]]
+        {
+            self.reported = true;
+            self.shared.hello_done.fetch_add(1, Ordering::AcqRel);
+        }
+        self.shared.hello_done.load(Ordering::Acquire) >= self.plan.room_of.len()
+    }
+}
+
+/// Join: every member says hello until every member has heard its whole room.
+///
+/// # Errors
+/// [`LoadgenError::Timeout`] when the room does not settle within `timeout`,
+/// [`LoadgenError::Connection`] when the server closes a member meanwhile.
+pub(crate) async fn settle(
+    conns: &mut [Ws],
+    plan: &Arc<Plan>,
+    shared: &Arc<Shared>,
+    codec: &PayloadCodec,
+    clock: &Clock,
+    timeout: Duration,
+) -> Result<(), LoadgenError> {
+    let deadline = clock.now_ns() + duration_ns(timeout);
+    let mut drivers: Vec<Hello> = (0..conns.len())
+        .map(|i| Hello {
+            id: i as u32,
+            room: plan.room_of[i],
+            plan: Arc::clone(plan),
+            shared: Arc::clone(shared),
+            codec: codec.clone(),
+            heard: vec![false; conns.len()],
+            heard_count: 0,
+            next_hello: 0,
+            reported: false,
+        })
+        .collect();
+    let ends = futures_util::future::join_all(
+        conns
+            .iter_mut()
+            .zip(drivers.iter_mut())
+            .map(|(ws, d)| client::drive(ws, d, clock, deadline)),
+    )
+    .await;
+    for (i, end) in ends.into_iter().enumerate() {
+        match end {
+            End::Finished => {}
+            End::Deadline => {
+                let d = &drivers[i];
+                return Err(LoadgenError::Timeout(format!(
+                    "room did not settle within {}: member {i} heard {} of {} members (is the URL a room?)",
+                    humantime::format_duration(timeout),
+                    d.heard_count,
+                    plan.room_size[plan.room_of[i]]
+                )));
+            }
+            End::Closed(f) => {
+                return Err(LoadgenError::Connection(format!(
+                    "server closed member {i} while joining: {}",
+                    f.map(|f| format!("{} {}", f.code, f.reason))
+                        .unwrap_or_else(|| "no close frame".into())
+                )));
+            }
+            End::Dropped(e) => {
+                return Err(LoadgenError::Connection(format!(
+                    "member {i} dropped while joining: {e}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How a member sends.
+pub(crate) enum SendMode {
+    Silent,
+    Closed { window: u64 },
+    Open { schedule: Schedule },
+}
+
+/// The timeline of deliveries per second (slow scenario).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Timeline {
+    pub buckets: Vec<(u64, u64)>,
+}
+
+impl Timeline {
+    fn record(&mut self, second: usize, latency_us: u64) {
+        if self.buckets.len() <= second {
+            self.buckets.resize(second + 1, (0, 0));
+        }
+        let b = &mut self.buckets[second];
+        b.0 += 1;
+        b.1 = b.1.max(latency_us);
+    }
+    pub fn add(&mut self, other: &Self) {
+        if self.buckets.len() < other.buckets.len() {
+            self.buckets.resize(other.buckets.len(), (0, 0));
+        }
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            a.0 += b.0;
+            a.1 = a.1.max(b.1);
+        }
+    }
+}
+
+/// Phase boundaries of a run, in ns since the clock's epoch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Phases {
+    pub start: u64,
+    pub warmup_end: u64,
+    pub end: u64,
+    pub deadline: u64,
+}
+
+/// One member's state during the measured phase.
+pub(crate) struct Member {
+    pub id: u32,
+    room: usize,
+    plan: Arc<Plan>,
+    shared: Arc<Shared>,
+    codec: PayloadCodec,
+    verify: bool,
+    phases: Phases,
+    sender_index: Option<usize>,
+    pub send: SendMode,
+    pub next_seq: u64,
+    sent_measured: u64,
+    published: bool,
+    pub trackers: Vec<SeqTracker>,
+    pub latency: Histogram<u64>,
+    pub lag: Histogram<u64>,
+    pub corrupted: u64,
+    pub received_measured: u64,
+    slow_delay: Option<u64>,
+    pause_until: u64,
+    pub timeline: Option<Timeline>,
+    last_progress: u64,
+    response_timeout: u64,
+}
+
+/// What makes members differ.
+pub(crate) struct MemberSpec {
+    pub send: SendMode,
+    pub slow_delay: Option<Duration>,
+    pub timeline: bool,
+}
+
+impl Member {
+    #[allow(clippy::too_many_arguments)] // Internal constructor; a builder would only add noise.
+    pub fn new(
+        id: u32,
+        plan: &Arc<Plan>,
+        shared: &Arc<Shared>,
+        codec: &PayloadCodec,
+        verify: bool,
+        phases: Phases,
+        response_timeout: Duration,
+        spec: MemberSpec,
+    ) -> Self {
+        Self {
+            id,
+            room: plan.room_of[id as usize],
+            sender_index: plan.sender_index_of[id as usize],
+            trackers: vec![SeqTracker::new(); plan.sender_members.len()],
+            plan: Arc::clone(plan),
+            shared: Arc::clone(shared),
+            codec: codec.clone(),
+            verify,
+            phases,
+            send: spec.send,
+            next_seq: 0,
+            sent_measured: 0,
+            published: false,
+            latency: new_histogram(),
+            lag: new_histogram(),
+            corrupted: 0,
+            received_measured: 0,
+            slow_delay: spec.slow_delay.map(duration_ns),
+            pause_until: 0,
+            timeline: spec.timeline.then(Timeline::default),
+            last_progress: phases.start,
+            response_timeout: duration_ns(response_timeout),
+        }
+    }
+
+    fn measured(&self, t: u64) -> bool {
+        t >= self.phases.warmup_end && t < self.phases.end
+    }
+
+    /// Publish what this member sent (once), so receivers know what to expect.
+    pub fn publish(&mut self) {
+        if let (Some(s), false) = (self.sender_index, self.published) {
+            self.shared.sent[s].store(self.next_seq, Ordering::Release);
+            self.shared.sent_measured[s].store(self.sent_measured, Ordering::Release);
+            self.shared.senders_done.fetch_add(1, Ordering::AcqRel);
+            self.published = true;
+        }
+    }
+
+    /// Messages the member should have received: (all, measured window). Valid once all senders published.
+    pub fn expected(&self) -> (u64, u64) {
+        self.plan
+            .senders_in_room(self.room)
+            .fold((0, 0), |(a, b), s| {
+                (
+                    a + self.shared.sent[s].load(Ordering::Acquire),
+                    b + self.shared.sent_measured[s].load(Ordering::Acquire),
+                )
+            })
+    }
+
+    /// Distinct messages received, all windows.
+    pub fn received(&self) -> u64 {
+        self.plan
+            .senders_in_room(self.room)
+            .map(|s| self.trackers[s].received())
+            .sum()
+    }
+
+    /// Add this member's counters. With `tail_is_loss` false (a slow member the
+    /// server may legitimately drop) only gaps inside what it received count as lost.
+    pub fn add_integrity(&self, i: &mut Integrity, tail_is_loss: bool) {
+        for s in self.plan.senders_in_room(self.room) {
+            let t = &self.trackers[s];
+            i.lost += if tail_is_loss {
+                t.lost(self.shared.sent[s].load(Ordering::Acquire))
+            } else {
+                t.missing_interior()
+            };
+            i.duplicated += t.duplicated();
+            i.reordered += t.reordered();
+        }
+        i.corrupted += self.corrupted;
+    }
+
+    /// Did this member hear all of its own messages?
+    pub fn heard_self(&self) -> bool {
+        match self.sender_index {
+            Some(s) => self.trackers[s].received() >= self.next_seq,
+            None => true,
+        }
+    }
+}
+
+impl Driver for Member {
+    fn next_send(&mut self, now: u64) -> Option<Message> {
+        let sent_ns = match &mut self.send {
+            SendMode::Silent => return None,
+            SendMode::Closed { window } => {
+                if now >= self.phases.end || now < self.phases.start {
+                    return None;
+                }
+                let s = self.sender_index?;
+                if self.next_seq - self.trackers[s].next_expected() >= *window {
+                    if now.saturating_sub(self.last_progress) < self.response_timeout {
+                        return None;
+                    }
+                    self.trackers[s].skip_to(self.next_seq);
+                    self.last_progress = now;
+                }
+                now
+            }
+            SendMode::Open { schedule } => {
+                let t = schedule.take_due(now)?;
+                record_ns(&mut self.lag, now.saturating_sub(t));
+                t
+            }
+        };
+        if self.measured(sent_ns) {
+            self.sent_measured += 1;
+        }
+        let msg = self
+            .codec
+            .encode(Kind::Data, self.id, self.next_seq, sent_ns);
+        self.next_seq += 1;
+        Some(msg)
+    }
+
+    fn on_message(&mut self, msg: Message, now: u64) {
+        if let Some(d) = self.slow_delay {
+            self.pause_until = now + d;
+        }
+        let h = match payload::decode(&msg, self.codec.encoding(), self.verify) {
+            Ok(h) if h.len as usize == self.codec.size() => h,
+            _ => {
+                self.corrupted += 1;
+                return;
+            }
+        };
+        if h.kind == Kind::Hello {
+            return;
+        }
+        let s = match self
+            .plan
+            .sender_index_of
+            .get(h.sender as usize)
+            .copied()
+            .flatten()
+        {
+            Some(s) if self.plan.room_of[h.sender as usize] == self.room => s,
+            // A sender that is not in this room, or not a sender at all.
+            _ => {
+                self.corrupted += 1;
+                return;
+            }
+        };
+        if Some(s) == self.sender_index {
+            self.last_progress = now;
+        }
+        if self.trackers[s].observe(h.seq) == SeqEvent::Duplicate {
+            return;
+        }
+        if self.measured(h.sent_ns) {
+            self.received_measured += 1;
+            let lat = now.saturating_sub(h.sent_ns);
+            record_ns(&mut self.latency, lat);
+            if let Some(tl) = &mut self.timeline {
+                let second = ((h.sent_ns - self.phases.warmup_end) / 1_000_000_000) as usize;
+                tl.record(second, lat / 1_000);
+            }
+        }
+    }
+
+    fn wake_at(&self, now: u64) -> Option<u64> {
+        if now >= self.phases.end {
+            return Some(now + duration_ns(POLL_SHARED));
+        }
+        match &self.send {
+            SendMode::Silent => Some(self.phases.end),
+            SendMode::Closed { window } => {
+                let s = self.sender_index?;
+                if self.next_seq - self.trackers[s].next_expected() >= *window {
+                    Some((self.last_progress + self.response_timeout).min(self.phases.end))
+                } else {
+                    Some(self.phases.end)
+                }
+            }
+            SendMode::Open { schedule } => Some(schedule.next_due_ns().unwrap_or(self.phases.end)),
+        }
+    }
+
+    fn read_paused_until(&self) -> Option<u64> {
+        self.slow_delay.map(|_| self.pause_until)
+    }
+
+    fn finished(&mut self, now: u64) -> bool {
+        if now < self.phases.end {
+            return false;
+        }
+        // A message due just before the end may still be untaken when the timer fires late.
+        if let SendMode::Open { schedule } = &self.send
+            && schedule.next_due_ns().is_some()
+        {
+            return false;
+        }
+        self.publish();
+        if self.shared.senders_done.load(Ordering::Acquire) < self.plan.sender_members.len() {
+            return false;
+        }
+        self.plan.senders_in_room(self.room).all(|s| {
+            self.trackers[s].next_expected() >= self.shared.sent[s].load(Ordering::Acquire)
+        })
+    }
+}
+
+/// Sum of several members' measurements.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub members: usize,
+    pub latency: Histogram<u64>,
+    pub lag: Histogram<u64>,
+    pub integrity: Integrity,
+    pub deliveries: u64,
+    pub expected_measured: u64,
+    pub worst_fraction: f64,
+    pub fraction_sum: f64,
+    pub not_hearing_self: u64,
+    pub scheduled: u64,
+    pub sent_total: u64,
+    pub sent_measured: u64,
+    pub timeline: Timeline,
+    pub errors: Vec<String>,
+}
+
+impl Group {
+    pub fn new() -> Self {
+        Self {
+            members: 0,
+            latency: new_histogram(),
+            lag: new_histogram(),
+            integrity: Integrity::default(),
+            deliveries: 0,
+            expected_measured: 0,
+            worst_fraction: 1.0,
+            fraction_sum: 0.0,
+            not_hearing_self: 0,
+            scheduled: 0,
+            sent_total: 0,
+            sent_measured: 0,
+            timeline: Timeline::default(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Add a member once all senders have published.
+    pub fn add(&mut self, m: &Member, end: &End, tail_is_loss: bool) -> Result<(), LoadgenError> {
+        self.members += 1;
+        common::push_error(
+            &mut self.errors,
+            common::tally_end(end, &mut self.integrity),
+        );
+        m.add_integrity(&mut self.integrity, tail_is_loss);
+        merge_into(&mut self.latency, &m.latency)?;
+        merge_into(&mut self.lag, &m.lag)?;
+        self.deliveries += m.received_measured;
+        let (all, measured) = m.expected();
+        self.expected_measured += measured;
+        let frac = if all == 0 {
+            1.0
+        } else {
+            m.received() as f64 / all as f64
+        };
+        self.worst_fraction = self.worst_fraction.min(frac);
+        self.fraction_sum += frac;
+        if !m.heard_self() {
+            self.not_hearing_self += 1;
+        }
+        self.sent_total += m.next_seq;
+        self.sent_measured += m.sent_measured;
+        if let SendMode::Open { schedule } = &m.send {
+            self.scheduled += schedule.scheduled_by(m.phases.end);
+        }
+        if let Some(t) = &m.timeline {
+            self.timeline.add(t);
+        }
+        Ok(())
+    }
+
+    pub fn undelivered(&self) -> u64 {
+        self.expected_measured.saturating_sub(self.deliveries)
+    }
+}
+
+/// The result of a room run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Always `"room"`.
+    pub scenario: &'static str,
+    /// Integrity counters (top level in JSON).
+    #[serde(flatten)]
+    pub integrity: Integrity,
+    /// `"closed"` or `"open"`.
+    pub mode: &'static str,
+    /// The configuration.
+    pub config: Config,
+    /// Members that sent.
+    pub senders: usize,
+    /// Measured seconds.
+    pub duration_s: f64,
+    /// Messages sent in the measured window.
+    pub sent: u64,
+    /// Deliveries (message × receiver) of messages sent in the measured window.
+    pub deliveries: u64,
+    /// Deliveries that should have happened.
+    pub expected_deliveries: u64,
+    /// `deliveries / duration_s`.
+    pub deliveries_per_s: f64,
+    /// Fan-out latency: send time to each delivery.
+    pub latency: LatencyReport,
+    /// Lowest per-member share of expected messages received.
+    pub delivered_fraction_worst: f64,
+    /// Mean per-member share.
+    pub delivered_fraction_mean: f64,
+    /// Senders that did not hear all of their own messages.
+    pub members_not_hearing_self: u64,
+    /// Was the generator the limit?
+    pub generator: GeneratorReport,
+    /// The server process, with `server_pid`.
+    pub server: Option<ServerReport>,
+    /// The first distinct connection errors.
+    pub errors: Vec<String>,
+    /// Histograms for `--hdr`.
+    #[serde(skip)]
+    pub histograms: Vec<NamedHistogram>,
+}
+
+impl crate::report::Report for Report {
+    fn table(&self) -> String {
+        let mut t = Table::new(&format!(
+            "room: {} members in {} room(s), {} sending, {} B {:?}, {} loop, {:.1}s measured",
+            self.config.conns,
+            self.config.rooms,
+            self.senders,
+            self.config.size,
+            self.config.encoding,
+            self.mode,
+            self.duration_s
+        ));
+        t.row(
+            "sent",
+            format!(
+                "{} ({})",
+                self.sent,
+                fmt_rate(self.sent as f64 / self.duration_s)
+            ),
+        )
+        .row(
+            "deliveries",
+            format!(
+                "{} of {} ({})",
+                self.deliveries,
+                self.expected_deliveries,
+                fmt_rate(self.deliveries_per_s)
+            ),
+        )
+        .latency(&[
+            ("fan-out (delivered)", &self.latency.delivered),
+            ("with undelivered at drain", &self.latency.with_undelivered),
+        ])
+        .row(
+            "delivered fraction",
+            format!(
+                "worst {:.4}, mean {:.4}",
+                self.delivered_fraction_worst, self.delivered_fraction_mean
+            ),
+        )
+        .row("senders not hearing self", self.members_not_hearing_self)
+        .integrity(&self.integrity)
+        .generator(&self.generator)
+        .server(self.server.as_ref());
+        for e in &self.errors {
+            t.row("error", e);
+        }
+        t.finish()
+    }
+    fn integrity(&self) -> &Integrity {
+        &self.integrity
+    }
+    fn histograms(&self) -> &[NamedHistogram] {
+        &self.histograms
+    }
+}
+
+/// Compute the phases of a run starting now.
+pub(crate) fn phases(
+    clock: &Clock,
+    warmup: Duration,
+    duration: Duration,
+    drain: Duration,
+) -> Phases {
+    let start = clock.now_ns();
+    let warmup_end = start + duration_ns(warmup);
+    let end = warmup_end + duration_ns(duration);
+    Phases {
+        start,
+        warmup_end,
+        end,
+        deadline: end + duration_ns(drain),
+    }
+}
+
+/// The send mode of sender number `sender_rank` out of `senders`, for a total `rate`.
+pub(crate) fn send_mode(
+    rate: Option<f64>,
+    inflight: usize,
+    sender_rank: usize,
+    senders: usize,
+    p: &Phases,
+) -> SendMode {
+    match rate {
+        Some(rate) => {
+            let offset = (sender_rank as f64 / rate * 1e9) as u64;
+            SendMode::Open {
+                schedule: Schedule::with_rate(p.start + offset, rate / senders as f64, p.end),
+            }
+        }
+        None => SendMode::Closed {
+            window: inflight as u64,
+        },
+    }
+}
+
+/// Run the room scenario.
+///
+/// # Errors
+/// Configuration, URL, connection-setup and join errors. Problems after the
+/// room settled are counted in the report instead.
+pub async fn run(config: Config) -> Result<Report, LoadgenError> {
+    config.validate()?;
+    let codec = PayloadCodec::new(config.encoding, config.size)?;
+    let base = Target::resolve(&config.url).await?;
+    let targets: Vec<Target> = room_urls(&config.url, config.rooms)?
+        .into_iter()
+        .map(|u| base.with_url(u))
+        .collect();
+    let n = config.conns;
+    let senders = config.senders.unwrap_or(n);
+    let sender_ids: Vec<u32> = (0..senders as u32).collect();
+    let plan = Arc::new(Plan::new(n, config.rooms, &sender_ids));
+    let shared = Arc::new(Shared::new(senders));
+    let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
+    let opts = ConnectOptions {
+        timeout: config.connect_timeout,
+        ..ConnectOptions::default()
+    };
+    let mut conns = common::connect_all(&targets, n, |_| opts).await?;
+    let clock = Clock::new();
+    settle(
+        &mut conns,
+        &plan,
+        &shared,
+        &codec,
+        &clock,
+        config.join_timeout,
+    )
+    .await?;
+
+    let cpu = OwnCpu::start();
+    let p = phases(&clock, config.warmup, config.duration, config.drain_timeout);
+    let mut handles = Vec::with_capacity(n);
+    for (i, mut ws) in conns.into_iter().enumerate() {
+        let send = match plan.sender_index_of[i] {
+            Some(rank) => send_mode(config.rate, config.inflight, rank, senders, &p),
+            None => SendMode::Silent,
+        };
+        let spec = MemberSpec {
+            send,
+            slow_delay: None,
+            timeline: false,
+        };
+        let mut m = Member::new(
+            i as u32,
+            &plan,
+            &shared,
+            &codec,
+            config.verify,
+            p,
+            config.response_timeout,
+            spec,
+        );
+        handles.push(tokio::spawn(async move {
+            let end = client::drive(&mut ws, &mut m, &clock, p.deadline).await;
+            // A member that ended early (closed, dropped) still counts as a sender that is done.
+            m.publish();
+            (m, end, ws)
+        }));
+    }
+    let mut results = Vec::with_capacity(n);
+    for h in handles {
+        results.push(
+            h.await
+                .map_err(|e| LoadgenError::Connection(format!("member task failed: {e}")))?,
+        );
+    }
+    let cpu_used = cpu.elapsed();
+    let closes = results.iter_mut().map(|(_, end, ws)| async move {
+        if matches!(end, End::Finished | End::Deadline) {
+            client::close(ws, common::CLOSE_BOUND).await;
+        }
+    });
+    futures_util::future::join_all(closes).await;
+
+    let mut g = Group::new();
+    for (m, end, _) in &results {
+        g.add(m, end, true)?;
+    }
+    let server = match sampler {
+        Some(s) => Some(s.finish(n).await),
+        None => None,
+    };
+    let (latency, with_undelivered) = LatencyReport::build(
+        &g.latency,
+        g.undelivered(),
+        duration_ns(config.drain_timeout),
+    );
+    let generator = GeneratorReport::judge(
+        cpu_used,
+        config.rate.map(|_| (g.scheduled, g.sent_total, &g.lag)),
+    );
+    let duration_s = config.duration.as_secs_f64();
+    let mut histograms = vec![
+        NamedHistogram {
+            tag: "latency".into(),
+            histogram: g.latency.clone(),
+        },
+        NamedHistogram {
+            tag: "latency_with_undelivered".into(),
+            histogram: with_undelivered,
+        },
+    ];
+    if config.rate.is_some() {
+        histograms.push(NamedHistogram {
+            tag: "schedule_lag".into(),
+            histogram: g.lag.clone(),
+        });
+    }
+    Ok(Report {
+        scenario: "room",
+        integrity: g.integrity.clone(),
+        mode: if config.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        },
+        senders,
+        duration_s,
+        sent: g.sent_measured,
+        deliveries: g.deliveries,
+        expected_deliveries: g.expected_measured,
+        deliveries_per_s: g.deliveries as f64 / duration_s,
+        latency,
+        delivered_fraction_worst: g.worst_fraction,
+        delivered_fraction_mean: g.fraction_sum / g.members.max(1) as f64,
+        members_not_hearing_self: g.not_hearing_self,
+        generator,
+        server,
+        errors: g.errors.clone(),
+        histograms,
+        config,
+    })
+}

@@ -1,0 +1,596 @@
+//! The `slow` scenario: a room flood in which some members read slowly (a
+//! fixed delay per message) or stop reading entirely, to answer: does one
+//! slow consumer hurt everyone else, and for how long?
+//!
+//! Members are laid out as: healthy ones first (the first `senders` of them
+//! send), then `slow` slow readers, then `stalled` members that never read
+//! after joining. Stalled members connect with a small `SO_RCVBUF` so kernel
+//! buffers fill quickly. Healthy and slow members are reported separately, and
+//! so is what happened to each slow or stalled member (closed by the server,
+//! with which code, after how long).
+//!
+//! Integrity: healthy members count every missing message as lost. A slow
+//! member may legitimately be dropped by the server, so for it only gaps
+//! *inside* what it received count (the protocol promises no gap while
+//! connected); messages after its disconnection are not losses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::LoadgenError;
+use crate::client::{self, ConnectOptions, End, Target};
+use crate::common::{self, ser_duration};
+use crate::payload::{Encoding, PayloadCodec};
+use crate::procmon::{OwnCpu, ServerReport, ServerSampler};
+use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, Table, fmt_rate, fmt_us};
+use crate::room::{self, Group, Member, MemberSpec, Plan, SendMode, Shared};
+use crate::stats::{Clock, Integrity, duration_ns};
+
+/// How long to read a stalled member's buffered data at the end, looking for a close frame.
+const STALLED_DRAIN: Duration = Duration::from_secs(2);
+
+/// Configuration of a slow-consumer run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// `ws://host:port/ws/room/{name}`.
+    pub url: String,
+    /// Members in total (healthy + slow + stalled).
+    pub conns: usize,
+    /// Healthy members that send.
+    pub senders: usize,
+    /// Members that read with a delay per message.
+    pub slow: usize,
+    /// The delay per message of slow members.
+    #[serde(serialize_with = "ser_duration")]
+    pub slow_delay: Duration,
+    /// Members that stop reading after joining.
+    pub stalled: usize,
+    /// `SO_RCVBUF` of stalled members, bytes.
+    pub stalled_rcvbuf: u32,
+    /// Message size in bytes, header included.
+    pub size: usize,
+    /// Measured time.
+    #[serde(serialize_with = "ser_duration")]
+    pub duration: Duration,
+    /// Unmeasured time before it.
+    #[serde(serialize_with = "ser_duration")]
+    pub warmup: Duration,
+    /// Open loop: total messages per second over all senders.
+    pub rate: Option<f64>,
+    /// Closed loop (no `rate`): own messages a sender may have unheard.
+    pub inflight: usize,
+    /// Binary or text frames.
+    pub encoding: Encoding,
+    /// Check every body byte.
+    pub verify: bool,
+    /// How long to wait for stragglers after the measured time.
+    #[serde(serialize_with = "ser_duration")]
+    pub drain_timeout: Duration,
+    /// Closed loop: give up on an unanswered window after this long.
+    #[serde(serialize_with = "ser_duration")]
+    pub response_timeout: Duration,
+    /// Bound on each TCP connect plus handshake.
+    #[serde(serialize_with = "ser_duration")]
+    pub connect_timeout: Duration,
+    /// Bound on the join-and-settle phase.
+    #[serde(serialize_with = "ser_duration")]
+    pub join_timeout: Duration,
+    /// Sample this process's memory and CPU during the run.
+    pub server_pid: Option<i32>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            url: "ws://127.0.0.1:3000/ws/room/slow".into(),
+            conns: 8,
+            senders: 1,
+            slow: 0,
+            slow_delay: Duration::from_millis(5),
+            stalled: 1,
+            stalled_rcvbuf: 4096,
+            size: 1024,
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(2),
+            rate: Some(1000.0),
+            inflight: 16,
+            encoding: Encoding::Binary,
+            verify: true,
+            drain_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(5),
+            join_timeout: Duration::from_secs(10),
+            server_pid: None,
+        }
+    }
+}
+
+impl Config {
+    /// Check the combination of values.
+    ///
+    /// # Errors
+    /// [`LoadgenError::Config`] or [`LoadgenError::Payload`] naming the first problem.
+    pub fn validate(&self) -> Result<(), LoadgenError> {
+        PayloadCodec::new(self.encoding, self.size)?;
+        if self.slow + self.stalled == 0 {
+            return Err(LoadgenError::Config(
+                "slow needs --slow K or --stalled K (at least one)".into(),
+            ));
+        }
+        let healthy = self.conns.saturating_sub(self.slow + self.stalled);
+        if self.senders == 0 || healthy < self.senders {
+            return Err(LoadgenError::Config(format!(
+                "--conns {} leaves {healthy} healthy members after --slow {} --stalled {}, but --senders {} need at least that many (and at least 1)",
+                self.conns, self.slow, self.stalled, self.senders
+            )));
+        }
+        if self.conns > u32::MAX as usize {
+            return Err(LoadgenError::Config("--conns is too large".into()));
+        }
+        room::validate_common(self.duration, self.rate, self.inflight)
+    }
+}
+
+/// Delivery figures of a group of members.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupReport {
+    /// Members in the group.
+    pub members: usize,
+    /// Deliveries of messages sent in the measured window.
+    pub deliveries: u64,
+    /// Deliveries that should have happened.
+    pub expected_deliveries: u64,
+    /// `deliveries / duration`.
+    pub deliveries_per_s: f64,
+    /// Fan-out latency.
+    pub latency: LatencyReport,
+    /// Lowest per-member share of expected messages received.
+    pub delivered_fraction_worst: f64,
+    /// Mean per-member share.
+    pub delivered_fraction_mean: f64,
+}
+
+impl GroupReport {
+    fn of(g: &Group, duration_s: f64, drain_ns: u64) -> (Self, hdrhistogram::Histogram<u64>) {
+        let (latency, with) = LatencyReport::build(&g.latency, g.undelivered(), drain_ns);
+        (
+            Self {
+                members: g.members,
+                deliveries: g.deliveries,
+                expected_deliveries: g.expected_measured,
+                deliveries_per_s: g.deliveries as f64 / duration_s,
+                latency,
+                delivered_fraction_worst: if g.members == 0 {
+                    1.0
+                } else {
+                    g.worst_fraction
+                },
+                delivered_fraction_mean: g.fraction_sum / g.members.max(1) as f64,
+            },
+            with,
+        )
+    }
+}
+
+/// What happened to one slow or stalled member.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsumerReport {
+    /// Member index.
+    pub member: u32,
+    /// `"slow"` or `"stalled"`.
+    pub kind: &'static str,
+    /// `"connected"` (to the end), `"closed"` (close frame from the server), `"dropped"` (no close frame), `"unknown"`.
+    pub outcome: &'static str,
+    /// The server's close code.
+    pub close_code: Option<u16>,
+    /// The server's close reason.
+    pub close_reason: Option<String>,
+    /// Slow members: seconds from the start of the run (warm-up included) to the disconnection.
+    /// Stalled members do not read, so the time is not known.
+    pub disconnected_after_s: Option<f64>,
+    /// Slow members: distinct messages received.
+    pub received: Option<u64>,
+    /// Slow members: share of expected messages received.
+    pub delivered_fraction: Option<f64>,
+}
+
+/// One second of the measured window, healthy members only.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelinePoint {
+    /// Second of the measured window (by send time).
+    pub second: usize,
+    /// Deliveries to healthy members of messages sent in that second.
+    pub healthy_deliveries: u64,
+    /// Their highest latency.
+    pub healthy_max_latency_us: u64,
+}
+
+/// The result of a slow-consumer run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Always `"slow"`.
+    pub scenario: &'static str,
+    /// Integrity counters (top level in JSON); see the module doc for what counts for slow members.
+    #[serde(flatten)]
+    pub integrity: Integrity,
+    /// `"closed"` or `"open"`.
+    pub mode: &'static str,
+    /// The configuration.
+    pub config: Config,
+    /// Measured seconds.
+    pub duration_s: f64,
+    /// Messages sent in the measured window.
+    pub sent: u64,
+    /// The healthy members.
+    pub healthy: GroupReport,
+    /// The slow readers (absent without `--slow`).
+    pub slow: Option<GroupReport>,
+    /// Each slow or stalled member.
+    pub consumers: Vec<ConsumerReport>,
+    /// Healthy deliveries per second of the measured window: how long the harm lasted.
+    pub timeline: Vec<TimelinePoint>,
+    /// Was the generator the limit?
+    pub generator: GeneratorReport,
+    /// The server process, with `server_pid`.
+    pub server: Option<ServerReport>,
+    /// The first distinct connection errors.
+    pub errors: Vec<String>,
+    /// Histograms for `--hdr`.
+    #[serde(skip)]
+    pub histograms: Vec<NamedHistogram>,
+}
+
+impl crate::report::Report for Report {
+    fn table(&self) -> String {
+        let c = &self.config;
+        let mut t = Table::new(&format!(
+            "slow: {} members ({} healthy, {} slow at {}/msg, {} stalled), {} sending, {} B, {} loop, {:.1}s measured",
+            c.conns,
+            c.conns - c.slow - c.stalled,
+            c.slow,
+            humantime::format_duration(c.slow_delay),
+            c.stalled,
+            c.senders,
+            c.size,
+            self.mode,
+            self.duration_s
+        ));
+        t.row(
+            "sent",
+            format!(
+                "{} ({})",
+                self.sent,
+                fmt_rate(self.sent as f64 / self.duration_s)
+            ),
+        );
+        t.row(
+            "healthy deliveries",
+            format!(
+                "{} of {} ({}), worst fraction {:.4}",
+                self.healthy.deliveries,
+                self.healthy.expected_deliveries,
+                fmt_rate(self.healthy.deliveries_per_s),
+                self.healthy.delivered_fraction_worst
+            ),
+        );
+        let mut rows = vec![
+            ("healthy (delivered)", &self.healthy.latency.delivered),
+            (
+                "healthy with undelivered",
+                &self.healthy.latency.with_undelivered,
+            ),
+        ];
+        if let Some(s) = &self.slow {
+            rows.push(("slow (delivered)", &s.latency.delivered));
+            rows.push(("slow with undelivered", &s.latency.with_undelivered));
+        }
+        t.latency(&rows);
+        if let Some(s) = &self.slow {
+            t.row(
+                "slow deliveries",
+                format!(
+                    "{} of {}, worst fraction {:.4}",
+                    s.deliveries, s.expected_deliveries, s.delivered_fraction_worst
+                ),
+            );
+        }
+        for c in &self.consumers {
+            let when = c
+                .disconnected_after_s
+                .map(|s| format!(" after {s:.2}s"))
+                .unwrap_or_default();
+            let code = c
+                .close_code
+                .map(|c| format!(" code {c}"))
+                .unwrap_or_default();
+            let reason = c
+                .close_reason
+                .as_ref()
+                .filter(|r| !r.is_empty())
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            t.row(
+                &format!("{} member {}", c.kind, c.member),
+                format!("{}{code}{reason}{when}", c.outcome),
+            );
+        }
+        if let Some(worst) = self
+            .timeline
+            .iter()
+            .max_by_key(|p| p.healthy_max_latency_us)
+        {
+            let slow_secs = self
+                .timeline
+                .iter()
+                .filter(|p| p.healthy_max_latency_us > 100_000)
+                .count();
+            t.row(
+                "healthy timeline",
+                format!(
+                    "worst second {} (max {}), {} second(s) with a delivery over 100ms",
+                    worst.second,
+                    fmt_us(worst.healthy_max_latency_us),
+                    slow_secs
+                ),
+            );
+        }
+        t.integrity(&self.integrity)
+            .generator(&self.generator)
+            .server(self.server.as_ref());
+        for e in &self.errors {
+            t.row("error", e);
+        }
+        t.finish()
+    }
+    fn integrity(&self) -> &Integrity {
+        &self.integrity
+    }
+    fn histograms(&self) -> &[NamedHistogram] {
+        &self.histograms
+    }
+}
+
+fn consumer(
+    member: u32,
+    kind: &'static str,
+    end: Option<&End>,
+    at_s: Option<f64>,
+) -> ConsumerReport {
+    let mut r = ConsumerReport {
+        member,
+        kind,
+        outcome: "unknown",
+        close_code: None,
+        close_reason: None,
+        disconnected_after_s: None,
+        received: None,
+        delivered_fraction: None,
+    };
+    match end {
+        Some(End::Finished | End::Deadline) => r.outcome = "connected",
+        Some(End::Closed(f)) => {
+            r.outcome = "closed";
+            r.close_code = Some(common::close_code(f.as_ref()));
+            r.close_reason = f.as_ref().map(|f| f.reason.to_string());
+            r.disconnected_after_s = at_s;
+        }
+        Some(End::Dropped(_)) => {
+            r.outcome = "dropped";
+            r.disconnected_after_s = at_s;
+        }
+        None => {}
+    }
+    r
+}
+
+/// Run the slow-consumer scenario.
+///
+/// # Errors
+/// Configuration, URL, connection-setup and join errors. Problems after the
+/// room settled are counted in the report instead.
+pub async fn run(config: Config) -> Result<Report, LoadgenError> {
+    config.validate()?;
+    let codec = PayloadCodec::new(config.encoding, config.size)?;
+    let target = Target::resolve(&config.url).await?;
+    let n = config.conns;
+    let healthy = n - config.slow - config.stalled;
+    let stalled_from = healthy + config.slow;
+    let sender_ids: Vec<u32> = (0..config.senders as u32).collect();
+    let plan = Arc::new(Plan::new(n, 1, &sender_ids));
+    let shared = Arc::new(Shared::new(config.senders));
+    let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
+    let mut conns = common::connect_all(std::slice::from_ref(&target), n, |i| ConnectOptions {
+        timeout: config.connect_timeout,
+        recv_buffer: (i >= stalled_from).then_some(config.stalled_rcvbuf),
+    })
+    .await?;
+    let clock = Clock::new();
+    room::settle(
+        &mut conns,
+        &plan,
+        &shared,
+        &codec,
+        &clock,
+        config.join_timeout,
+    )
+    .await?;
+
+    let cpu = OwnCpu::start();
+    let p = room::phases(&clock, config.warmup, config.duration, config.drain_timeout);
+    let mut handles = Vec::with_capacity(stalled_from);
+    let mut stalled = Vec::with_capacity(config.stalled);
+    for (i, mut ws) in conns.into_iter().enumerate() {
+        if i >= stalled_from {
+            stalled.push((i as u32, ws));
+            continue;
+        }
+        let send = match plan.sender_index_of[i] {
+            Some(rank) => room::send_mode(config.rate, config.inflight, rank, config.senders, &p),
+            None => SendMode::Silent,
+        };
+        let is_slow = i >= healthy;
+        let spec = MemberSpec {
+            send,
+            slow_delay: is_slow.then_some(config.slow_delay),
+            timeline: !is_slow,
+        };
+        let mut m = Member::new(
+            i as u32,
+            &plan,
+            &shared,
+            &codec,
+            config.verify,
+            p,
+            config.response_timeout,
+            spec,
+        );
+        handles.push(tokio::spawn(async move {
+            let end = client::drive(&mut ws, &mut m, &clock, p.deadline).await;
+            let at = clock.now_ns().saturating_sub(p.start) as f64 / 1e9;
+            m.publish();
+            (m, end, at, ws)
+        }));
+    }
+    let mut results = Vec::with_capacity(handles.len());
+    for h in handles {
+        results.push(
+            h.await
+                .map_err(|e| LoadgenError::Connection(format!("member task failed: {e}")))?,
+        );
+    }
+    let cpu_used = cpu.elapsed();
+    // Stalled members: only now read what they have buffered, looking for the server's close.
+    let stalled_ends = futures_util::future::join_all(
+        stalled
+            .iter_mut()
+            .map(|(_, ws)| client::drain_for_close(ws, STALLED_DRAIN)),
+    )
+    .await;
+    let closes = results.iter_mut().map(|(_, end, _, ws)| async move {
+        if matches!(end, End::Finished | End::Deadline) {
+            client::close(ws, common::CLOSE_BOUND).await;
+        }
+    });
+    futures_util::future::join_all(closes).await;
+    let closes = stalled
+        .iter_mut()
+        .zip(&stalled_ends)
+        .map(|((_, ws), end)| async move {
+            if end.is_none() {
+                client::close(ws, common::CLOSE_BOUND).await;
+            }
+        });
+    futures_util::future::join_all(closes).await;
+
+    let mut healthy_g = Group::new();
+    let mut slow_g = Group::new();
+    let mut consumers = Vec::new();
+    for (m, end, at, _) in &results {
+        if (m.id as usize) < healthy {
+            healthy_g.add(m, end, true)?;
+        } else {
+            slow_g.add(m, end, false)?;
+            let mut c = consumer(m.id, "slow", Some(end), Some(*at));
+            c.received = Some(m.received());
+            let (all, _) = m.expected();
+            c.delivered_fraction = Some(if all == 0 {
+                1.0
+            } else {
+                m.received() as f64 / all as f64
+            });
+            consumers.push(c);
+        }
+    }
+    let mut integrity = healthy_g.integrity.clone();
+    integrity.add(&slow_g.integrity);
+    let mut errors = healthy_g.errors.clone();
+    for e in &slow_g.errors {
+        common::push_error(&mut errors, Some(e.clone()));
+    }
+    for ((id, _), end) in stalled.iter().zip(&stalled_ends) {
+        match end {
+            Some(e) => {
+                common::tally_end(e, &mut integrity);
+                // A stalled member still connected at the end reads until the bound and finds nothing.
+                consumers.push(consumer(*id, "stalled", Some(e), None));
+            }
+            None => consumers.push(consumer(*id, "stalled", Some(&End::Deadline), None)),
+        }
+    }
+    let server = match sampler {
+        Some(s) => Some(s.finish(n).await),
+        None => None,
+    };
+    let duration_s = config.duration.as_secs_f64();
+    let drain_ns = duration_ns(config.drain_timeout);
+    let (healthy_r, healthy_with) = GroupReport::of(&healthy_g, duration_s, drain_ns);
+    let mut histograms = vec![
+        NamedHistogram {
+            tag: "healthy_latency".into(),
+            histogram: healthy_g.latency.clone(),
+        },
+        NamedHistogram {
+            tag: "healthy_latency_with_undelivered".into(),
+            histogram: healthy_with,
+        },
+    ];
+    let slow_r = if config.slow > 0 {
+        let (r, with) = GroupReport::of(&slow_g, duration_s, drain_ns);
+        histograms.push(NamedHistogram {
+            tag: "slow_latency".into(),
+            histogram: slow_g.latency.clone(),
+        });
+        histograms.push(NamedHistogram {
+            tag: "slow_latency_with_undelivered".into(),
+            histogram: with,
+        });
+        Some(r)
+    } else {
+        None
+    };
+    let generator = GeneratorReport::judge(
+        cpu_used,
+        config
+            .rate
+            .map(|_| (healthy_g.scheduled, healthy_g.sent_total, &healthy_g.lag)),
+    );
+    if config.rate.is_some() {
+        histograms.push(NamedHistogram {
+            tag: "schedule_lag".into(),
+            histogram: healthy_g.lag.clone(),
+        });
+    }
+    let timeline = healthy_g
+        .timeline
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(second, &(n, max))| TimelinePoint {
+            second,
+            healthy_deliveries: n,
+            healthy_max_latency_us: max,
+        })
+        .collect();
+    Ok(Report {
+        scenario: "slow",
+        integrity,
+        mode: if config.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        },
+        duration_s,
+        sent: healthy_g.sent_measured,
+        healthy: healthy_r,
+        slow: slow_r,
+        consumers,
+        timeline,
+        generator,
+        server,
+        errors,
+        histograms,
+        config,
+    })
+}
