@@ -80,11 +80,15 @@ async fn read_until_end<S: SharedSink>(
     // the timer wheel out of the per-message path.
     let idle = tokio::time::sleep_until(last_heard + idle_timeout);
     tokio::pin!(idle);
+    // Made once: registering for the cancellation on every message would be
+    // a lock per message.
+    let disconnected = context.disconnected();
+    tokio::pin!(disconnected);
 
     loop {
         let next = tokio::select! {
             biased;
-            () = context.disconnected() => {
+            () = &mut disconnected => {
                 return match context.reason() {
                     Some(reason) => End::Disconnected(reason),
                     None => End::Shutdown,

@@ -121,10 +121,16 @@ impl WriterContext {
         sink: &mut WsSink,
         message: Message,
     ) -> Result<(), Disconnected> {
+        if self.is_disconnected() {
+            return Err(Disconnected);
+        }
+        // The send is polled first: when it completes at once, as it does
+        // unless the socket is full, neither the timer nor the cancellation
+        // is ever registered, which keeps the policy off the fast path.
         let outcome = tokio::select! {
             biased;
-            () = self.disconnected() => return Err(Disconnected),
             outcome = tokio::time::timeout(self.send_timeout(), sink.send(message)) => outcome,
+            () = self.disconnected() => return Err(Disconnected),
         };
         match outcome {
             Ok(Ok(())) => Ok(()),

@@ -55,10 +55,12 @@ impl SharedSink for Writer {
     async fn send(&self, message: Message) -> Result<(), Disconnected> {
         // Waiting for the lock is not bounded by the send timeout: the writer
         // holding it is, and a disconnect releases every waiter at once.
+        // The lock is polled first, so an uncontended send never registers
+        // for the cancellation.
         let mut sink = tokio::select! {
             biased;
-            () = self.context.disconnected() => return Err(Disconnected),
             sink = self.sink.lock() => sink,
+            () = self.context.disconnected() => return Err(Disconnected),
         };
         self.context.send_with_timeout(&mut sink, message).await
     }
