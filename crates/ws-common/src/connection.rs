@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
@@ -12,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::close::End;
 use crate::heartbeat;
+use crate::metrics::Metrics;
 use crate::rooms::{MemberId, Membership, RoomName};
 use crate::state::AppState;
 use crate::strategy::SharedSink;
@@ -59,22 +61,38 @@ pub(crate) async fn serve<S: SharedSink>(socket: WebSocket, route: Route, app: A
 
     // Aborted when the connection ends, whichever way it ends.
     let heartbeat = heartbeat::spawn(writer.clone(), app.config.ping_interval);
-    let end = read_until_end(&mut stream, &writer, membership.as_ref(), &context, &app).await;
+    let end = read_until_end(
+        &mut stream,
+        &context,
+        app.config.idle_timeout,
+        &app.metrics,
+        {
+            let (writer, membership, metrics) = (&writer, membership.as_ref(), &app.metrics);
+            move |message| dispatch(writer, membership, metrics, message)
+        },
+    )
+    .await;
     heartbeat.abort();
     // Leave the room before closing, so nobody broadcasts into a closing sink.
     drop(membership);
     finish(&writer, &context, &mut stream, end).await;
 }
 
-/// Reads messages and dispatches them until the connection ends.
-async fn read_until_end<S: SharedSink>(
+/// Reads messages and hands each Text or Binary one to `dispatch`, until the
+/// connection ends: the peer closes or vanishes, a read fails, nothing
+/// arrives for `idle_timeout`, or `context` is torn down (by a writer's
+/// policy or the server's shutdown). Pings and Pongs only count as life:
+/// tungstenite answers Pings itself. Every server reads this way.
+pub async fn read_until_end<Dispatched>(
     stream: &mut SplitStream<WebSocket>,
-    writer: &S,
-    membership: Option<&Membership<S>>,
     context: &WriterContext,
-    app: &AppState<S>,
-) -> End {
-    let idle_timeout = app.config.idle_timeout;
+    idle_timeout: Duration,
+    metrics: &Metrics,
+    mut dispatch: impl FnMut(Message) -> Dispatched,
+) -> End
+where
+    Dispatched: Future<Output = ()>,
+{
     let mut last_heard = Instant::now();
     // Re-armed only when it fires, rather than on every message, which keeps
     // the timer wheel out of the per-message path.
@@ -113,22 +131,40 @@ async fn read_until_end<S: SharedSink>(
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(message)) => message,
         };
-        app.metrics.messages_received.inc();
-        match membership {
-            None => {
-                app.metrics.messages_sent.inc();
-                if writer.send(message).await.is_err() {
-                    // The writer has disconnected us; the next turn of the
-                    // loop picks up why.
-                    continue;
-                }
-            }
-            Some(membership) => {
-                let members = membership.members();
-                app.metrics.messages_sent.inc_by(members.len() as u64);
-                S::broadcast(&members, message).await;
-            }
+        metrics.messages_received.inc();
+        dispatch(message).await;
+    }
+}
+
+/// Echoes to the connection itself, or broadcasts to its room.
+async fn dispatch<S: SharedSink>(
+    writer: &S,
+    membership: Option<&Membership<S>>,
+    metrics: &Metrics,
+    message: Message,
+) {
+    match membership {
+        None => {
+            metrics.messages_sent.inc();
+            // An error means the writer has disconnected us; the reader
+            // picks up why on its next turn.
+            let _ = writer.send(message).await;
         }
+        Some(membership) => {
+            let members = membership.members();
+            metrics.messages_sent.inc_by(members.len() as u64);
+            S::broadcast(&members, message).await;
+        }
+    }
+}
+
+/// Waits (bounded by [`CLOSE_TIMEOUT`]) for the peer's answer to our Close,
+/// when `end` calls for one, so that the close handshake completes before
+/// the socket is dropped.
+pub async fn await_close_reply(stream: &mut SplitStream<WebSocket>, end: &End) {
+    if end.awaits_close_reply() {
+        let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
     }
 }
 
@@ -145,10 +181,7 @@ async fn finish<S: SharedSink>(
     // Whatever ended the reader, every other writer stops now.
     context.disconnect_quietly();
     writer.close(end.close_frame()).await;
-    if end.awaits_close_reply() {
-        let drain = async { while let Some(Ok(_)) = stream.next().await {} };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
-    }
+    await_close_reply(stream, &end).await;
 }
 
 /// Runs `f` when dropped.

@@ -50,10 +50,10 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 use ws_common::close::End;
+use ws_common::connection::{await_close_reply, read_until_end};
 use ws_common::rooms::{MemberId, Membership};
 use ws_common::{
-    AppState, CLOSE_TIMEOUT, DisconnectReason, Handler, Metrics, Route, WriterContext, WsSink,
-    close_sink,
+    AppState, DisconnectReason, Handler, Metrics, Route, WriterContext, WsSink, close_sink,
 };
 
 /// The room server built on `tokio::sync::broadcast`.
@@ -134,7 +134,17 @@ impl Handler for Server {
             context.clone(),
             config.ping_interval,
         ));
-        let end = read_until_end(&mut stream, &outbox, &context, &app).await;
+        let end = read_until_end(
+            &mut stream,
+            &context,
+            config.idle_timeout,
+            metrics,
+            |message| {
+                dispatch(&outbox, &context, metrics, message);
+                std::future::ready(())
+            },
+        )
+        .await;
         // Leave the room before closing, so nothing more is queued for us.
         drop(outbox);
         teardown.cancel();
@@ -232,68 +242,24 @@ async fn write_loop(
     sink
 }
 
-/// Reads messages and dispatches them until the connection ends.
-async fn read_until_end(
-    stream: &mut SplitStream<WebSocket>,
-    outbox: &Outbox,
-    context: &WriterContext,
-    app: &AppState<RoomSender>,
-) -> End {
-    let metrics = app.metrics();
-    let idle_timeout = app.config().idle_timeout;
-    let mut last_heard = Instant::now();
-    // Re-armed only when it fires, rather than on every message, which keeps
-    // the timer wheel out of the per-message path (as in `ws-common`).
-    let idle = tokio::time::sleep_until(last_heard + idle_timeout);
-    tokio::pin!(idle);
-    let disconnected = context.disconnected();
-    tokio::pin!(disconnected);
-
-    loop {
-        let next = tokio::select! {
-            biased;
-            () = &mut disconnected => {
-                return match context.reason() {
-                    Some(reason) => End::Disconnected(reason),
-                    None => End::Shutdown,
-                };
+/// Hands a message read from the client to its writer (echo) or to the
+/// whole room (one send).
+fn dispatch(outbox: &Outbox, context: &WriterContext, metrics: &Metrics, message: Message) {
+    match outbox {
+        Outbox::Echo(replies) => {
+            metrics.messages_sent.inc();
+            // Never waits, as in `ws-mpsc-writer`: a full queue is a slow
+            // consumer. A closed one means the writer is gone, and it has
+            // disconnected us: the reader picks up why on its next turn.
+            if let Err(mpsc::error::TrySendError::Full(_)) = replies.try_send(message) {
+                context.disconnect(DisconnectReason::SlowConsumer);
             }
-            () = &mut idle => {
-                if last_heard.elapsed() >= idle_timeout {
-                    return End::Idle;
-                }
-                idle.as_mut().reset(last_heard + idle_timeout);
-                continue;
-            }
-            next = stream.next() => next,
-        };
-        last_heard = Instant::now();
-        let message = match next {
-            None => return End::Vanished,
-            Some(Err(err)) => return End::ReadError(err),
-            Some(Ok(Message::Close(_))) => return End::PeerClosed,
-            // tungstenite queues the Pong itself and flushes it on the next
-            // read; a Pong only proves the peer is alive.
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(message)) => message,
-        };
-        metrics.messages_received.inc();
-        match outbox {
-            Outbox::Echo(replies) => {
-                metrics.messages_sent.inc();
-                // Never waits, as in `ws-mpsc-writer`: a full queue is a
-                // slow consumer. A closed one means the writer is gone, and
-                // it has disconnected us: the next turn picks up why.
-                if let Err(mpsc::error::TrySendError::Full(_)) = replies.try_send(message) {
-                    context.disconnect(DisconnectReason::SlowConsumer);
-                }
-            }
-            Outbox::Room { room, .. } => {
-                // One send reaches every member; it fails only when nobody
-                // is subscribed, and then there is nobody to reach.
-                if let Ok(members) = room.send(message) {
-                    metrics.messages_sent.inc_by(members as u64);
-                }
+        }
+        Outbox::Room { room, .. } => {
+            // One send reaches every member; it fails only when nobody is
+            // subscribed, and then there is nobody to reach.
+            if let Ok(members) = room.send(message) {
+                metrics.messages_sent.inc_by(members as u64);
             }
         }
     }
@@ -307,8 +273,5 @@ async fn finish(sink: Option<WsSink>, stream: &mut SplitStream<WebSocket>, end: 
     if let Some(mut sink) = sink {
         close_sink(&mut sink, end.close_frame()).await;
     }
-    if end.awaits_close_reply() {
-        let drain = async { while let Some(Ok(_)) = stream.next().await {} };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
-    }
+    await_close_reply(stream, &end).await;
 }
