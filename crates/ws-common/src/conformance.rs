@@ -29,8 +29,9 @@ pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a client waits for one expected message.
 const RECEIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Generates one `#[tokio::test]` per conformance case for server `$server`
-/// (any [`Handler`], so any [`crate::SharedSink`]). `echo_only: $server` runs
+/// Generates one `#[tokio::test]` per conformance case, and per case of the
+/// [reliability suite](crate::reliability), for server `$server` (any
+/// [`Handler`], so any [`crate::SharedSink`]). `echo_only: $server` runs
 /// the cases that apply to a server without rooms.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -43,6 +44,11 @@ macro_rules! conformance_tests {
             live_client_answering_pings_is_not_closed, shutdown_sends_1001,
             oversized_message_is_closed_with_1009,
         );
+        $crate::conformance_tests!(@reliability $server;
+            handshake_garbage_is_refused, bad_frames_are_closed_with_the_rfc_code,
+            fuzzed_frames_never_break_the_server, connection_limit_refuses_upgrades_with_503,
+            echo_churn_releases_everything, shutdown_under_load_closes_everyone_with_1001,
+        );
     };
     ($server:ty) => {
         $crate::conformance_tests!(echo_only: $server);
@@ -53,6 +59,17 @@ macro_rules! conformance_tests {
             stalled_member_is_disconnected_and_the_room_keeps_receiving,
             paused_member_with_many_writers_catches_up,
         );
+        $crate::conformance_tests!(@reliability $server;
+            room_limit_refuses_new_rooms_with_503, room_churn_releases_everything,
+        );
+    };
+    (@reliability $writer:ty; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::conformance::run($crate::reliability::$case::<$writer>()).await;
+            }
+        )*
     };
     (@cases $writer:ty; $($case:ident),* $(,)?) => {
         $(

@@ -8,8 +8,9 @@
 //! variant's `main` is one call to [`cli::run`].
 //!
 //! With the `testkit` feature it also provides an in-process test server
-//! ([`testkit::TestServer`]) and the conformance suite every variant runs
-//! ([`conformance_tests!`]).
+//! ([`testkit::TestServer`]) and the suites every server runs through
+//! [`conformance_tests!`]: the protocol ([`conformance`]) and its behaviour
+//! under bad input, limits, churn and shutdown ([`reliability`]).
 
 pub mod cli;
 pub mod close;
@@ -28,6 +29,8 @@ pub mod writer;
 
 #[cfg(feature = "testkit")]
 pub mod conformance;
+#[cfg(feature = "testkit")]
+pub mod reliability;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -20,6 +20,11 @@ use crate::handler::Handler;
 use crate::metrics::Metrics;
 use crate::server::{self, ServeError, ShutdownReport};
 
+/// The raw client: a hand-written upgrade, arbitrary (also invalid) frames,
+/// the catalog of bad inputs and a `/metrics` scraper. It lives in its own
+/// crate so `ws-loadgen badinput` throws exactly the same bytes.
+pub use ws_rawframe as raw;
+
 /// How long [`TestServer::start`] waits for the server to be listening.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 

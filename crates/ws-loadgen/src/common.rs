@@ -82,3 +82,61 @@ pub(crate) fn push_error(errors: &mut Vec<String>, e: Option<String>) {
         errors.push(e);
     }
 }
+
+/// Why a connection did not hear its own message back.
+#[derive(Debug)]
+pub(crate) enum EchoFailure {
+    /// The connection ended (the server closed it, or it dropped).
+    Ended(End),
+    /// Nothing came back within the bound.
+    TimedOut,
+}
+
+/// Sends `payload` as one Binary message and waits (at most `bound`) until
+/// the same bytes come back: an echo, or a room's delivery to its sender.
+/// Other messages (other members' deliveries, pings) are skipped.
+pub(crate) async fn echo_once(
+    ws: &mut Ws,
+    payload: Vec<u8>,
+    bound: Duration,
+) -> Result<(), EchoFailure> {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::{self, Message};
+    let gone = |e: tungstenite::Error| match e {
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            End::Dropped("connection closed".into())
+        }
+        other => End::Dropped(other.to_string()),
+    };
+    let exchange = async {
+        ws.send(Message::binary(payload.clone()))
+            .await
+            .map_err(gone)?;
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(got))) if got[..] == payload[..] => return Ok(()),
+                Some(Ok(Message::Close(frame))) => return Err(End::Closed(frame)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(gone(e)),
+                None => {
+                    return Err(End::Dropped(
+                        "connection closed without a close frame".into(),
+                    ));
+                }
+            }
+        }
+    };
+    match tokio::time::timeout(bound, exchange).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(end)) => Err(EchoFailure::Ended(end)),
+        Err(_) => Err(EchoFailure::TimedOut),
+    }
+}
+
+/// Drops a connection with a TCP reset (zero linger), without a Close.
+pub(crate) fn reset(ws: Ws) {
+    // Without zero linger the drop is an orderly FIN, which is still an
+    // abrupt end for the server: nothing to report.
+    let _ = ws.get_ref().set_zero_linger();
+    drop(ws);
+}

@@ -5,7 +5,8 @@
 //! share, so that a number from either comes from the same client:
 //!
 //! - scenario runners, one module each: [`echo`], [`room`], [`slow`],
-//!   [`connect`], plus [`merge`] for histograms from several runs. Each has a
+//!   [`connect`], [`churn`], [`badinput`], plus [`merge`] for histograms
+//!   from several runs. Each has a
 //!   `Config`, an async `run(config) -> Result<Report, LoadgenError>`, and a
 //!   `Report` that serializes to JSON and renders a table ([`report::Report`]);
 //! - [`bench`](mod@bench): primitives for Criterion's `iter_custom`, with connection
@@ -22,7 +23,9 @@
 //! report calls the generator's threads. The binary builds a one-thread runtime
 //! by default so the generator occupies one core.
 
+pub mod badinput;
 pub mod bench;
+pub mod churn;
 pub mod client;
 mod common;
 pub mod connect;

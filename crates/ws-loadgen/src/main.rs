@@ -4,11 +4,15 @@
 //! ```text
 //! cargo run -p ws-loadgen --release -- echo --url ws://127.0.0.1:3000/ws/echo
 //! cargo run -p ws-loadgen --release -- room --url ws://127.0.0.1:3000/ws/room/bench --conns 32 --senders 4 --rate 2000
+//! cargo run -p ws-loadgen --release -- churn --url ws://127.0.0.1:3000/ws/echo --metrics-url http://127.0.0.1:3000/metrics
+//! cargo run -p ws-loadgen --release -- badinput --url ws://127.0.0.1:3000/ws/echo
 //! ```
 //!
 //! Exit codes: 0 when the run completed (whatever it measured), 1 when
-//! integrity failures were found and `--strict` was given, 2 for usage or
-//! connection errors. Errors are one line on stderr.
+//! integrity failures (for `churn` also a leak or failed cycles, for
+//! `badinput` a canary failure or an answer not as RFC 6455 prescribes) were
+//! found and `--strict` was given, 2 for usage or connection errors.
+//! Errors are one line on stderr.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -18,7 +22,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
-use ws_loadgen::{Encoding, LoadgenError, Report, connect, echo, merge, room, slow};
+use ws_loadgen::{
+    Encoding, LoadgenError, Report, badinput, churn, connect, echo, merge, room, slow,
+};
 
 /// A WebSocket load generator for /ws/echo and /ws/room/{room}.
 #[derive(Parser, Debug)]
@@ -38,6 +44,10 @@ enum Command {
     Slow(SlowArgs),
     /// Open N connections; handshake latency, failures, memory per connection.
     Connect(ConnectArgs),
+    /// Connect/disconnect cycles, some reset mid-message: does the server release everything?
+    Churn(ChurnArgs),
+    /// Throw every bad input (bad handshakes, invalid frames) once; is each answered per RFC 6455?
+    Badinput(BadinputArgs),
     /// Combine --hdr files of several runs into one distribution.
     Merge(MergeArgs),
 }
@@ -186,6 +196,63 @@ struct ConnectArgs {
     /// Sample this process's RSS and CPU time from /proc during the run.
     #[arg(long, value_name = "PID")]
     server_pid: Option<i32>,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(Args, Debug)]
+struct ChurnArgs {
+    /// Server URL (echo or a room).
+    #[arg(long, default_value = "ws://127.0.0.1:3000/ws/echo")]
+    url: String,
+    /// Connect/disconnect cycles.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    cycles: usize,
+    /// Cycles in progress at once.
+    #[arg(long, default_value_t = 64, value_name = "K")]
+    concurrency: usize,
+    /// Share of cycles that end with a TCP reset instead of a Close (mid-message ones included).
+    #[arg(long, default_value_t = 0.33, value_name = "FRACTION")]
+    abrupt_fraction: f64,
+    /// Share of cycles that reset in the middle of a frame (at most --abrupt-fraction).
+    #[arg(long, default_value_t = 0.1, value_name = "FRACTION")]
+    mid_message_fraction: f64,
+    /// Size of each cycle's message in bytes (at least 8).
+    #[arg(long, default_value_t = 64, value_name = "BYTES")]
+    size: usize,
+    /// Bound on each TCP connect plus WebSocket handshake.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    connect_timeout: Duration,
+    /// Bound on waiting for a cycle's own message to come back.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    response_timeout: Duration,
+    /// After the cycles, wait up to this long for the server's gauges to reach zero.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    settle: Duration,
+    /// Sample this process's RSS and CPU time from /proc (baseline, peak, after).
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<i32>,
+    /// The server's Prometheus endpoint, e.g. http://127.0.0.1:3000/metrics.
+    #[arg(long, value_name = "URL")]
+    metrics_url: Option<String>,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(Args, Debug)]
+struct BadinputArgs {
+    /// Server URL (the bad frames are sent after upgrading this route).
+    #[arg(long, default_value = "ws://127.0.0.1:3000/ws/echo")]
+    url: String,
+    /// The server's --max-message-size: the oversized inputs go one byte over it.
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+    max_message_size: usize,
+    /// Bound on each input's answer and each canary check.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    timeout: Duration,
+    /// Bound on each TCP connect plus WebSocket handshake.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    connect_timeout: Duration,
     #[command(flatten)]
     out: Output,
 }
@@ -342,6 +409,33 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             config.validate()?;
             execute(&a.out, config.hold, connect::run(config))
         }
+        Command::Churn(a) => {
+            let config = churn::Config {
+                url: a.url,
+                cycles: a.cycles,
+                concurrency: a.concurrency,
+                abrupt_fraction: a.abrupt_fraction,
+                mid_message_fraction: a.mid_message_fraction,
+                size: a.size,
+                connect_timeout: a.connect_timeout,
+                response_timeout: a.response_timeout,
+                settle: a.settle,
+                server_pid: a.server_pid,
+                metrics_url: a.metrics_url,
+            };
+            config.validate()?;
+            execute(&a.out, Duration::ZERO, churn::run(config))
+        }
+        Command::Badinput(a) => {
+            let config = badinput::Config {
+                url: a.url,
+                max_message_size: a.max_message_size,
+                timeout: a.timeout,
+                connect_timeout: a.connect_timeout,
+            };
+            config.validate()?;
+            execute(&a.out, Duration::ZERO, badinput::run(config))
+        }
         Command::Merge(a) => {
             let config = merge::Config { inputs: a.inputs };
             execute(&a.out, Duration::ZERO, merge::run(config))
@@ -390,11 +484,7 @@ where
     if let Some(path) = &out.hdr {
         merge::write_hdr(path, report.histograms(), report.integrity())?;
     }
-    Ok(if out.strict && report.integrity().has_failures() {
-        1
-    } else {
-        0
-    })
+    Ok(if out.strict && report.failed() { 1 } else { 0 })
 }
 
 fn build_runtime(threads: usize, cpu: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {

@@ -34,6 +34,16 @@ fn rss_bytes(proc: &Process) -> Result<u64, String> {
         .ok_or_else(|| "no VmRSS in /proc/PID/status (kernel thread?)".to_owned())
 }
 
+/// The resident set size of process `pid` now, in bytes.
+///
+/// # Errors
+/// [`LoadgenError::Process`] when the process does not exist or `/proc` cannot be read.
+pub fn rss_of(pid: i32) -> Result<u64, LoadgenError> {
+    let err = |reason: String| LoadgenError::Process { pid, reason };
+    let proc = Process::new(pid).map_err(|e| err(e.to_string()))?;
+    rss_bytes(&proc).map_err(err)
+}
+
 /// The generator's own CPU time, to tell when the generator is the bottleneck.
 ///
 /// This is the whole process's CPU time: when the server runs in the same

@@ -22,6 +22,12 @@ pub trait Report: Serialize {
     fn integrity(&self) -> &Integrity;
     /// Histograms for `--hdr`, by tag (values in microseconds).
     fn histograms(&self) -> &[NamedHistogram];
+    /// Whether `--strict` makes the binary exit with 1: integrity failures,
+    /// plus what a scenario counts as failing (a leak after `churn`, a
+    /// canary failure or a non-RFC answer in `badinput`).
+    fn failed(&self) -> bool {
+        self.integrity().has_failures()
+    }
 }
 
 /// A histogram with the tag it is written under in `--hdr` files.

@@ -1,0 +1,693 @@
+//! The reliability suite: what every server must survive, in a form short
+//! enough for every test run (the full forms are `ws-loadgen churn` and
+//! `ws-loadgen badinput` in the comparison script). It runs through the same
+//! [`conformance_tests!`](crate::conformance_tests) line as the conformance
+//! suite, so every server runs it with no change to its crate:
+//!
+//! - **bad input on the wire**: every input of [`raw::catalog`] (garbage
+//!   instead of a handshake, unmasked frames, reserved bits and opcodes,
+//!   fragmented or oversized control frames, invalid UTF-8, invalid close
+//!   codes, messages over the limit, orphan continuations) is answered the
+//!   way RFC 6455 prescribes, and after each one the server still serves;
+//! - **a bounded fuzz**: [`FUZZ_CASES`] generated frame sequences (proptest,
+//!   fixed seed) never stop the server from serving;
+//! - **limits**: `--max-connections` and `--max-rooms` refuse with 503
+//!   before the upgrade (`--max-message-size` is in the catalog and in the
+//!   conformance suite, the room name length in the conformance suite);
+//! - **churn**: [`CHURN_CYCLES`] connect/disconnect cycles, a third of them
+//!   reset without a Close (some in the middle of a frame), leave the
+//!   connection, room and membership gauges at zero;
+//! - **shutdown under load**: every flooding client gets Close 1001, stalled
+//!   ones are cut off, and the shutdown is clean and within the grace.
+//!
+//! "The server still serves" is checked without installing anything global
+//! (no panic hook): a canary connection opened before the bad input still
+//! echoes, a new connection echoes, and the open-connections gauge is back
+//! where it was. A panic in a connection task would leave the gauge or the
+//! canary wrong; a panic that took the server down would fail the new
+//! connection.
+//!
+//! Every case is bounded by [`crate::conformance::CASE_TIMEOUT`] and each
+//! of its waits by a timeout of its own; servers listen on 127.0.0.1:0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use proptest::prelude::{Just, Strategy, any, prop, prop_oneof};
+use proptest::test_runner::{
+    Config as ProptestConfig, RngAlgorithm, TestCaseError, TestRng, TestRunner,
+};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::config::ServerConfig;
+use crate::handler::Handler;
+use crate::metrics::Metrics;
+use crate::testkit::raw::{self, BadInput, Frame, RawClient, Stage};
+use crate::testkit::{self, Client, TestServer};
+
+/// How long a client waits for one expected message or state.
+const RECEIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one bad input may take to be answered.
+const BAD_INPUT_BOUND: Duration = Duration::from_secs(5);
+
+/// `--max-message-size` of the servers in this suite: small, so the
+/// over-the-limit inputs are cheap to send.
+const MAX_MESSAGE_SIZE: usize = 64 << 10;
+
+/// Generated frame sequences thrown at each server.
+pub const FUZZ_CASES: u32 = 64;
+
+/// How long one fuzz case may wait for the server's answer.
+const FUZZ_BOUND: Duration = Duration::from_secs(2);
+
+/// Connect/disconnect cycles of the churn cases.
+pub const CHURN_CYCLES: usize = 300;
+
+/// Cycles in progress at once.
+const CHURN_CONCURRENCY: usize = 8;
+
+/// The path every echo check uses.
+const ECHO: &str = "/ws/echo";
+
+/// The defaults on an ephemeral port, with a short shutdown grace and a
+/// small message limit.
+fn config() -> ServerConfig {
+    ServerConfig {
+        workers: Some(2),
+        shutdown_grace: Duration::from_secs(3),
+        max_message_size: MAX_MESSAGE_SIZE,
+        ..ServerConfig::ephemeral()
+    }
+}
+
+fn start<H: Handler>(config: ServerConfig) -> TestServer {
+    TestServer::start::<H>(config).expect("the server starts")
+}
+
+async fn connect(url: &str) -> Client {
+    tokio::time::timeout(RECEIVE_TIMEOUT, testkit::connect(url))
+        .await
+        .unwrap_or_else(|_| panic!("connect to {url}: no answer in time"))
+        .unwrap_or_else(|err| panic!("connect to {url}: {err}"))
+}
+
+/// Sends `text` and waits until it comes back (an echo, or a room's
+/// delivery to its sender), skipping anything else that arrives.
+async fn try_echo(client: &mut Client, text: &str) -> Result<(), String> {
+    let exchange = async {
+        client
+            .send(Message::text(text))
+            .await
+            .map_err(|err| format!("send: {err}"))?;
+        loop {
+            match client.next().await {
+                Some(Ok(Message::Text(got))) if got.as_str() == text => return Ok(()),
+                Some(Ok(Message::Close(frame))) => return Err(format!("closed: {frame:?}")),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return Err(format!("failed: {err}")),
+                None => return Err("ended".to_owned()),
+            }
+        }
+    };
+    tokio::time::timeout(RECEIVE_TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| Err(format!("no echo within {RECEIVE_TIMEOUT:?}")))
+}
+
+/// Closes `client` and reads until the server's side is gone.
+async fn close(mut client: Client) {
+    let bye = async {
+        let _ = client.close(None).await;
+        while let Some(Ok(_)) = client.next().await {}
+    };
+    let _ = tokio::time::timeout(RECEIVE_TIMEOUT, bye).await;
+}
+
+/// Waits until `value` equals `expected`, or fails after `RECEIVE_TIMEOUT`.
+async fn try_eventually(what: &str, expected: i64, value: impl Fn() -> i64) -> Result<(), String> {
+    let deadline = Instant::now() + RECEIVE_TIMEOUT;
+    while value() != expected {
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{what}: expected {expected}, still {} after {RECEIVE_TIMEOUT:?}",
+                value()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+async fn eventually(what: &str, expected: i64, value: impl Fn() -> i64) {
+    if let Err(err) = try_eventually(what, expected, value).await {
+        panic!("{err}");
+    }
+}
+
+/// Whether the server still serves after `what`: the canary (opened
+/// before) echoes, a new connection echoes, and the open-connections gauge
+/// is back at `baseline` once the new connection is closed.
+async fn try_still_serves(
+    url: &str,
+    metrics: &Metrics,
+    canary: &mut Client,
+    baseline: i64,
+    what: &str,
+) -> Result<(), String> {
+    try_echo(canary, &format!("canary after {what}"))
+        .await
+        .map_err(|err| format!("after {what}, the canary: {err}"))?;
+    let mut fresh = tokio::time::timeout(RECEIVE_TIMEOUT, testkit::connect(url))
+        .await
+        .map_err(|_| format!("after {what}, a new connection: no answer in time"))?
+        .map_err(|err| format!("after {what}, a new connection: {err}"))?;
+    try_echo(&mut fresh, "fresh")
+        .await
+        .map_err(|err| format!("after {what}, a new connection: {err}"))?;
+    close(fresh).await;
+    try_eventually(&format!("open connections after {what}"), baseline, || {
+        metrics.connections.get()
+    })
+    .await
+}
+
+/// Opens the canary of a bad-input case and waits until the server counts it.
+async fn canary(server: &TestServer) -> Client {
+    let client = connect(&server.url(ECHO)).await;
+    eventually("open connections", 1, || server.metrics().connections.get()).await;
+    client
+}
+
+/// Random bytes, a truncated request and a wrong version instead of a valid
+/// upgrade get an HTTP 4xx or a closed connection, and the server still
+/// serves after each.
+pub async fn handshake_garbage_is_refused<H: Handler>() {
+    bad_inputs::<H>(|input| matches!(input.stage, Stage::Handshake { .. })).await;
+}
+
+/// Every bad frame of the catalog is answered with the Close code RFC 6455
+/// prescribes (1002, 1007 or 1009), and the server still serves after each.
+pub async fn bad_frames_are_closed_with_the_rfc_code<H: Handler>() {
+    bad_inputs::<H>(|input| matches!(input.stage, Stage::Frames(_))).await;
+}
+
+async fn bad_inputs<H: Handler>(select: impl Fn(&BadInput) -> bool) {
+    let server = start::<H>(config());
+    let url = server.url(ECHO);
+    let mut canary = canary(&server).await;
+    let mut wrong = Vec::new();
+    for input in raw::catalog(ECHO, MAX_MESSAGE_SIZE)
+        .iter()
+        .filter(|input| select(input))
+    {
+        let outcome = raw::run_input(server.addr(), ECHO, input, BAD_INPUT_BOUND)
+            .await
+            .unwrap_or_else(|err| panic!("{}: the upgrade before it failed: {err}", input.name));
+        // Shown with --nocapture: the answer of each server to each input.
+        eprintln!("{}: {}: {outcome}", H::NAME, input.name);
+        if !input.expect.accepts(&outcome) {
+            wrong.push(format!(
+                "{}: expected {}, got {outcome}",
+                input.name, input.expect
+            ));
+        }
+        if let Err(err) =
+            try_still_serves(&url, server.metrics(), &mut canary, 1, &input.name).await
+        {
+            panic!("{err}");
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} answered bad input unlike RFC 6455:\n{}",
+        H::NAME,
+        wrong.join("\n")
+    );
+}
+
+/// One generated frame: mostly plausible (known opcodes, masked, no
+/// reserved bits, honest length), sometimes anything at all.
+fn arb_frame() -> impl Strategy<Value = Frame> {
+    let fin = prop_oneof![4 => Just(true), 1 => Just(false)];
+    let rsv = prop_oneof![6 => Just(0u8), 1 => 0u8..8];
+    let opcode = prop_oneof![
+        6 => prop::sample::select(vec![0u8, 1, 2, 8, 9, 10]),
+        1 => 0u8..16,
+    ];
+    let mask = prop_oneof![8 => any::<[u8; 4]>().prop_map(Some), 1 => Just(None)];
+    let payload = prop_oneof![
+        6 => prop::collection::vec(any::<u8>(), 0..160),
+        3 => prop::collection::vec(any::<char>(), 0..40)
+            .prop_map(|chars| chars.into_iter().collect::<String>().into_bytes()),
+        1 => (120usize..70_000).prop_map(|len| vec![b'x'; len]),
+    ];
+    let declared_len = prop_oneof![
+        10 => Just(None),
+        1 => (0u64..300).prop_map(Some),
+        1 => any::<u64>().prop_map(Some),
+    ];
+    (fin, rsv, opcode, mask, payload, declared_len).prop_map(
+        |(fin, rsv, opcode, mask, payload, declared_len)| Frame {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            payload,
+            declared_len,
+        },
+    )
+}
+
+/// Generated frame sequences (up to 6 frames, some invalid, some announcing
+/// more than they send, up to ~70 KB), each ended by a half-close or a
+/// reset: the server answers or drops each connection, and after every one
+/// it still serves (canary, new connection, gauge back to the canary alone).
+/// The seed is fixed, so a failure reproduces; proptest shrinks it (briefly)
+/// to a smaller sequence.
+pub async fn fuzzed_frames_never_break_the_server<H: Handler>() {
+    let server = start::<H>(config());
+    let canary = Arc::new(tokio::sync::Mutex::new(canary(&server).await));
+    let addr = server.addr();
+    let url = server.url(ECHO);
+    let metrics = server.metrics().clone();
+    let runtime = tokio::runtime::Handle::current();
+    // proptest drives its cases synchronously, so it runs on a blocking
+    // thread and drives each case's async client on this test's runtime.
+    let verdict = tokio::task::spawn_blocking(move || {
+        let config = ProptestConfig {
+            cases: FUZZ_CASES,
+            max_shrink_iters: 16,
+            max_shrink_time: 10_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        let mut runner =
+            TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+        let sequences = (prop::collection::vec(arb_frame(), 1..7), any::<bool>());
+        runner
+            .run(&sequences, |(frames, reset)| {
+                runtime
+                    .block_on(fuzz_case(addr, &url, &metrics, &canary, &frames, reset))
+                    .map_err(TestCaseError::fail)
+            })
+            .map_err(|err| err.to_string())
+    })
+    .await
+    .expect("the fuzz thread");
+    if let Err(err) = verdict {
+        panic!("{}: {err}", H::NAME);
+    }
+}
+
+async fn fuzz_case(
+    addr: std::net::SocketAddr,
+    url: &str,
+    metrics: &Metrics,
+    canary: &tokio::sync::Mutex<Client>,
+    frames: &[Frame],
+    reset: bool,
+) -> Result<(), String> {
+    let mut client = tokio::time::timeout(FUZZ_BOUND, RawClient::upgrade(addr, ECHO))
+        .await
+        .map_err(|_| "the upgrade did not finish in time".to_owned())?
+        .map_err(|err| format!("upgrade: {err}"))?;
+    let mut bytes = Vec::new();
+    for frame in frames {
+        frame.encode_into(&mut bytes);
+    }
+    // The server may close (and stop reading) before everything is written.
+    let _ = tokio::time::timeout(FUZZ_BOUND, client.send(&bytes)).await;
+    if reset {
+        let _ = client.reset();
+    } else {
+        let _ = client.shutdown_write().await;
+        let _ = client.outcome(FUZZ_BOUND).await;
+    }
+    let mut canary = canary.lock().await;
+    try_still_serves(url, metrics, &mut canary, 1, "the generated frames").await
+}
+
+/// Over `--max-connections`, upgrades (echo and rooms) get 503 before the
+/// upgrade; open connections keep working, and once one closes a new one is
+/// admitted.
+pub async fn connection_limit_refuses_upgrades_with_503<H: Handler>() {
+    const LIMIT: usize = 3;
+    let server = start::<H>(ServerConfig {
+        max_connections: LIMIT,
+        ..config()
+    });
+    let url = server.url(ECHO);
+    let mut open = Vec::new();
+    for _ in 0..LIMIT {
+        open.push(connect(&url).await);
+    }
+    eventually("open connections", LIMIT as i64, || {
+        server.metrics().connections.get()
+    })
+    .await;
+    let mut refused_paths = vec![ECHO];
+    if H::SERVES_ROOMS {
+        refused_paths.push("/ws/room/lobby");
+    }
+    for path in &refused_paths {
+        let refused =
+            tokio::time::timeout(RECEIVE_TIMEOUT, RawClient::upgrade(server.addr(), path))
+                .await
+                .expect("an answer in time");
+        assert!(
+            matches!(refused, Err(raw::RawError::Refused(503))),
+            "{path} over the connection limit: {refused:?}"
+        );
+    }
+    match testkit::connect(&url).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+        other => panic!("a client over the limit must get 503, got {other:?}"),
+    }
+    assert!(
+        server.metrics().refused_upgrades.get() > refused_paths.len() as u64,
+        "every refusal is counted"
+    );
+    for (i, client) in open.iter_mut().enumerate() {
+        try_echo(client, &format!("still open {i}"))
+            .await
+            .unwrap_or_else(|err| panic!("connection {i} under the limit: {err}"));
+    }
+    if let Some(leaving) = open.pop() {
+        close(leaving).await;
+    }
+    // The permit is released a moment after the gauge drops: retry briefly.
+    let deadline = Instant::now() + RECEIVE_TIMEOUT;
+    let mut admitted = loop {
+        match testkit::connect(&url).await {
+            Ok(client) => break client,
+            Err(err) if Instant::now() >= deadline => {
+                panic!("a connection under the limit again is admitted: {err}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    };
+    try_echo(&mut admitted, "admitted")
+        .await
+        .unwrap_or_else(|err| panic!("the admitted connection: {err}"));
+}
+
+/// Over `--max-rooms`, an upgrade to a new room gets 503 before the upgrade;
+/// existing rooms still admit members, and once a room empties a new one
+/// can be opened.
+pub async fn room_limit_refuses_new_rooms_with_503<H: Handler>() {
+    let server = start::<H>(ServerConfig {
+        max_rooms: 2,
+        ..config()
+    });
+    let _a = connect(&server.url("/ws/room/a")).await;
+    let b = connect(&server.url("/ws/room/b")).await;
+    eventually("rooms", 2, || server.metrics().rooms.get()).await;
+    let (status, body) = tokio::time::timeout(
+        RECEIVE_TIMEOUT,
+        testkit::http_get(server.addr(), "/ws/room/c", testkit::UPGRADE_HEADERS),
+    )
+    .await
+    .expect("an answer in time")
+    .expect("an HTTP exchange");
+    assert_eq!(status, 503, "a third room over --max-rooms 2: {body}");
+    assert!(
+        body.contains("rooms"),
+        "the reason says what is wrong: {body:?}"
+    );
+    assert!(server.metrics().refused_upgrades.get() >= 1);
+    let mut a2 = connect(&server.url("/ws/room/a")).await;
+    try_echo(&mut a2, "an existing room still admits")
+        .await
+        .unwrap_or_else(|err| panic!("second member of room a: {err}"));
+    close(b).await;
+    eventually("rooms", 1, || server.metrics().rooms.get()).await;
+    let mut c = connect(&server.url("/ws/room/c")).await;
+    try_echo(&mut c, "a new room once one emptied")
+        .await
+        .unwrap_or_else(|err| panic!("member of room c: {err}"));
+}
+
+/// How one churn cycle ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leave {
+    /// A Close handshake.
+    Polite,
+    /// A TCP reset without a Close, after a complete message.
+    Reset,
+    /// A TCP reset in the middle of a frame.
+    MidFrame,
+}
+
+/// A third of the cycles reset, a third of those in the middle of a frame.
+fn leave_of(cycle: usize) -> Leave {
+    match cycle % 9 {
+        0 => Leave::MidFrame,
+        3 | 6 => Leave::Reset,
+        _ => Leave::Polite,
+    }
+}
+
+/// One cycle: connect to `path`, send a message and wait for it to come
+/// back, then leave as `leave` says. Mid-frame cycles send only the start
+/// of a frame. Returns whether a complete message was sent.
+async fn churn_cycle(server: &TestServer, path: &str, cycle: usize) -> bool {
+    let leave = leave_of(cycle);
+    if leave == Leave::MidFrame {
+        let mut client =
+            tokio::time::timeout(RECEIVE_TIMEOUT, RawClient::upgrade(server.addr(), path))
+                .await
+                .unwrap_or_else(|_| panic!("cycle {cycle}: no upgrade in time"))
+                .unwrap_or_else(|err| panic!("cycle {cycle}: {err}"));
+        let frame = Frame::binary(vec![b'm'; 200]).encode();
+        client
+            .send(&frame[..40])
+            .await
+            .unwrap_or_else(|err| panic!("cycle {cycle}: {err}"));
+        client
+            .reset()
+            .unwrap_or_else(|err| panic!("cycle {cycle}: {err}"));
+        return false;
+    }
+    let mut client = connect(&server.url(path)).await;
+    try_echo(&mut client, &format!("cycle {cycle}"))
+        .await
+        .unwrap_or_else(|err| panic!("cycle {cycle} on {path}: {err}"));
+    match leave {
+        Leave::Reset => testkit::reset(client).expect("reset"),
+        _ => close(client).await,
+    }
+    true
+}
+
+/// Runs [`CHURN_CYCLES`] cycles on `path_of(cycle)`, [`CHURN_CONCURRENCY`]
+/// at a time, then checks through [`TestServer::metrics`] and once through
+/// `GET /metrics` that nothing is left: no connection, room or membership,
+/// and exactly one message read per complete cycle.
+async fn churn<H: Handler>(path_of: impl Fn(usize) -> String) {
+    let server = start::<H>(config());
+    let complete = futures_util::stream::iter(0..CHURN_CYCLES)
+        .map(|cycle| {
+            let path = path_of(cycle);
+            let server = &server;
+            async move { churn_cycle(server, &path, cycle).await }
+        })
+        .buffer_unordered(CHURN_CONCURRENCY)
+        .filter(|complete| std::future::ready(*complete))
+        .count()
+        .await as u64;
+    let metrics = server.metrics();
+    eventually("open connections after churn", 0, || {
+        metrics.connections.get()
+    })
+    .await;
+    eventually("rooms after churn", 0, || metrics.rooms.get()).await;
+    eventually("room members after churn", 0, || metrics.room_members.get()).await;
+    assert_eq!(
+        metrics.messages_received.get(),
+        complete,
+        "one message read per complete cycle"
+    );
+    // What an operator sees: the Prometheus text says the same.
+    let scraped = tokio::time::timeout(RECEIVE_TIMEOUT, raw::scrape(server.addr(), "/metrics"))
+        .await
+        .expect("/metrics in time")
+        .expect("/metrics answers 200");
+    for (series, expected) in [
+        ("ws_connections", 0.0),
+        ("ws_rooms", 0.0),
+        ("ws_room_members", 0.0),
+        ("ws_messages_received_total", complete as f64),
+    ] {
+        assert_eq!(
+            scraped.get(series),
+            Some(&expected),
+            "{series} in GET /metrics"
+        );
+    }
+}
+
+/// Echo churn: [`CHURN_CYCLES`] cycles, a third of them reset without a
+/// Close (a third of those mid-frame); afterwards nothing is left open.
+pub async fn echo_churn_releases_everything<H: Handler>() {
+    churn::<H>(|_| ECHO.to_owned()).await;
+}
+
+/// Room churn: the same over four rooms; afterwards no connection, room or
+/// membership is left.
+pub async fn room_churn_releases_everything<H: Handler>() {
+    churn::<H>(|cycle| format!("/ws/room/churn-{}", cycle % 4)).await;
+}
+
+/// Floods through `client` (tagged `id`), keeping at most 16 of its own
+/// messages unanswered, until the server closes: returns the close code.
+async fn flood(mut client: Client, id: u8) -> Result<Option<u16>, String> {
+    const WINDOW: usize = 16;
+    let mut outstanding = 0;
+    let mut sending = true;
+    loop {
+        while sending && outstanding < WINDOW {
+            let mut data = vec![0u8; 1024];
+            data[0] = id;
+            if client.feed(Message::binary(data)).await.is_err() {
+                sending = false;
+            }
+            outstanding += 1;
+        }
+        if sending && client.flush().await.is_err() {
+            sending = false;
+        }
+        match tokio::time::timeout(RECEIVE_TIMEOUT, client.next()).await {
+            Err(_) => return Err(format!("flooder {id}: nothing arrived in time")),
+            Ok(Some(Ok(Message::Binary(data)))) => {
+                if data.first() == Some(&id) {
+                    outstanding = outstanding.saturating_sub(1);
+                }
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => return Ok(frame.map(|f| u16::from(f.code))),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(err))) => {
+                return Err(format!("flooder {id}: failed before a close: {err}"));
+            }
+            Ok(None) => return Err(format!("flooder {id}: ended without a close")),
+        }
+    }
+}
+
+/// Reads a stalled client's backlog until its connection ends, whichever way.
+async fn ends(client: &mut Client, bound: Duration) -> bool {
+    tokio::time::timeout(bound, async {
+        while let Some(Ok(message)) = client.next().await {
+            if matches!(message, Message::Close(_)) {
+                return;
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// A shutdown while clients flood echo (and a room): every flooding client
+/// gets Close 1001, stalled clients (that stopped reading) are cut off, and
+/// the shutdown is clean and shorter than the grace, although the send
+/// timeout (5 s) is longer than the grace (3 s).
+pub async fn shutdown_under_load_closes_everyone_with_1001<H: Handler>() {
+    let config = config();
+    let grace = config.shutdown_grace;
+    let server = start::<H>(config);
+    let mut paths = vec![ECHO; 3];
+    if H::SERVES_ROOMS {
+        paths.extend(["/ws/room/flood"; 3]);
+    }
+    let mut flooders = Vec::new();
+    for path in &paths {
+        flooders.push(connect(&server.url(path)).await);
+    }
+    let mut stalled_paths = vec![ECHO];
+    if H::SERVES_ROOMS {
+        stalled_paths.push("/ws/room/flood");
+    }
+    let mut stalled = Vec::new();
+    for path in &stalled_paths {
+        let client = testkit::connect_with_receive_buffer(&server.url(path), 4096)
+            .await
+            .expect("connect");
+        stalled.push(client);
+    }
+    eventually(
+        "open connections",
+        (paths.len() + stalled.len()) as i64,
+        || server.metrics().connections.get(),
+    )
+    .await;
+
+    let floods: Vec<_> = flooders
+        .into_iter()
+        .enumerate()
+        .map(|(id, client)| tokio::spawn(flood(client, u8::try_from(id).expect("few flooders"))))
+        .collect();
+    // The stalled echo client sends but never reads, so its echoes back up.
+    let (mut stalled_tx, stalled_rx) = stalled.remove(0).split();
+    let stalling = tokio::spawn(async move {
+        for _ in 0..256 {
+            let sent = stalled_tx.send(Message::binary(vec![0xEE; 16 << 10]));
+            match tokio::time::timeout(Duration::from_secs(1), sent).await {
+                Ok(Ok(())) => {}
+                _ => break,
+            }
+        }
+        stalled_tx
+    });
+    // Load is flowing before the shutdown starts.
+    let deadline = Instant::now() + RECEIVE_TIMEOUT;
+    while server.metrics().messages_received.get() < 500 {
+        assert!(Instant::now() < deadline, "the flood did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let stopping = tokio::task::spawn_blocking(move || server.shutdown());
+    for (id, flood) in floods.into_iter().enumerate() {
+        let code = flood.await.expect("the flooder task");
+        assert_eq!(
+            code,
+            Ok(Some(1001)),
+            "{}: flooder {id} ({}) gets Close 1001",
+            H::NAME,
+            paths[id]
+        );
+    }
+    let bound = grace + Duration::from_secs(2);
+    let stalled_tx = stalling.await.expect("the stalled sender");
+    let mut stalled_echo = stalled_tx
+        .reunite(stalled_rx)
+        .expect("halves of one client");
+    assert!(
+        ends(&mut stalled_echo, bound).await,
+        "{}: the stalled echo client's connection ends",
+        H::NAME
+    );
+    for client in &mut stalled {
+        assert!(
+            ends(client, bound).await,
+            "{}: the stalled room member's connection ends",
+            H::NAME
+        );
+    }
+    let report = stopping
+        .await
+        .expect("join")
+        .expect("the server shuts down");
+    assert!(
+        report.clean,
+        "{}: every connection closed within the grace: {report:?}",
+        H::NAME
+    );
+    assert!(
+        report.took < grace,
+        "{}: shutdown took {:?}, the grace is {grace:?}",
+        H::NAME,
+        report.took
+    );
+}

@@ -1,0 +1,575 @@
+//! The `churn` scenario: many short connections, to show that a server
+//! releases everything a connection held however it ends.
+//!
+//! Each cycle connects, sends one message and waits until it comes back (an
+//! echo, or the room's delivery to its sender), then leaves one of three
+//! ways: a Close handshake; a TCP reset without a Close (zero linger); or,
+//! for mid-message cycles, a reset after only the start of a frame was sent
+//! (no message is exchanged first). Kinds are spread evenly over the run by
+//! a low-discrepancy sequence, `--concurrency` cycles at a time.
+//!
+//! Afterwards the run waits up to `settle` for the server to report zero
+//! connections, rooms and room members (with `metrics_url`), then reads the
+//! server's RSS (with `server_pid`): after churn it should be back near its
+//! baseline. A message that does not come back is counted as lost.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::LoadgenError;
+use crate::client::{self, ConnectOptions, End, Target};
+use crate::common::{self, EchoFailure, ser_duration};
+use crate::procmon::{self, OwnCpu, ServerReport, ServerSampler};
+use crate::report::{GeneratorReport, NamedHistogram, Table, fmt_bytes, fmt_rate};
+use crate::stats::{Clock, Integrity, LatencySummary, new_histogram, record_ns};
+
+/// How often the server's metrics are read while settling.
+const SETTLE_POLL: Duration = Duration::from_millis(100);
+
+/// Configuration of a churn run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// `ws://host:port/ws/echo` or `ws://host:port/ws/room/{name}`.
+    pub url: String,
+    /// Connect/disconnect cycles.
+    pub cycles: usize,
+    /// Cycles in progress at once.
+    pub concurrency: usize,
+    /// Share of cycles that end with a TCP reset instead of a Close
+    /// (mid-message cycles included).
+    pub abrupt_fraction: f64,
+    /// Share of cycles that reset in the middle of a frame (part of the
+    /// abrupt ones, so at most `abrupt_fraction`).
+    pub mid_message_fraction: f64,
+    /// Size of each cycle's message, in bytes (at least 8).
+    pub size: usize,
+    /// Bound on each TCP connect plus handshake.
+    #[serde(serialize_with = "ser_duration")]
+    pub connect_timeout: Duration,
+    /// Bound on waiting for a cycle's own message.
+    #[serde(serialize_with = "ser_duration")]
+    pub response_timeout: Duration,
+    /// How long to wait after the last cycle for the server's gauges to
+    /// reach zero (and before reading its RSS).
+    #[serde(serialize_with = "ser_duration")]
+    pub settle: Duration,
+    /// Sample this process's memory and CPU during the run.
+    pub server_pid: Option<i32>,
+    /// `http://host:port/metrics`: read the server's gauges after the run.
+    pub metrics_url: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            url: "ws://127.0.0.1:3000/ws/echo".into(),
+            cycles: 10_000,
+            concurrency: 64,
+            abrupt_fraction: 0.33,
+            mid_message_fraction: 0.1,
+            size: 64,
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(5),
+            settle: Duration::from_secs(5),
+            server_pid: None,
+            metrics_url: None,
+        }
+    }
+}
+
+impl Config {
+    /// Check the combination of values.
+    ///
+    /// # Errors
+    /// [`LoadgenError::Config`] naming the first problem.
+    pub fn validate(&self) -> Result<(), LoadgenError> {
+        if self.cycles == 0 {
+            return Err(LoadgenError::Config("--cycles must be at least 1".into()));
+        }
+        if self.concurrency == 0 {
+            return Err(LoadgenError::Config(
+                "--concurrency must be at least 1".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.abrupt_fraction) {
+            return Err(LoadgenError::Config(format!(
+                "--abrupt-fraction must be between 0 and 1, got {}",
+                self.abrupt_fraction
+            )));
+        }
+        if !(0.0..=self.abrupt_fraction).contains(&self.mid_message_fraction) {
+            return Err(LoadgenError::Config(format!(
+                "--mid-message-fraction must be between 0 and --abrupt-fraction ({}), got {}",
+                self.abrupt_fraction, self.mid_message_fraction
+            )));
+        }
+        if self.size < 8 {
+            return Err(LoadgenError::Config("--size must be at least 8".into()));
+        }
+        if let Some(url) = &self.metrics_url {
+            split_http_url(url)?;
+        }
+        Ok(())
+    }
+}
+
+/// How one cycle leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Leave {
+    Polite,
+    Reset,
+    MidMessage,
+}
+
+/// Spreads the kinds evenly: cycle `i` takes the fractional part of
+/// `i × (golden ratio − 1)`, which covers [0, 1) uniformly for any prefix.
+fn leave_of(i: usize, config: &Config) -> Leave {
+    let x = (i as f64 * 0.618_033_988_749_895).fract();
+    if x < config.mid_message_fraction {
+        Leave::MidMessage
+    } else if x < config.abrupt_fraction {
+        Leave::Reset
+    } else {
+        Leave::Polite
+    }
+}
+
+/// What one cycle came to.
+#[derive(Debug)]
+enum CycleEnd {
+    /// Left as planned.
+    Done(Leave),
+    /// Could not connect.
+    ConnectFailed(String),
+    /// Its message did not come back.
+    NoEcho(EchoFailure),
+    /// The mid-message write failed.
+    WriteFailed(String),
+}
+
+/// The server's gauges after the run, from `metrics_url`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GaugesAfter {
+    /// `ws_connections`.
+    pub connections: Option<f64>,
+    /// `ws_rooms`.
+    pub rooms: Option<f64>,
+    /// `ws_room_members`.
+    pub room_members: Option<f64>,
+}
+
+impl GaugesAfter {
+    fn all_zero(&self) -> bool {
+        [self.connections, self.rooms, self.room_members]
+            .iter()
+            .all(|g| *g == Some(0.0))
+    }
+}
+
+/// The result of a churn run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Always `"churn"`.
+    pub scenario: &'static str,
+    /// Integrity counters (top level in JSON): `lost` counts cycles whose
+    /// message did not come back; server closes and drops during a cycle.
+    #[serde(flatten)]
+    pub integrity: Integrity,
+    /// The configuration.
+    pub config: Config,
+    /// Cycles that went as planned.
+    pub cycles_done: u64,
+    /// Of those: ended with a Close handshake.
+    pub polite: u64,
+    /// Of those: reset after their message.
+    pub abrupt: u64,
+    /// Of those: reset in the middle of a frame.
+    pub mid_message: u64,
+    /// Cycles that failed (connect, echo or write).
+    pub failures: u64,
+    /// Failures by cause.
+    pub failure_kinds: BTreeMap<String, u64>,
+    /// Seconds from the first connect to the last cycle's end.
+    pub elapsed_s: f64,
+    /// `cycles_done / elapsed_s`.
+    pub cycles_per_s: f64,
+    /// Handshake latency (TCP connect + upgrade).
+    pub handshake: LatencySummary,
+    /// Seconds waited after the run for the gauges to reach zero (the whole
+    /// `settle` when they never did, or without `metrics_url`).
+    pub settle_s: f64,
+    /// The server's gauges at the end of the settle period.
+    pub metrics_after: Option<GaugesAfter>,
+    /// Why the gauges could not be read.
+    pub metrics_error: Option<String>,
+    /// True when a gauge was still above zero after settling (None without `metrics_url`).
+    pub leaked: Option<bool>,
+    /// The server's RSS after settling.
+    pub rss_after_bytes: Option<u64>,
+    /// `rss_after_bytes / server.baseline_rss_bytes`.
+    pub rss_after_vs_baseline: Option<f64>,
+    /// Was the generator the limit?
+    pub generator: GeneratorReport,
+    /// The server process, with `server_pid`: baseline and peak RSS.
+    pub server: Option<ServerReport>,
+    /// The first distinct errors.
+    pub errors: Vec<String>,
+    /// Histograms for `--hdr`.
+    #[serde(skip)]
+    pub histograms: Vec<NamedHistogram>,
+}
+
+impl crate::report::Report for Report {
+    fn table(&self) -> String {
+        let c = &self.config;
+        let mut t = Table::new(&format!(
+            "churn: {} cycles, {} at once, {:.0}% abrupt ({:.0}% mid-message)",
+            c.cycles,
+            c.concurrency,
+            c.abrupt_fraction * 100.0,
+            c.mid_message_fraction * 100.0
+        ));
+        t.row(
+            "cycles done",
+            format!(
+                "{} of {} in {:.2}s ({}): {} polite, {} reset, {} mid-message",
+                self.cycles_done,
+                c.cycles,
+                self.elapsed_s,
+                fmt_rate(self.cycles_per_s),
+                self.polite,
+                self.abrupt,
+                self.mid_message
+            ),
+        );
+        for (e, n) in &self.failure_kinds {
+            t.row("failed", format!("{n} × {e}"));
+        }
+        t.latency(&[("handshake", &self.handshake)]);
+        if let Some(g) = &self.metrics_after {
+            let show = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), |v| format!("{v}"));
+            t.row(
+                "server gauges after settle",
+                format!(
+                    "connections {} rooms {} room members {} ({:.2}s){}",
+                    show(g.connections),
+                    show(g.rooms),
+                    show(g.room_members),
+                    self.settle_s,
+                    if self.leaked == Some(true) {
+                        ": LEAKED"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+        if let Some(e) = &self.metrics_error {
+            t.row("metrics", e);
+        }
+        if let (Some(after), Some(s)) = (self.rss_after_bytes, &self.server) {
+            t.row(
+                "server RSS",
+                format!(
+                    "baseline {} peak {} after {} ({:.2}× baseline)",
+                    fmt_bytes(s.baseline_rss_bytes as f64),
+                    fmt_bytes(s.peak_rss_bytes as f64),
+                    fmt_bytes(after as f64),
+                    self.rss_after_vs_baseline.unwrap_or(f64::NAN)
+                ),
+            );
+        }
+        t.integrity(&self.integrity)
+            .generator(&self.generator)
+            .server(self.server.as_ref());
+        for e in &self.errors {
+            t.row("error", e);
+        }
+        t.finish()
+    }
+    fn integrity(&self) -> &Integrity {
+        &self.integrity
+    }
+    fn histograms(&self) -> &[NamedHistogram] {
+        &self.histograms
+    }
+    fn failed(&self) -> bool {
+        self.integrity.has_failures() || self.failures > 0 || self.leaked == Some(true)
+    }
+}
+
+/// One cycle; returns how it ended and its handshake time.
+async fn cycle(target: &Target, config: &Config, i: usize, clock: &Clock) -> (CycleEnd, u64) {
+    let opts = ConnectOptions {
+        timeout: config.connect_timeout,
+        ..ConnectOptions::default()
+    };
+    let leave = leave_of(i, config);
+    let t0 = clock.now_ns();
+    let mut ws = match client::connect(target, opts).await {
+        Ok(ws) => ws,
+        Err(e) => return (CycleEnd::ConnectFailed(e.to_string()), 0),
+    };
+    let handshake = clock.now_ns().saturating_sub(t0);
+    if leave == Leave::MidMessage {
+        // The start of a frame (header and a few payload bytes) and no more.
+        let frame = ws_rawframe::Frame::binary(vec![b'm'; config.size.max(64)]).encode();
+        let written = ws.get_mut().write_all(&frame[..frame.len() / 2]).await;
+        common::reset(ws);
+        return match written {
+            Ok(()) => (CycleEnd::Done(leave), handshake),
+            Err(e) => (CycleEnd::WriteFailed(e.to_string()), handshake),
+        };
+    }
+    let mut payload = vec![0u8; config.size];
+    payload[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    if let Err(failure) = common::echo_once(&mut ws, payload, config.response_timeout).await {
+        common::reset(ws);
+        return (CycleEnd::NoEcho(failure), handshake);
+    }
+    match leave {
+        Leave::Reset => common::reset(ws),
+        _ => client::close(&mut ws, common::CLOSE_BOUND).await,
+    }
+    (CycleEnd::Done(leave), handshake)
+}
+
+/// `http://host:port/path` as an address and a path.
+fn split_http_url(url: &str) -> Result<(String, String), LoadgenError> {
+    let bad = |reason: &str| LoadgenError::Url {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| bad("--metrics-url must start with http://"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/metrics"),
+    };
+    if authority.is_empty() {
+        return Err(bad("missing host"));
+    }
+    let authority = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok((authority, path.to_owned()))
+}
+
+/// Reads the server's gauges once.
+async fn read_gauges(addr: SocketAddr, path: &str) -> Result<GaugesAfter, String> {
+    let samples = tokio::time::timeout(Duration::from_secs(5), ws_rawframe::scrape(addr, path))
+        .await
+        .map_err(|_| "GET /metrics did not answer in time".to_owned())?
+        .map_err(|e| format!("GET {path}: {e}"))?;
+    Ok(GaugesAfter {
+        connections: samples.get("ws_connections").copied(),
+        rooms: samples.get("ws_rooms").copied(),
+        room_members: samples.get("ws_room_members").copied(),
+    })
+}
+
+/// Run the churn scenario.
+///
+/// # Errors
+/// Configuration, URL and `--server-pid` errors, and a connection error when
+/// the very first cycles cannot connect at all. Later failures are counted.
+pub async fn run(config: Config) -> Result<Report, LoadgenError> {
+    config.validate()?;
+    let target = Target::resolve(&config.url).await?;
+    let metrics_addr = match &config.metrics_url {
+        Some(url) => {
+            let (authority, path) = split_http_url(url)?;
+            let addr = tokio::net::lookup_host(authority.as_str())
+                .await
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| LoadgenError::Url {
+                    url: url.clone(),
+                    reason: "host does not resolve".into(),
+                })?;
+            Some((addr, path))
+        }
+        None => None,
+    };
+    // Fail fast, with exit code 2, on a server that is not there.
+    let probe = client::connect(
+        &target,
+        ConnectOptions {
+            timeout: config.connect_timeout,
+            ..ConnectOptions::default()
+        },
+    )
+    .await?;
+    common::reset(probe);
+
+    let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
+    let clock = Clock::new();
+    let cpu = OwnCpu::start();
+    let started = Instant::now();
+    let mut ends = futures_util::stream::iter(0..config.cycles)
+        .map(|i| {
+            let target = &target;
+            let config = &config;
+            let clock = &clock;
+            async move { cycle(target, config, i, clock).await }
+        })
+        .buffer_unordered(config.concurrency);
+    let mut integrity = Integrity::default();
+    let mut handshakes = new_histogram();
+    let (mut polite, mut abrupt, mut mid_message) = (0u64, 0u64, 0u64);
+    let mut failure_kinds: BTreeMap<String, u64> = BTreeMap::new();
+    let mut errors = Vec::new();
+    while let Some((end, handshake)) = ends.next().await {
+        if handshake > 0 {
+            record_ns(&mut handshakes, handshake);
+        }
+        let failure = match end {
+            CycleEnd::Done(Leave::Polite) => {
+                polite += 1;
+                continue;
+            }
+            CycleEnd::Done(Leave::Reset) => {
+                abrupt += 1;
+                continue;
+            }
+            CycleEnd::Done(Leave::MidMessage) => {
+                mid_message += 1;
+                continue;
+            }
+            CycleEnd::ConnectFailed(e) => ("connect failed".to_owned(), Some(e)),
+            CycleEnd::WriteFailed(e) => ("mid-message write failed".to_owned(), Some(e)),
+            CycleEnd::NoEcho(EchoFailure::TimedOut) => {
+                integrity.lost += 1;
+                (
+                    "message did not come back in time".to_owned(),
+                    Some("message did not come back in time".to_owned()),
+                )
+            }
+            CycleEnd::NoEcho(EchoFailure::Ended(end)) => {
+                integrity.lost += 1;
+                let text = common::tally_end(&end, &mut integrity);
+                let kind = match end {
+                    End::Closed(_) => "closed by the server before the echo",
+                    _ => "dropped before the echo",
+                };
+                (kind.to_owned(), text)
+            }
+        };
+        *failure_kinds.entry(failure.0).or_default() += 1;
+        common::push_error(&mut errors, failure.1);
+    }
+    drop(ends);
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let cpu_used = cpu.elapsed();
+    let cycles_done = polite + abrupt + mid_message;
+
+    // Settle: wait for the server to let go of everything, then read it.
+    let settle_start = Instant::now();
+    let (mut metrics_after, mut metrics_error) = (None, None);
+    match &metrics_addr {
+        Some((addr, path)) => loop {
+            match read_gauges(*addr, path).await {
+                Ok(g) => {
+                    let zero = g.all_zero();
+                    metrics_after = Some(g);
+                    metrics_error = None;
+                    if zero {
+                        break;
+                    }
+                }
+                Err(e) => metrics_error = Some(e),
+            }
+            if settle_start.elapsed() >= config.settle {
+                break;
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        },
+        None => tokio::time::sleep(config.settle).await,
+    }
+    let settle_s = settle_start.elapsed().as_secs_f64();
+    let leaked = metrics_after.as_ref().map(|g| !g.all_zero());
+    let rss_after_bytes = config.server_pid.and_then(|pid| procmon::rss_of(pid).ok());
+    let server = match sampler {
+        Some(s) => Some(s.finish(0).await),
+        None => None,
+    };
+    let rss_after_vs_baseline = match (rss_after_bytes, &server) {
+        (Some(after), Some(s)) if s.baseline_rss_bytes > 0 => {
+            Some(after as f64 / s.baseline_rss_bytes as f64)
+        }
+        _ => None,
+    };
+    let failures: u64 = failure_kinds.values().sum();
+    Ok(Report {
+        scenario: "churn",
+        integrity,
+        cycles_done,
+        polite,
+        abrupt,
+        mid_message,
+        failures,
+        failure_kinds,
+        elapsed_s,
+        cycles_per_s: if elapsed_s > 0.0 {
+            cycles_done as f64 / elapsed_s
+        } else {
+            0.0
+        },
+        handshake: LatencySummary::of(&handshakes),
+        settle_s,
+        metrics_after,
+        metrics_error,
+        leaked,
+        rss_after_bytes,
+        rss_after_vs_baseline,
+        generator: GeneratorReport::judge(cpu_used, None),
+        server,
+        errors,
+        histograms: vec![NamedHistogram {
+            tag: "handshake".into(),
+            histogram: handshakes,
+        }],
+        config,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_the_fractions() {
+        let config = Config::default();
+        let mut counts = BTreeMap::new();
+        for i in 0..10_000 {
+            *counts
+                .entry(format!("{:?}", leave_of(i, &config)))
+                .or_insert(0) += 1;
+        }
+        let share = |k: &str| f64::from(counts[k]) / 10_000.0;
+        assert!((share("MidMessage") - 0.10).abs() < 0.01, "{counts:?}");
+        assert!((share("Reset") - 0.23).abs() < 0.01, "{counts:?}");
+        assert!((share("Polite") - 0.67).abs() < 0.01, "{counts:?}");
+    }
+
+    #[test]
+    fn metrics_urls_split() {
+        assert_eq!(
+            split_http_url("http://127.0.0.1:3000/metrics").ok(),
+            Some(("127.0.0.1:3000".to_owned(), "/metrics".to_owned()))
+        );
+        assert_eq!(
+            split_http_url("http://localhost").ok(),
+            Some(("localhost:80".to_owned(), "/metrics".to_owned()))
+        );
+        assert!(split_http_url("ws://127.0.0.1:3000/metrics").is_err());
+    }
+}
