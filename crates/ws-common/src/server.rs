@@ -81,24 +81,29 @@ pub async fn serve<H: Handler>(
         .into_future();
     let mut http = tokio::spawn(http);
 
-    tokio::select! {
-        joined = &mut http => {
-            // The accept loop only returns early on an error.
-            return match joined {
-                Ok(Ok(())) => Ok(ShutdownReport { took: Duration::ZERO, clean: true }),
-                Ok(Err(err)) => Err(ServeError::Io(err)),
-                Err(join) => Err(ServeError::Io(io::Error::other(join))),
-            };
-        }
-        () = shutdown.cancelled() => {}
-    }
+    // Biased: once shutdown has begun, the accept loop ends at once too, and
+    // that must not be mistaken for the loop failing on its own (which would
+    // skip waiting for the WebSocket connections below).
+    let http_ended = tokio::select! {
+        biased;
+        () = shutdown.cancelled() => false,
+        joined = &mut http => match joined {
+            Ok(Ok(())) => true,
+            Ok(Err(err)) => return Err(ServeError::Io(err)),
+            Err(join) => return Err(ServeError::Io(io::Error::other(join))),
+        },
+    };
+    // However the accept loop ended, every connection is told to close.
+    shutdown.cancel();
 
     // Upgraded connections are no longer axum's: they are in our tracker,
     // and the cancelled token has told each of them to close with 1001.
     let started = tokio::time::Instant::now();
     state.connections.close();
     let drained = tokio::time::timeout(grace, async {
-        let _ = http.await;
+        if !http_ended {
+            let _ = http.await;
+        }
         state.connections.wait().await;
     })
     .await;
