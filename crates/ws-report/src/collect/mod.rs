@@ -1,0 +1,314 @@
+//! `ws-report collect`: every `ws-loadgen` scenario against every server,
+//! each server a fresh child process on a free loopback port, results under
+//! `results/` (see [`crate::layout`]) and the whole run described in `run.json`.
+
+pub mod env;
+pub mod plan;
+pub mod process;
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::layout::Layout;
+use crate::manifest::{Mode, RunManifest, RunRecord, ShutdownRecord};
+use crate::{Error, Result, fsio};
+use plan::{Params, Run};
+use process::ChildGuard;
+
+/// How long a server may take to answer `/healthz`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a server may take to exit after SIGTERM (its shutdown grace is 5 s).
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Slack on top of a load run's own bound (warm-up + duration + hold + drain + close).
+const LOAD_SLACK: Duration = Duration::from_secs(90);
+/// Core of a pinned server; the load goes on the next one.
+const SERVER_CORE: &str = "0";
+/// Core of a pinned load generator.
+const LOAD_CORE: &str = "1";
+
+/// What to collect and where.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The results directory.
+    pub out: PathBuf,
+    /// Where the release binaries are.
+    pub bin_dir: PathBuf,
+    /// Smoke-run parameters.
+    pub quick: bool,
+    /// The work tree, for the git state.
+    pub workspace: PathBuf,
+    /// `collect`'s own command line, recorded in `run.json`.
+    pub command: Vec<String>,
+}
+
+/// Run everything, write `run.json`, and report progress through `progress`.
+///
+/// Runs that fail are recorded with their error and the others go on; the
+/// function then returns [`Error::RunsFailed`] after writing `run.json`.
+///
+/// # Errors
+/// Missing binaries, I/O errors, or failed runs.
+pub fn collect(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<RunManifest> {
+    let params = if opts.quick {
+        Params::quick()
+    } else {
+        Params::full()
+    };
+    let loadgen = opts.bin_dir.join("ws-loadgen");
+    for bin in plan::runs(&params)
+        .iter()
+        .map(|r| opts.bin_dir.join(r.server.name))
+        .chain([loadgen.clone()])
+    {
+        if !bin.is_file() {
+            return Err(Error::Invalid(format!(
+                "{} not found: build with `cargo build --release --workspace --bins` (or pass --bin-dir)",
+                bin.display()
+            )));
+        }
+    }
+    // Each of server and generator holds one descriptor per connection.
+    let _ = env::raise_open_files(params.memory_conns as u64 + 4096);
+    let layout = Layout::new(&opts.out);
+    for dir in ["latency", "slow", "memory", "reliability"] {
+        fsio::remove_dir_all_if_exists(&layout.root().join(dir))?;
+    }
+    let mut manifest = RunManifest {
+        command: opts.command.clone(),
+        quick: opts.quick,
+        date_utc: env::now_utc(),
+        git: env::git(&opts.workspace),
+        rustc: env::rustc(&opts.workspace),
+        machine: env::machine(),
+        modes: plan::modes(),
+        runs: Vec::new(),
+    };
+    let runs = plan::runs(&params);
+    let mut failed = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let label = format!(
+            "[{}/{}] {} {} {} {}",
+            i + 1,
+            runs.len(),
+            run.stem().split('/').next().unwrap_or_default(),
+            run.mode.name(),
+            run.server.name,
+            run.case
+        );
+        let started = Instant::now();
+        let mut record = RunRecord {
+            scenario: run.scenario,
+            server: run.server.name.to_owned(),
+            mode: run.mode,
+            case: run.case.clone(),
+            rate: run.rate,
+            stem: run.stem(),
+            server_command: Vec::new(),
+            load_command: Vec::new(),
+            error: None,
+            server_panics: None,
+            shutdown: None,
+        };
+        let outcome = execute(run, opts, &layout, &loadgen, &mut record);
+        // Counted whatever the outcome: a panic is worth reporting most when the run failed.
+        record.server_panics = count_panics(&layout.run_file(&record.stem, "server.log"));
+        match outcome {
+            Ok(()) => progress(&format!(
+                "{label}: ok ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            )),
+            Err(e) => {
+                progress(&format!("{label}: FAILED: {e}"));
+                failed.push(format!("{}: {e}", record.stem));
+                record.error = Some(e.to_string());
+            }
+        }
+        manifest.runs.push(record);
+        // Written after every run, so an interrupted collection keeps what it has.
+        fsio::write_json(&layout.run_json(), &manifest)?;
+    }
+    if failed.is_empty() {
+        Ok(manifest)
+    } else {
+        Err(Error::RunsFailed(failed))
+    }
+}
+
+/// Lines of a server log that report a panic (`thread '…' panicked at …`);
+/// `None` when there is no log.
+fn count_panics(log: &Path) -> Option<u64> {
+    let bytes = std::fs::read(log).ok()?;
+    Some(
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| l.contains("panicked"))
+            .count() as u64,
+    )
+}
+
+fn arg(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// One run: start the server, wait for it, run the load, stop the server.
+fn execute(
+    run: &Run,
+    opts: &Options,
+    layout: &Layout,
+    loadgen: &Path,
+    record: &mut RunRecord,
+) -> Result<()> {
+    let stem = run.stem();
+    let port = process::free_port()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut server_cmd = Vec::new();
+    if run.mode == Mode::Pinned {
+        server_cmd.extend(["taskset", "-c", SERVER_CORE].map(String::from));
+    }
+    server_cmd.extend([
+        arg(&opts.bin_dir.join(run.server.name)),
+        "--addr".into(),
+        addr.to_string(),
+        "--workers".into(),
+        plan::workers(run.mode).to_string(),
+    ]);
+    server_cmd.extend(run.server_args.iter().cloned());
+    record.server_command.clone_from(&server_cmd);
+
+    let log_path = layout.run_file(&stem, "server.log");
+    let log = create(&log_path)?;
+    let log2 = log.try_clone().map_err(fsio::io_err(&log_path))?;
+    let mut server = ChildGuard::spawn(
+        run.server.name,
+        command(&server_cmd).stdout(log).stderr(log2),
+    )?;
+    process::wait_healthy(&mut server, addr, STARTUP_TIMEOUT)?;
+    check_comm(server.pid(), run.server.name)?;
+
+    let json = layout.run_file(&stem, "json");
+    let mut load_cmd = vec![
+        arg(loadgen),
+        run.subcommand.into(),
+        "--url".into(),
+        format!("ws://{addr}{}", run.route),
+    ];
+    load_cmd.extend(run.args.iter().cloned());
+    if run.server_pid {
+        load_cmd.extend(["--server-pid".into(), server.pid().to_string()]);
+    }
+    if run.metrics {
+        load_cmd.extend(["--metrics-url".into(), format!("http://{addr}/metrics")]);
+    }
+    load_cmd.extend([
+        "--json".into(),
+        arg(&json),
+        "--hdr".into(),
+        arg(&layout.run_file(&stem, "hdr")),
+    ]);
+    if run.mode == Mode::Pinned {
+        load_cmd.extend(["--cpu".into(), LOAD_CORE.into()]);
+    }
+    record.load_command.clone_from(&load_cmd);
+    let stdout = create(&layout.run_file(&stem, "stdout"))?;
+    let stderr_path = layout.run_file(&stem, "stderr");
+    let stderr = create(&stderr_path)?;
+    let mut load = ChildGuard::spawn(
+        "ws-loadgen",
+        command(&load_cmd).stdout(stdout).stderr(stderr),
+    )?;
+    let load_started = Instant::now();
+    // The server's exit, when the run stopped it under load.
+    let mut stopped = None;
+    if let Some(after) = run.sigterm_after {
+        let after = humantime::parse_duration(after)
+            .map_err(|e| Error::Invalid(format!("sigterm_after {after:?}: {e}")))?;
+        std::thread::sleep(after);
+        if let Some(status) = load.try_wait()? {
+            return Err(Error::Process(format!(
+                "ws-loadgen ended ({status}) before the SIGTERM: no load to shut down under"
+            )));
+        }
+        let sigterm_after_s = load_started.elapsed().as_secs_f64();
+        let exit = server.terminate_timed(STOP_GRACE);
+        record.shutdown = Some(ShutdownRecord {
+            sigterm_after_s,
+            exit_s: exit.as_ref().ok().map(|(_, took)| took.as_secs_f64()),
+            status: match &exit {
+                Ok((status, _)) => status.to_string(),
+                Err(e) => e.to_string(),
+            },
+        });
+        stopped = Some(exit.map(|(status, _)| status));
+    }
+    let status = load.wait_timeout(load_bound(&run.args) + LOAD_SLACK)?;
+    if !status.success() {
+        let why = fsio::read_string(&stderr_path).unwrap_or_default();
+        return Err(Error::Process(format!(
+            "ws-loadgen {status}: {}",
+            why.lines().last().unwrap_or("(no stderr)")
+        )));
+    }
+    if !json.is_file() {
+        return Err(Error::Process(format!(
+            "ws-loadgen wrote no {}",
+            json.display()
+        )));
+    }
+    let status = match stopped {
+        Some(exit) => exit?,
+        None => server.stop(STOP_GRACE)?,
+    };
+    if !status.success() {
+        return Err(Error::Process(format!(
+            "{} {status} after SIGTERM (see {})",
+            run.server.name,
+            log_path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn command(argv: &[String]) -> Command {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]).stdin(Stdio::null());
+    cmd
+}
+
+fn create(path: &Path) -> Result<File> {
+    if let Some(parent) = path.parent() {
+        fsio::create_dir_all(parent)?;
+    }
+    File::create(path).map_err(fsio::io_err(path))
+}
+
+/// The sum of the durations in a run's arguments (warm-up, duration, hold).
+fn load_bound(args: &[String]) -> Duration {
+    args.windows(2)
+        .filter(|w| {
+            matches!(
+                w[0].as_str(),
+                "--duration" | "--warmup" | "--hold" | "--drain-timeout" | "--settle"
+            )
+        })
+        .filter_map(|w| humantime::parse_duration(&w[1]).ok())
+        .sum()
+}
+
+/// The process we sample must be the server itself, not `taskset` (which execs it).
+fn check_comm(pid: u32, name: &str) -> Result<()> {
+    let path = PathBuf::from(format!("/proc/{pid}/comm"));
+    let comm = fsio::read_string(&path)?;
+    // The kernel keeps the first 15 bytes of the name.
+    let expected = &name.as_bytes()[..name.len().min(15)];
+    if comm.trim_end().as_bytes() == expected {
+        Ok(())
+    } else {
+        Err(Error::Process(format!(
+            "pid {pid} is {:?}, not {name}: memory and CPU would be sampled from the wrong process",
+            comm.trim_end()
+        )))
+    }
+}

@@ -1,0 +1,446 @@
+//! What `collect` runs: the scenarios' parameters (full and `--quick`), the
+//! placement of each mode, and the list of runs in order.
+
+use crate::contenders::{CONTENDERS, Contender};
+use crate::manifest::{Mode, ModeInfo, Scenario};
+
+/// The scenarios' parameters.
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// Open-loop echo: total offered rates, messages/s.
+    pub latency_rates: Vec<u32>,
+    /// Open-loop echo: connections.
+    pub latency_conns: usize,
+    /// Open-loop echo: message size.
+    pub latency_size: usize,
+    /// Measured time of message scenarios.
+    pub duration: &'static str,
+    /// Warm-up of message scenarios.
+    pub warmup: &'static str,
+    /// How long message scenarios wait for stragglers (and the value undelivered messages count at).
+    pub drain: &'static str,
+    /// Slow consumer: members of the room.
+    pub slow_conns: usize,
+    /// Slow consumer: message size (large, so socket buffers fill within the run).
+    pub slow_size: usize,
+    /// Slow consumer: total rate from the one sender.
+    pub slow_rate: u32,
+    /// Slow consumer: measured time.
+    pub slow_duration: &'static str,
+    /// Memory: idle connections.
+    pub memory_conns: usize,
+    /// Memory: how long they are held.
+    pub memory_hold: &'static str,
+    /// Reliability, stalled-consumer flood: members of the room.
+    pub flood_conns: usize,
+    /// Reliability, stalled-consumer flood: members that stop reading.
+    pub flood_stalled: usize,
+    /// Reliability, stalled-consumer flood: message size.
+    pub flood_size: usize,
+    /// Reliability, stalled-consumer flood: total rate from the one sender.
+    pub flood_rate: u32,
+    /// Reliability, stalled-consumer flood: measured time with stalled members.
+    pub flood_duration: &'static str,
+    /// Reliability, the same flood without stalled members (steady, so shorter).
+    pub flood_baseline_duration: &'static str,
+    /// Reliability, both floods: warm-up.
+    pub flood_warmup: &'static str,
+    /// Reliability, churn: connect/disconnect cycles.
+    pub churn_cycles: usize,
+    /// Reliability, churn: share of cycles reset without a Close.
+    pub churn_abrupt: &'static str,
+    /// Reliability, churn: share of cycles reset mid-frame.
+    pub churn_mid_message: &'static str,
+    /// Reliability, bad input: the server's and the generator's `--max-message-size`.
+    pub badinput_max_message_size: usize,
+    /// Reliability, shutdown under load: echo connections of the flood.
+    pub shutdown_conns: usize,
+    /// Reliability, shutdown under load: how long the flood runs before SIGTERM.
+    pub shutdown_after: &'static str,
+    /// Reliability, shutdown under load: the server's `--shutdown-grace`.
+    pub shutdown_grace: &'static str,
+}
+
+impl Params {
+    /// The real comparison.
+    #[must_use]
+    pub fn full() -> Self {
+        Self {
+            latency_rates: vec![20_000, 60_000],
+            latency_conns: 64,
+            latency_size: 64,
+            duration: "10s",
+            warmup: "2s",
+            drain: "2s",
+            slow_conns: 100,
+            // 16 KiB at 250/s: 4 MB/s per member, so a stalled member's socket
+            // buffers (a few MB) fill in about a second and a 1024-message queue
+            // in about four; both well inside the 20 s measured.
+            slow_size: 16 * 1024,
+            slow_rate: 250,
+            slow_duration: "20s",
+            memory_conns: 10_000,
+            memory_hold: "5s",
+            // 3 of 50 members stop reading 16 KiB messages at 250/s: 4 MB/s
+            // each, so their socket buffers and any queue fill within seconds
+            // and the rest of the minute shows whether memory stays bounded.
+            flood_conns: 50,
+            flood_stalled: 3,
+            flood_size: 16 * 1024,
+            flood_rate: 250,
+            flood_duration: "60s",
+            flood_baseline_duration: "10s",
+            flood_warmup: "1s",
+            churn_cycles: 10_000,
+            churn_abrupt: "0.33",
+            churn_mid_message: "0.1",
+            badinput_max_message_size: 1 << 20,
+            shutdown_conns: 256,
+            shutdown_after: "2s",
+            shutdown_grace: "5s",
+        }
+    }
+
+    /// A smoke run: every scenario and server, tiny and short.
+    #[must_use]
+    pub fn quick() -> Self {
+        Self {
+            latency_rates: vec![2_000],
+            latency_conns: 8,
+            latency_size: 64,
+            duration: "1s",
+            warmup: "200ms",
+            drain: "500ms",
+            slow_conns: 10,
+            slow_size: 4096,
+            slow_rate: 100,
+            slow_duration: "1s",
+            memory_conns: 200,
+            memory_hold: "500ms",
+            flood_conns: 10,
+            flood_stalled: 2,
+            flood_size: 4096,
+            flood_rate: 100,
+            flood_duration: "1s",
+            flood_baseline_duration: "1s",
+            flood_warmup: "200ms",
+            churn_cycles: 300,
+            churn_abrupt: "0.33",
+            churn_mid_message: "0.1",
+            badinput_max_message_size: 1 << 20,
+            shutdown_conns: 32,
+            shutdown_after: "1s",
+            shutdown_grace: "5s",
+        }
+    }
+}
+
+/// Workers and pinning of each mode, for `run.json` and the report.
+#[must_use]
+pub fn modes() -> Vec<ModeInfo> {
+    vec![
+        ModeInfo {
+            mode: Mode::Pinned,
+            server: "taskset -c 0, --workers 1 (one tokio worker on core 0)".into(),
+            load: "ws-loadgen --cpu 1, one current-thread runtime on core 1".into(),
+        },
+        ModeInfo {
+            mode: Mode::Unpinned,
+            server: "--workers 2, no pinning".into(),
+            load: "ws-loadgen, one current-thread runtime, no pinning".into(),
+        },
+    ]
+}
+
+/// Server worker threads in a mode.
+#[must_use]
+pub fn workers(mode: Mode) -> usize {
+    match mode {
+        Mode::Pinned => 1,
+        Mode::Unpinned => 2,
+    }
+}
+
+/// One run to do.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// Scenario.
+    pub scenario: Scenario,
+    /// Server.
+    pub server: Contender,
+    /// Placement.
+    pub mode: Mode,
+    /// Case name (part of the file names).
+    pub case: String,
+    /// Offered rate, latency runs.
+    pub rate: Option<f64>,
+    /// Path of the WebSocket route.
+    pub route: &'static str,
+    /// The `ws-loadgen` subcommand.
+    pub subcommand: &'static str,
+    /// `ws-loadgen` arguments after the subcommand, without URL and outputs.
+    pub args: Vec<String>,
+    /// Server arguments after `--addr` and `--workers`.
+    pub server_args: Vec<String>,
+    /// Pass `--server-pid` to the load (not when the server is stopped under it).
+    pub server_pid: bool,
+    /// Pass `--metrics-url` (the server's `/metrics`) to the load.
+    pub metrics: bool,
+    /// Shutdown under load: send the server SIGTERM this long after the load started.
+    pub sigterm_after: Option<&'static str>,
+}
+
+impl Run {
+    /// Files' path under `results/`, without extension.
+    #[must_use]
+    pub fn stem(&self) -> String {
+        let dir = match self.scenario {
+            Scenario::Latency => "latency",
+            Scenario::Slow => "slow",
+            Scenario::Memory => "memory",
+            Scenario::Reliability => "reliability",
+        };
+        format!(
+            "{dir}/{}/{}-{}",
+            self.mode.name(),
+            self.server.name,
+            self.case
+        )
+    }
+
+    /// A run with the usual defaults: `--server-pid`, no metrics, no SIGTERM.
+    fn new(
+        scenario: Scenario,
+        server: Contender,
+        case: &str,
+        route: &'static str,
+        subcommand: &'static str,
+        args: Vec<String>,
+    ) -> Self {
+        Self {
+            scenario,
+            server,
+            mode: Mode::Pinned,
+            case: case.to_owned(),
+            rate: None,
+            route,
+            subcommand,
+            args,
+            server_args: Vec::new(),
+            server_pid: true,
+            metrics: false,
+            sigterm_after: None,
+        }
+    }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Every run, in order: latency (pinned, then unpinned; by rate; servers
+/// interleaved so drift hits them alike), slow consumer, memory.
+#[must_use]
+pub fn runs(p: &Params) -> Vec<Run> {
+    let mut runs = Vec::new();
+    for mode in [Mode::Pinned, Mode::Unpinned] {
+        for &rate in &p.latency_rates {
+            for server in CONTENDERS {
+                runs.push(Run {
+                    mode,
+                    rate: Some(f64::from(rate)),
+                    ..Run::new(
+                        Scenario::Latency,
+                        server,
+                        &format!("rate-{rate}"),
+                        "/ws/echo",
+                        "echo",
+                        strings(&[
+                            "--conns",
+                            &p.latency_conns.to_string(),
+                            "--size",
+                            &p.latency_size.to_string(),
+                            "--rate",
+                            &rate.to_string(),
+                            "--duration",
+                            p.duration,
+                            "--warmup",
+                            p.warmup,
+                            "--drain-timeout",
+                            p.drain,
+                        ]),
+                    )
+                });
+            }
+        }
+    }
+    for (case, extra) in [
+        // `slow` needs one slow or stalled member, so the baseline has a
+        // "slow" member with no delay: it reads at full speed, like the
+        // healthy ones, and the healthy group is the same size in both cases.
+        (
+            "baseline",
+            &["--stalled", "0", "--slow", "1", "--slow-delay", "0s"][..],
+        ),
+        ("stalled", &["--stalled", "1"][..]),
+    ] {
+        for server in CONTENDERS.into_iter().filter(|c| c.rooms) {
+            let mut args = strings(&[
+                "--conns",
+                &p.slow_conns.to_string(),
+                "--senders",
+                "1",
+                "--size",
+                &p.slow_size.to_string(),
+                "--rate",
+                &p.slow_rate.to_string(),
+                "--duration",
+                p.slow_duration,
+                "--warmup",
+                p.warmup,
+                "--drain-timeout",
+                p.drain,
+            ]);
+            args.extend(strings(extra));
+            runs.push(Run::new(
+                Scenario::Slow,
+                server,
+                case,
+                "/ws/room/slow",
+                "slow",
+                args,
+            ));
+        }
+    }
+    for server in CONTENDERS {
+        runs.push(Run::new(
+            Scenario::Memory,
+            server,
+            "idle",
+            "/ws/echo",
+            "connect",
+            strings(&[
+                "--conns",
+                &p.memory_conns.to_string(),
+                "--hold",
+                p.memory_hold,
+            ]),
+        ));
+    }
+    runs.extend(reliability(p));
+    runs
+}
+
+/// The reliability runs, server by server in contender order: the stalled
+/// flood and its no-stall twin (room servers), churn on echo and on a room,
+/// bad input, and SIGTERM under an echo flood.
+fn reliability(p: &Params) -> Vec<Run> {
+    let mut runs = Vec::new();
+    for server in CONTENDERS {
+        if server.rooms {
+            for (case, duration, extra) in [
+                (
+                    "flood-stalled",
+                    p.flood_duration,
+                    strings(&["--stalled", &p.flood_stalled.to_string()]),
+                ),
+                // As in the slow-consumer baseline: `slow` needs one slow or
+                // stalled member, so one "slow" member reads with no delay.
+                (
+                    "flood-baseline",
+                    p.flood_baseline_duration,
+                    strings(&["--stalled", "0", "--slow", "1", "--slow-delay", "0s"]),
+                ),
+            ] {
+                let mut args = strings(&[
+                    "--conns",
+                    &p.flood_conns.to_string(),
+                    "--senders",
+                    "1",
+                    "--size",
+                    &p.flood_size.to_string(),
+                    "--rate",
+                    &p.flood_rate.to_string(),
+                    "--duration",
+                    duration,
+                    "--warmup",
+                    p.flood_warmup,
+                    "--drain-timeout",
+                    p.drain,
+                ]);
+                args.extend(extra);
+                runs.push(Run::new(
+                    Scenario::Reliability,
+                    server,
+                    case,
+                    "/ws/room/flood",
+                    "slow",
+                    args,
+                ));
+            }
+        }
+        let churn = strings(&[
+            "--cycles",
+            &p.churn_cycles.to_string(),
+            "--abrupt-fraction",
+            p.churn_abrupt,
+            "--mid-message-fraction",
+            p.churn_mid_message,
+        ]);
+        let mut routes = vec![("churn-echo", "/ws/echo")];
+        if server.rooms {
+            routes.push(("churn-room", "/ws/room/churn"));
+        }
+        for (case, route) in routes {
+            runs.push(Run {
+                metrics: true,
+                ..Run::new(
+                    Scenario::Reliability,
+                    server,
+                    case,
+                    route,
+                    "churn",
+                    churn.clone(),
+                )
+            });
+        }
+        let max = p.badinput_max_message_size.to_string();
+        runs.push(Run {
+            server_args: strings(&["--max-message-size", &max]),
+            server_pid: false,
+            ..Run::new(
+                Scenario::Reliability,
+                server,
+                "badinput",
+                "/ws/echo",
+                "badinput",
+                strings(&["--max-message-size", &max]),
+            )
+        });
+        // A closed-loop echo flood meant to outlast the SIGTERM by far: it
+        // ends when the server closes its connections.
+        runs.push(Run {
+            server_args: strings(&["--shutdown-grace", p.shutdown_grace]),
+            server_pid: false,
+            sigterm_after: Some(p.shutdown_after),
+            ..Run::new(
+                Scenario::Reliability,
+                server,
+                "shutdown",
+                "/ws/echo",
+                "echo",
+                strings(&[
+                    "--conns",
+                    &p.shutdown_conns.to_string(),
+                    "--warmup",
+                    "0s",
+                    "--duration",
+                    "30s",
+                    "--drain-timeout",
+                    "1s",
+                ]),
+            )
+        });
+    }
+    runs
+}

@@ -1,0 +1,93 @@
+//! Where everything lives under `results/`: the one place that knows the layout.
+//!
+//! ```text
+//! results/
+//!   run.json                                  collect: date, commit, machine, pinning, every run's exact commands
+//!   latency/{pinned,unpinned}/<server>-rate-<R>.*
+//!   slow/pinned/<server>-{stalled,baseline}.*
+//!   memory/pinned/<server>-idle.*
+//!   reliability/pinned/<server>-{flood-stalled,flood-baseline,churn-echo,churn-room,badinput,shutdown}.*
+//!       .json (ws-loadgen --json)  .hdr (--hdr)  .stdout  .stderr (ws-loadgen)  .server.log (the server's output)
+//!   criterion/index.json                      import-criterion: source, baselines, the bench commands
+//!   criterion/{pinned,unpinned}/<group>/<function>/<param>/{benchmark.json,estimates.json}
+//!   plots/*.svg                               render
+//! ```
+//!
+//! Criterion results are identified by the fields of their `benchmark.json`,
+//! never by their directory names (which are sanitized and may be renamed).
+
+use std::path::{Path, PathBuf};
+
+/// The collect manifest.
+pub const RUN_JSON: &str = "run.json";
+/// The Criterion import's own directory.
+pub const CRITERION_DIR: &str = "criterion";
+/// The Criterion import's record.
+pub const CRITERION_INDEX: &str = "index.json";
+/// The plots' directory.
+pub const PLOTS_DIR: &str = "plots";
+/// The Criterion baselines imported and reported, in order.
+pub const BASELINES: [&str; 2] = ["pinned", "unpinned"];
+
+/// The paths of one results directory.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// The layout rooted at `root`.
+    #[must_use]
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The results directory itself.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `run.json`.
+    #[must_use]
+    pub fn run_json(&self) -> PathBuf {
+        self.root.join(RUN_JSON)
+    }
+
+    /// `criterion/`.
+    #[must_use]
+    pub fn criterion(&self) -> PathBuf {
+        self.root.join(CRITERION_DIR)
+    }
+
+    /// `plots/`.
+    #[must_use]
+    pub fn plots(&self) -> PathBuf {
+        self.root.join(PLOTS_DIR)
+    }
+
+    /// A run's file: `stem` (relative, as recorded in `run.json`) plus `ext`.
+    #[must_use]
+    pub fn run_file(&self, stem: &str, ext: &str) -> PathBuf {
+        self.root.join(format!("{stem}.{ext}"))
+    }
+}
+
+/// A name made safe for one path component: `[A-Za-z0-9._-]`, anything else `_`.
+#[must_use]
+pub fn safe_component(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match s.as_str() {
+        "" | "." | ".." => format!("_{s}"),
+        _ => s,
+    }
+}

@@ -1,0 +1,35 @@
+//! The comparison runner and report generator behind `scripts/compare.sh`.
+//!
+//! Four steps, one subcommand each of the `ws-report` binary:
+//! - [`collect`]: runs the `ws-loadgen` scenarios that Criterion cannot
+//!   express (open-loop latency, slow-consumer isolation, memory per
+//!   connection) against the release servers, each a child process, and
+//!   stores every raw result under `results/`;
+//! - [`criterion`]: copies Criterion's `pinned` and `unpinned` baselines into
+//!   `results/criterion/`, so the report never reads `target/`;
+//! - [`render`]: regenerates `RESULTS.md` and its SVG plots from the files in
+//!   `results/` alone;
+//! - [`check`]: renders again in memory and fails when the committed report or
+//!   plots differ, so no number in `RESULTS.md` can drift from its raw record.
+//!
+//! ```text
+//! cargo run -p ws-report --release -- collect --out results
+//! cargo run -p ws-report --release -- import-criterion --criterion-dir target/criterion --out results/criterion
+//! cargo run -p ws-report --release -- render --results results --out RESULTS.md
+//! cargo run -p ws-report --release -- check --results results --report RESULTS.md
+//! ```
+//!
+//! The layout of `results/` is described in [`layout`].
+
+pub mod check;
+pub mod collect;
+pub mod contenders;
+pub mod criterion;
+mod error;
+pub mod fsio;
+pub mod layout;
+pub mod loadgen;
+pub mod manifest;
+pub mod render;
+
+pub use error::{Error, Result};

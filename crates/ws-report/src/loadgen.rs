@@ -1,0 +1,311 @@
+//! The parts of `ws-loadgen --json` output the report reads.
+//!
+//! Field names follow `ws-loadgen`'s `echo`, `slow` and `connect` reports
+//! (its README's "The JSON"); the latency summary is `ws-loadgen`'s own type,
+//! so the two cannot drift apart. Everything else in the files is ignored.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+pub use ws_loadgen::stats::LatencySummary;
+
+/// `latency` of echo results and of slow's groups.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Latency {
+    /// Over delivered messages.
+    pub delivered: LatencySummary,
+    /// With every undelivered message counted at the drain bound.
+    pub with_undelivered: LatencySummary,
+    /// Messages counted at the drain bound.
+    pub undelivered: u64,
+    /// The drain bound, µs.
+    pub drain_bound_us: u64,
+}
+
+/// `generator`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Generator {
+    /// Runtime threads.
+    pub threads: usize,
+    /// Share of its threads' CPU time it used.
+    pub cpu_utilization: Option<f64>,
+    /// The numbers may describe the generator rather than the server.
+    pub bottleneck: bool,
+    /// Why.
+    #[serde(default)]
+    pub bottleneck_reasons: Vec<String>,
+}
+
+/// `server` (with `--server-pid`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerStats {
+    /// RSS before the run's connections.
+    pub baseline_rss_bytes: u64,
+    /// Highest RSS seen.
+    pub peak_rss_bytes: u64,
+    /// (peak - baseline) / connections.
+    pub rss_per_connection_bytes: Option<f64>,
+    /// CPU seconds used during the run.
+    pub cpu_seconds: f64,
+    /// Cores used on average.
+    pub cpu_cores_used: f64,
+}
+
+/// The integrity counters at the top level of every result.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Integrity {
+    /// Messages lost.
+    pub lost: u64,
+    /// Extra copies.
+    pub duplicated: u64,
+    /// Out of order.
+    pub reordered: u64,
+    /// Failed verification.
+    pub corrupted: u64,
+    /// Closes the server started, by code.
+    pub close_codes: BTreeMap<String, u64>,
+    /// Connections ended without a close frame.
+    pub dropped_connections: u64,
+}
+
+/// `config` of an echo run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct EchoConfig {
+    /// Connections.
+    pub conns: usize,
+    /// Message size, bytes.
+    pub size: usize,
+    /// Measured time (humantime).
+    pub duration: String,
+    /// Warm-up (humantime).
+    pub warmup: String,
+    /// Open-loop total rate.
+    pub rate: Option<f64>,
+    /// Drain timeout (humantime).
+    pub drain_timeout: String,
+}
+
+/// An `echo` result.
+#[derive(Clone, Debug, Deserialize)]
+pub struct EchoResult {
+    /// Integrity.
+    #[serde(flatten)]
+    pub integrity: Integrity,
+    /// `open` or `closed`.
+    pub mode: String,
+    /// Configuration.
+    pub config: EchoConfig,
+    /// Measured seconds.
+    pub duration_s: f64,
+    /// Sent in the measured window.
+    pub sent: u64,
+    /// Received of those.
+    pub received: u64,
+    /// Echoes per second.
+    pub throughput_msgs_per_s: f64,
+    /// Round-trip latency.
+    pub latency: Latency,
+    /// Lowest per-connection delivered share.
+    pub delivered_fraction_worst: f64,
+    /// The generator.
+    pub generator: Generator,
+    /// The server process.
+    pub server: Option<ServerStats>,
+}
+
+/// `config` of a slow run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SlowConfig {
+    /// Members in total.
+    pub conns: usize,
+    /// Sending members.
+    pub senders: usize,
+    /// Slow readers.
+    pub slow: usize,
+    /// Their delay per message (humantime).
+    pub slow_delay: String,
+    /// Members that stop reading.
+    pub stalled: usize,
+    /// Their `SO_RCVBUF`.
+    pub stalled_rcvbuf: u32,
+    /// Message size, bytes.
+    pub size: usize,
+    /// Measured time (humantime).
+    pub duration: String,
+    /// Warm-up (humantime).
+    pub warmup: String,
+    /// Open-loop total rate.
+    pub rate: Option<f64>,
+}
+
+/// A group of members in a slow result.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Group {
+    /// Members.
+    pub members: usize,
+    /// Deliveries of measured messages.
+    pub deliveries: u64,
+    /// Deliveries expected.
+    pub expected_deliveries: u64,
+    /// Deliveries per second.
+    pub deliveries_per_s: f64,
+    /// Fan-out latency.
+    pub latency: Latency,
+    /// Lowest per-member share.
+    pub delivered_fraction_worst: f64,
+    /// Mean per-member share.
+    pub delivered_fraction_mean: f64,
+}
+
+/// What happened to one slow or stalled member.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Consumer {
+    /// Member index.
+    pub member: u32,
+    /// `slow` or `stalled`.
+    pub kind: String,
+    /// `connected`, `closed`, `dropped`, `unknown`.
+    pub outcome: String,
+    /// Close code from the server.
+    pub close_code: Option<u16>,
+    /// Close reason from the server.
+    pub close_reason: Option<String>,
+    /// Seconds from the start to the disconnection (slow members only).
+    pub disconnected_after_s: Option<f64>,
+}
+
+/// One second of the healthy members' timeline.
+#[derive(Clone, Debug, Deserialize)]
+pub struct TimelinePoint {
+    /// Second of the measured window.
+    pub second: usize,
+    /// Deliveries of messages sent in it.
+    pub healthy_deliveries: u64,
+    /// Their highest latency, µs.
+    pub healthy_max_latency_us: u64,
+}
+
+/// A `slow` result.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SlowResult {
+    /// Integrity.
+    #[serde(flatten)]
+    pub integrity: Integrity,
+    /// Configuration.
+    pub config: SlowConfig,
+    /// Measured seconds.
+    pub duration_s: f64,
+    /// Sent in the measured window.
+    pub sent: u64,
+    /// The healthy members.
+    pub healthy: Group,
+    /// The slow readers.
+    pub slow: Option<Group>,
+    /// Each slow or stalled member.
+    pub consumers: Vec<Consumer>,
+    /// Healthy deliveries per second.
+    pub timeline: Vec<TimelinePoint>,
+    /// The generator.
+    pub generator: Generator,
+    /// The server process.
+    pub server: Option<ServerStats>,
+}
+
+/// `config` of a connect run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ConnectConfig {
+    /// Connections to open.
+    pub conns: usize,
+    /// Handshakes at once.
+    pub concurrency: usize,
+    /// Hold time (humantime).
+    pub hold: String,
+}
+
+/// A `connect` result.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ConnectResult {
+    /// Configuration.
+    pub config: ConnectConfig,
+    /// Attempted.
+    pub attempted: u64,
+    /// Established.
+    pub established: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Handshake latency.
+    pub handshake: LatencySummary,
+    /// Still open after the hold.
+    pub open_after_hold: u64,
+    /// The server process.
+    pub server: Option<ServerStats>,
+}
+
+/// `config` of a churn run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ChurnConfig {
+    /// Cycles.
+    pub cycles: usize,
+    /// Cycles at once.
+    pub concurrency: usize,
+    /// Share reset without a Close.
+    pub abrupt_fraction: f64,
+    /// Share reset mid-frame.
+    pub mid_message_fraction: f64,
+    /// How long the gauges may take to reach zero (humantime).
+    pub settle: String,
+}
+
+/// `metrics_after` of a churn run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct GaugesAfter {
+    /// `ws_connections`.
+    pub connections: Option<f64>,
+    /// `ws_rooms`.
+    pub rooms: Option<f64>,
+    /// `ws_room_members`.
+    pub room_members: Option<f64>,
+}
+
+/// A `churn` result.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ChurnResult {
+    /// Configuration.
+    pub config: ChurnConfig,
+    /// Cycles that went as planned.
+    pub cycles_done: u64,
+    /// Cycles that failed.
+    pub failures: u64,
+    /// The gauges after settling.
+    pub metrics_after: Option<GaugesAfter>,
+    /// A gauge above zero after settling (absent without `--metrics-url`).
+    pub leaked: Option<bool>,
+    /// RSS after settling.
+    pub rss_after_bytes: Option<u64>,
+    /// RSS after settling / RSS before the run.
+    pub rss_after_vs_baseline: Option<f64>,
+    /// The server process.
+    pub server: Option<ServerStats>,
+}
+
+/// `config` of a badinput run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BadinputConfig {
+    /// The `--max-message-size` the oversized inputs exceed.
+    pub max_message_size: usize,
+    /// Bound on each answer (humantime).
+    pub timeout: String,
+}
+
+/// A `badinput` result.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BadinputResult {
+    /// Configuration.
+    pub config: BadinputConfig,
+    /// Inputs thrown.
+    pub inputs_tried: u64,
+    /// Inputs after which the canary or a new connection did not echo.
+    pub canary_failures: u64,
+    /// Inputs answered otherwise than RFC 6455 prescribes.
+    pub not_as_rfc: u64,
+}

@@ -1,0 +1,153 @@
+//! The Criterion sections: one table per group, mode and condition, and a
+//! plot of the ratios per group and mode.
+
+use super::data::{self, BenchTable};
+use super::plots::{self, Series};
+use super::table::{Align, Table};
+use super::{Ctx, format};
+use crate::Result;
+use crate::contenders;
+use crate::manifest::Mode;
+
+/// What one iteration of a known group does.
+fn describe(group: &str) -> &'static str {
+    match group {
+        "echo" => "round trips of a batch of echo messages",
+        "broadcast" => "one message to a room, until every member has it",
+        "contention" => {
+            "many members sending into one room at once, so every sink has many concurrent writers"
+        }
+        "slow_consumer" => "a batch to the healthy members of a room with one stalled member",
+        _ => "as defined in `benches/`",
+    }
+}
+
+fn table_md(t: &BenchTable) -> String {
+    let mut out = format!(
+        "#### `{}` · {} · {}\n\n",
+        t.group,
+        t.condition,
+        t.mode.name()
+    );
+    let ratio_col = format!("Ratio to {}", t.reference);
+    let mut table = Table::new(&[
+        ("Server", Align::Left),
+        ("Time per iteration", Align::Right),
+        ("95% CI", Align::Right),
+        ("Throughput (elements/s)", Align::Right),
+        (&ratio_col, Align::Right),
+    ]);
+    for r in &t.rows {
+        let e = r.bench.estimates.typical();
+        table.row(vec![
+            format!("`{}`", r.contender),
+            format::nanos(e.point_estimate),
+            format!(
+                "{} – {}",
+                format::nanos(e.confidence_interval.lower_bound),
+                format::nanos(e.confidence_interval.upper_bound)
+            ),
+            r.bench
+                .elements_per_s()
+                .map_or_else(|| "–".into(), format::count),
+            r.ratio.map_or_else(|| "–".into(), format::ratio),
+        ]);
+    }
+    out.push_str(&table.render());
+    out.push('\n');
+    out
+}
+
+/// The plot of one group and mode: ratio to the reference per condition.
+fn plot(ctx: &mut Ctx<'_>, group: &str, mode: Mode, tables: &[BenchTable]) -> Result<String> {
+    let tables: Vec<&BenchTable> = tables.iter().filter(|t| t.mode == mode).collect();
+    if tables
+        .iter()
+        .all(|t| t.rows.iter().all(|r| r.ratio.is_none()))
+    {
+        return Ok(String::new());
+    }
+    let categories: Vec<String> = tables.iter().map(|t| t.condition.clone()).collect();
+    let mut names: Vec<String> = tables
+        .iter()
+        .flat_map(|t| t.rows.iter().map(|r| r.contender.clone()))
+        .collect();
+    names.sort_by_key(|n| contenders::order_key(n));
+    names.dedup();
+    let series: Vec<Series> = names
+        .into_iter()
+        .map(|name| Series {
+            values: tables
+                .iter()
+                .map(|t| {
+                    t.rows
+                        .iter()
+                        .find(|r| r.contender == name)
+                        .and_then(|r| r.ratio)
+                })
+                .collect(),
+            name,
+        })
+        .collect();
+    let reference = data::reference_of(group);
+    let file = format!("criterion-{group}-{}.svg", mode.name());
+    let svg = plots::grouped_bars(
+        &file,
+        &format!(
+            "{group}, {}: throughput relative to {reference}",
+            mode.name()
+        ),
+        &format!("× {reference}"),
+        &categories,
+        &series,
+        Some(1.0),
+    )?;
+    Ok(ctx.plot(
+        file,
+        &format!("{group} {} throughput ratios", mode.name()),
+        svg,
+    ))
+}
+
+/// The tables and plots of one group, without a heading.
+pub fn group_body(ctx: &mut Ctx<'_>, group: &str) -> Result<String> {
+    let tables = data::bench_tables(&ctx.data.benches, group);
+    if tables.is_empty() {
+        return Ok(format!(
+            "No Criterion results for `{group}` in the results.\n\n"
+        ));
+    }
+    let mut out = format!(
+        "Criterion group `{group}`: {}. Ratios are to `{}`.\n\n",
+        describe(group),
+        data::reference_of(group)
+    );
+    for mode in [Mode::Pinned, Mode::Unpinned] {
+        for t in tables.iter().filter(|t| t.mode == mode) {
+            out.push_str(&table_md(t));
+        }
+        out.push_str(&plot(ctx, group, mode, &tables)?);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// A `###` section for one group.
+pub fn section(ctx: &mut Ctx<'_>, group: &str, title: &str) -> Result<String> {
+    let mut out = format!("### {title}\n\n");
+    out.push_str(&group_body(ctx, group)?);
+    Ok(out)
+}
+
+/// Groups the report does not know by name, if any.
+pub fn others(ctx: &mut Ctx<'_>) -> Result<String> {
+    let known = ["echo", "broadcast", "contention", "slow_consumer"];
+    let mut out = String::new();
+    for group in data::groups(&ctx.data.benches) {
+        if !known.contains(&group.as_str()) {
+            out.push_str(&format!("### Criterion group `{group}`\n\n"));
+            out.push_str(&group_body(ctx, &group)?);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,270 @@
+//! Everything the report is drawn from, loaded from `results/` alone.
+
+use std::cmp::Ordering;
+
+use serde::de::DeserializeOwned;
+
+use crate::contenders::{self, ECHO_REFERENCE, ROOM_REFERENCE};
+use crate::criterion::{self, Bench, ImportIndex};
+use crate::layout::Layout;
+use crate::loadgen::{BadinputResult, ChurnResult, ConnectResult, EchoResult, SlowResult};
+use crate::manifest::{Mode, RunManifest, RunRecord, Scenario};
+use crate::{Result, fsio};
+
+/// A run's record and its parsed result (absent when the run failed).
+#[derive(Clone, Debug)]
+pub struct Run<T> {
+    /// What ran.
+    pub record: RunRecord,
+    /// What it measured.
+    pub result: Option<T>,
+}
+
+/// The contents of `results/`.
+#[derive(Clone, Debug, Default)]
+pub struct Data {
+    /// `run.json`.
+    pub manifest: Option<RunManifest>,
+    /// `criterion/index.json`.
+    pub index: Option<ImportIndex>,
+    /// Every imported Criterion benchmark.
+    pub benches: Vec<Bench>,
+    /// Open-loop echo runs.
+    pub latency: Vec<Run<EchoResult>>,
+    /// Slow-consumer runs.
+    pub slow: Vec<Run<SlowResult>>,
+    /// Idle-connection runs.
+    pub memory: Vec<Run<ConnectResult>>,
+    /// Reliability: the floods with and without stalled members (`flood-*`).
+    pub flood: Vec<Run<SlowResult>>,
+    /// Reliability: churn (`churn-echo`, `churn-room`).
+    pub churn: Vec<Run<ChurnResult>>,
+    /// Reliability: bad input.
+    pub badinput: Vec<Run<BadinputResult>>,
+    /// Reliability: SIGTERM under an echo flood.
+    pub shutdown: Vec<Run<EchoResult>>,
+}
+
+fn load_runs<T: DeserializeOwned>(
+    layout: &Layout,
+    manifest: Option<&RunManifest>,
+    scenario: Scenario,
+    case_prefix: &str,
+) -> Result<Vec<Run<T>>> {
+    let mut runs = Vec::new();
+    for record in manifest
+        .iter()
+        .flat_map(|m| &m.runs)
+        .filter(|r| r.scenario == scenario && r.case.starts_with(case_prefix))
+    {
+        let json = layout.run_file(&record.stem, "json");
+        let result = if json.is_file() {
+            Some(fsio::read_json(&json)?)
+        } else {
+            None
+        };
+        runs.push(Run {
+            record: record.clone(),
+            result,
+        });
+    }
+    Ok(runs)
+}
+
+impl Data {
+    /// Load everything under `layout`.
+    ///
+    /// # Errors
+    /// I/O and JSON errors naming the file; missing files are not errors.
+    pub fn load(layout: &Layout) -> Result<Self> {
+        let manifest: Option<RunManifest> = if layout.run_json().is_file() {
+            Some(fsio::read_json(&layout.run_json())?)
+        } else {
+            None
+        };
+        Ok(Self {
+            latency: load_runs(layout, manifest.as_ref(), Scenario::Latency, "")?,
+            slow: load_runs(layout, manifest.as_ref(), Scenario::Slow, "")?,
+            memory: load_runs(layout, manifest.as_ref(), Scenario::Memory, "")?,
+            flood: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "flood-")?,
+            churn: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "churn-")?,
+            badinput: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "badinput")?,
+            shutdown: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "shutdown")?,
+            index: criterion::load_index(layout)?,
+            benches: criterion::load(layout)?,
+            manifest,
+        })
+    }
+}
+
+/// One row of a Criterion table.
+#[derive(Clone, Debug)]
+pub struct BenchRow {
+    /// The contender.
+    pub contender: String,
+    /// The benchmark.
+    pub bench: Bench,
+    /// Reference time / this time (above 1 = faster than the reference).
+    pub ratio: Option<f64>,
+}
+
+/// One Criterion table: a group, a mode, a condition.
+#[derive(Clone, Debug)]
+pub struct BenchTable {
+    /// Group id.
+    pub group: String,
+    /// Baseline.
+    pub mode: Mode,
+    /// Condition (parameter).
+    pub condition: String,
+    /// The reference the ratios are to.
+    pub reference: &'static str,
+    /// Rows in contender order.
+    pub rows: Vec<BenchRow>,
+}
+
+/// The reference of a Criterion group.
+#[must_use]
+pub fn reference_of(group: &str) -> &'static str {
+    if group == "echo" {
+        ECHO_REFERENCE
+    } else {
+        ROOM_REFERENCE
+    }
+}
+
+/// Known groups first, in the report's order, then the others by name.
+#[must_use]
+pub fn group_order(group: &str) -> (usize, String) {
+    let known = ["echo", "broadcast", "contention", "slow_consumer"];
+    (
+        known
+            .iter()
+            .position(|g| *g == group)
+            .unwrap_or(known.len()),
+        group.to_owned(),
+    )
+}
+
+/// A piece of a name for natural ordering.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Chunk {
+    Num(u128),
+    Text(String),
+}
+
+/// Order names so that `10` sorts after `9`.
+fn natural_key(s: &str) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut digits = String::new();
+    let mut text = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            if !text.is_empty() {
+                out.push(Chunk::Text(std::mem::take(&mut text)));
+            }
+            digits.push(c);
+        } else {
+            if !digits.is_empty() {
+                out.push(
+                    digits
+                        .parse()
+                        .map_or_else(|_| Chunk::Text(digits.clone()), Chunk::Num),
+                );
+                digits.clear();
+            }
+            text.push(c);
+        }
+    }
+    if !digits.is_empty() {
+        out.push(
+            digits
+                .parse()
+                .map_or_else(|_| Chunk::Text(digits.clone()), Chunk::Num),
+        );
+    }
+    if !text.is_empty() {
+        out.push(Chunk::Text(text));
+    }
+    out
+}
+
+/// Compare conditions naturally, then as plain strings.
+#[must_use]
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    natural_key(a).cmp(&natural_key(b)).then_with(|| a.cmp(b))
+}
+
+/// The Criterion tables of `group`, for each mode then each condition.
+#[must_use]
+pub fn bench_tables(benches: &[Bench], group: &str) -> Vec<BenchTable> {
+    let reference = reference_of(group);
+    let mut tables = Vec::new();
+    for mode in [Mode::Pinned, Mode::Unpinned] {
+        let in_mode: Vec<&Bench> = benches
+            .iter()
+            .filter(|b| b.mode == mode && b.id.group_id == group)
+            .collect();
+        let mut conditions: Vec<&str> = in_mode.iter().map(|b| b.condition()).collect();
+        conditions.sort_by(|a, b| natural_cmp(a, b));
+        conditions.dedup();
+        for condition in conditions {
+            let mut rows: Vec<&Bench> = in_mode
+                .iter()
+                .copied()
+                .filter(|b| b.condition() == condition)
+                .collect();
+            rows.sort_by_key(|b| contenders::order_key(b.contender()));
+            let ref_time = rows
+                .iter()
+                .find(|b| b.contender() == reference)
+                .map(|b| b.estimates.typical().point_estimate);
+            tables.push(BenchTable {
+                group: group.to_owned(),
+                mode,
+                condition: condition.to_owned(),
+                reference,
+                rows: rows
+                    .into_iter()
+                    .map(|b| {
+                        let t = b.estimates.typical().point_estimate;
+                        BenchRow {
+                            contender: b.contender().to_owned(),
+                            ratio: ref_time.filter(|_| t > 0.0).map(|r| r / t),
+                            bench: b.clone(),
+                        }
+                    })
+                    .collect(),
+            });
+        }
+    }
+    tables
+}
+
+/// Every group present, in report order.
+#[must_use]
+pub fn groups(benches: &[Bench]) -> Vec<String> {
+    let mut groups: Vec<String> = benches.iter().map(|b| b.id.group_id.clone()).collect();
+    groups.sort_by_key(|g| group_order(g));
+    groups.dedup();
+    groups
+}
+
+/// Geometric mean of a contender's ratios over a group's tables in one mode,
+/// with the number of conditions it covers.
+#[must_use]
+pub fn geomean_ratio(tables: &[BenchTable], mode: Mode, contender: &str) -> Option<(f64, usize)> {
+    let ratios: Vec<f64> = tables
+        .iter()
+        .filter(|t| t.mode == mode)
+        .flat_map(|t| &t.rows)
+        .filter(|r| r.contender == contender)
+        .filter_map(|r| r.ratio)
+        .filter(|r| *r > 0.0)
+        .collect();
+    if ratios.is_empty() {
+        return None;
+    }
+    let mean_ln = ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64;
+    Some((mean_ln.exp(), ratios.len()))
+}
