@@ -1,0 +1,87 @@
+//! Broadcast fan-out: one message into a room, until every member has it.
+//!
+//! `cargo bench -p benches -- broadcast` (`SINK_SHARING_PIN=0` for the
+//! unpinned run). Member 0 of a settled room sends one 64-byte binary
+//! message; the time is until every member, the sender included, has
+//! received it, verified. Throughput counts deliveries (one per member).
+//!
+//! What the numbers mean: the cost of one fan-out as the room grows, on the
+//! four contenders that serve rooms (`ws-ref-unsplit` does not). The mutex
+//! variants walk the member list and await each member's send in turn;
+//! `ws-mpsc-writer` enqueues to each member's writer task; `ws-ref-broadcast`
+//! does one `broadcast::Sender::send` and lets every member's writer clone
+//! it out. What they do not mean: one message at a time means no two
+//! broadcasts overlap (see the `contention` group for that), and all members
+//! are read by one client core, so in the largest rooms much of the time is the
+//! client reading 300 sockets.
+//!
+//! Why 300 and not 1,000: `RoomClients::join` settles a room by having every
+//! member say hello to every other, again every 500 ms until all have heard
+//! everyone. That is n² deliveries a round: at 1,000 members (and at 500 for
+//! `ws-ref-broadcast`) the join overruns the 1,024-message queues of the
+//! queued designs (1008, slow consumer) and does not settle within
+//! ws-loadgen's fixed 10 s join bound on the mutex variants. 300 settles on
+//! every contender, pinned or not, in a debug build too.
+
+use std::time::Duration;
+
+use benches::{client_runtime, room_contenders, server_config, stop};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ws_loadgen::bench::RoomClients;
+
+/// Room sizes, in members.
+const MEMBERS: [usize; 3] = [10, 100, 300];
+/// Payload of the broadcast message, in bytes.
+const PAYLOAD: usize = 64;
+
+const SAMPLES: usize = 20;
+const WARM_UP: Duration = Duration::from_secs(1);
+const MEASUREMENT: Duration = Duration::from_secs(3);
+
+fn broadcast(c: &mut Criterion) {
+    let rt = client_runtime();
+    let config = server_config();
+    let mut group = c.benchmark_group("broadcast");
+    group
+        .sample_size(SAMPLES)
+        .warm_up_time(WARM_UP)
+        .measurement_time(MEASUREMENT);
+    for members in MEMBERS {
+        group.throughput(Throughput::Elements(members as u64));
+        for contender in room_contenders() {
+            // Set up on first use, so that a benchmark the filter skips costs nothing.
+            let mut fixture = None;
+            // Measures one PAYLOAD-byte message reaching every member of a room of `members`.
+            let id = BenchmarkId::new(contender.name, format!("{members} members"));
+            group.bench_function(id, |b| {
+                let (_, room) = fixture.get_or_insert_with(|| {
+                    let server = contender.start(&config);
+                    let room = rt
+                        .block_on(RoomClients::join(
+                            &server.url("/ws/room/broadcast"),
+                            members,
+                        ))
+                        .expect("joining the room");
+                    (server, room)
+                });
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut took = Duration::ZERO;
+                        for _ in 0..iters {
+                            took += room.broadcast_one(PAYLOAD).await.expect("a broadcast");
+                        }
+                        took
+                    })
+                });
+            });
+            if let Some((server, room)) = fixture {
+                rt.block_on(room.close());
+                stop(server);
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, broadcast);
+criterion_main!(benches);
