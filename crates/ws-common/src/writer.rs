@@ -121,15 +121,28 @@ impl WriterContext {
         sink: &mut WsSink,
         message: Message,
     ) -> Result<(), Disconnected> {
+        self.within_send_timeout(sink.send(message)).await
+    }
+
+    /// Flushes what the sink holds under the send timeout; see
+    /// [`WriterContext::send_with_timeout`].
+    pub async fn flush_with_timeout(&self, sink: &mut WsSink) -> Result<(), Disconnected> {
+        self.within_send_timeout(sink.flush()).await
+    }
+
+    async fn within_send_timeout<E>(
+        &self,
+        write: impl Future<Output = Result<(), E>>,
+    ) -> Result<(), Disconnected> {
         if self.is_disconnected() {
             return Err(Disconnected);
         }
-        // The send is polled first: when it completes at once, as it does
+        // The write is polled first: when it completes at once, as it does
         // unless the socket is full, neither the timer nor the cancellation
         // is ever registered, which keeps the policy off the fast path.
         let outcome = tokio::select! {
             biased;
-            outcome = tokio::time::timeout(self.send_timeout(), sink.send(message)) => outcome,
+            outcome = tokio::time::timeout(self.send_timeout(), write) => outcome,
             () = self.disconnected() => return Err(Disconnected),
         };
         match outcome {

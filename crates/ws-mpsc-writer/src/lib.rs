@@ -109,6 +109,10 @@ async fn write_loop(
     context: WriterContext,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
+    // Made once: registering for the cancellation on every batch would be a
+    // lock per batch.
+    let disconnected = context.disconnected();
+    tokio::pin!(disconnected);
     let close = loop {
         if commands.recv_many(&mut batch, BATCH).await == 0 {
             return;
@@ -122,9 +126,11 @@ async fn write_loop(
             });
         }
         let written = tokio::select! {
+            // The write first: when the socket takes it at once, the
+            // cancellation is not even polled.
             biased;
-            () = context.disconnected() => break None,
             written = write_batch(&mut sink, &mut batch) => written,
+            () = &mut disconnected => break None,
         };
         match written {
             Ok(None) => {}

@@ -4,24 +4,31 @@
 //! # How it works
 //! Holding a `std::sync::MutexGuard` across an `.await` in a task is the
 //! misuse this variant exists to avoid (see `MISUSE.md`): the future is not
-//! `Send`, and where it compiles it can deadlock a runtime thread. But a send
-//! on a WebSocket sink has to wait for the socket, and the guard has to be
-//! held until it is done, or two writers interleave. So every send is moved
-//! to tokio's blocking pool (`spawn_blocking`): there the thread locks the
-//! mutex, drives the send to completion with the runtime handle's
-//! `block_on`, and unlocks. The async caller awaits that blocking task, so
-//! its messages stay in order. A broadcast takes one blocking task for the
-//! whole room rather than one per member.
+//! `Send`, and where it compiles it can deadlock a runtime thread. So a send
+//! first tries what needs no waiting: `try_lock`, then one poll of each step
+//! of the send, inside one synchronous call, so the guard never meets an
+//! `.await`. When the lock is free and the socket takes the message, that is
+//! the whole send. When the lock is busy or the socket is full, the send has
+//! to wait, and the guard has to be held until it is done, or two writers
+//! interleave: the rest moves to tokio's blocking pool (`spawn_blocking`),
+//! where the thread locks the mutex, drives the send (or the flush of what
+//! is already buffered) to completion with the runtime handle's `block_on`,
+//! and unlocks. The async caller awaits that blocking task, so its messages
+//! stay in order. A broadcast makes the attempt for every member, then takes
+//! one blocking task for all the members that have to wait.
 //!
-//! Only the thread holding the lock ever polls the sink. That matters:
+//! Only the thread holding the lock ever waits on the sink. That matters:
 //! tokio-tungstenite keeps a single write waker per socket, so a design that
 //! takes the lock inside `poll_*` functions with several writers waiting
 //! would let each waiter overwrite the last one's waker, and a writer could
-//! sleep forever (the lost wakeup).
+//! sleep forever (the lost wakeup). Here an attempt that would wait gives up
+//! the lock at once, and the blocking thread that then holds it registers
+//! its own waker.
 //!
 //! # Trade-offs
-//! - A thread hop (to the blocking pool and back) on every send. See "Echo
-//!   throughput" in `RESULTS.md`, and compare pinned with unpinned runs: the
+//! - A thread hop (to the blocking pool and back) on every send that has to
+//!   wait: under contention for the lock (see "Contention" in `RESULTS.md`)
+//!   and whenever the socket is full. Compare pinned with unpinned runs: the
 //!   blocking threads compete with the workers and the load for the CPUs.
 //! - A stalled member ties up one blocking thread per writer waiting on its
 //!   lock, up to `--send-timeout`; the pool has 512 threads, and when they
@@ -44,8 +51,12 @@
 //!
 //! Run it with `cargo run -p ws-std-mutex --release -- --help`.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+use std::task::{Context, Poll};
 
+use futures_util::Sink;
 use tokio::runtime::Handle;
 use ws_common::prelude::*;
 
@@ -56,17 +67,68 @@ pub struct Writer {
     context: WriterContext,
 }
 
+/// What is left of a send after the attempt that does not wait.
+#[derive(Debug)]
+enum Rest {
+    /// Written and flushed.
+    Done,
+    /// In the sink's buffer; the flush has to wait for the socket.
+    Flush,
+    /// Not taken: the lock was busy or the sink's buffer full.
+    Send(Message),
+    /// The write failed: the connection is gone.
+    Failed,
+}
+
 impl Writer {
-    /// Sends on this thread, which must be a blocking-pool thread: waits for
-    /// the lock, then drives the send under the send timeout.
-    fn send_blocking(&self, runtime: &Handle, message: Message) -> Result<(), Disconnected> {
+    /// Sends without blocking and without waiting: `try_lock`, then one poll
+    /// of each step of the send. The guard lives inside this synchronous
+    /// call only, never across an `.await`.
+    fn send_now(&self, cx: &mut Context<'_>, message: Message) -> Rest {
+        let mut sink = match self.sink.try_lock() {
+            Ok(sink) => sink,
+            // A poisoned lock means a send panicked half-way; the sink is
+            // still a valid object, and the send timeout decides whether it
+            // is usable.
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Rest::Send(message),
+        };
+        let mut sink = Pin::new(&mut *sink);
+        match sink.as_mut().poll_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => return Rest::Failed,
+            Poll::Pending => return Rest::Send(message),
+        }
+        if sink.as_mut().start_send(message).is_err() {
+            return Rest::Failed;
+        }
+        match sink.poll_flush(cx) {
+            Poll::Ready(Ok(())) => Rest::Done,
+            Poll::Ready(Err(_)) => Rest::Failed,
+            Poll::Pending => Rest::Flush,
+        }
+    }
+
+    /// Finishes a send on this thread, which must be a blocking-pool thread:
+    /// waits for the lock, then drives the rest under the send timeout.
+    fn finish_blocking(&self, runtime: &Handle, rest: Rest) -> Result<(), Disconnected> {
+        let message = match rest {
+            Rest::Done => return Ok(()),
+            Rest::Failed => {
+                self.context.disconnect(DisconnectReason::WriteFailed);
+                return Err(Disconnected);
+            }
+            Rest::Flush => None,
+            Rest::Send(message) => Some(message),
+        };
         if self.context.is_disconnected() {
             return Err(Disconnected);
         }
-        // A poisoned lock means a send panicked half-way; the sink is still a
-        // valid object, and the send timeout decides whether it is usable.
         let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
-        runtime.block_on(self.context.send_with_timeout(&mut sink, message))
+        match message {
+            Some(message) => runtime.block_on(self.context.send_with_timeout(&mut sink, message)),
+            None => runtime.block_on(self.context.flush_with_timeout(&mut sink)),
+        }
     }
 }
 
@@ -81,20 +143,54 @@ impl SharedSink for Writer {
     }
 
     async fn send(&self, message: Message) -> Result<(), Disconnected> {
-        let writer = self.clone();
-        let runtime = Handle::current();
-        tokio::task::spawn_blocking(move || writer.send_blocking(&runtime, message))
-            .await
-            .unwrap_or(Err(Disconnected))
+        if self.context.is_disconnected() {
+            return Err(Disconnected);
+        }
+        let mut message = Some(message);
+        let rest = poll_fn(|cx| {
+            Poll::Ready(match message.take() {
+                Some(message) => self.send_now(cx, message),
+                None => Rest::Failed,
+            })
+        })
+        .await;
+        match rest {
+            Rest::Done => Ok(()),
+            rest => {
+                let writer = self.clone();
+                let runtime = Handle::current();
+                tokio::task::spawn_blocking(move || writer.finish_blocking(&runtime, rest))
+                    .await
+                    .unwrap_or(Err(Disconnected))
+            }
+        }
     }
 
     async fn broadcast(members: &[Self], message: Message) {
-        let members = members.to_vec();
+        // Every member gets the attempt that does not wait; those that need
+        // to wait share one blocking task, written one after another.
+        let mut waiting = Vec::new();
+        poll_fn(|cx| {
+            for member in members {
+                if member.context.is_disconnected() {
+                    continue;
+                }
+                match member.send_now(cx, message.clone()) {
+                    Rest::Done => {}
+                    rest => waiting.push((member.clone(), rest)),
+                }
+            }
+            Poll::Ready(())
+        })
+        .await;
+        if waiting.is_empty() {
+            return;
+        }
         let runtime = Handle::current();
         let sent = tokio::task::spawn_blocking(move || {
-            for member in &members {
+            for (member, rest) in waiting {
                 // A failed member is disconnected by its own context.
-                let _ = member.send_blocking(&runtime, message.clone());
+                let _ = member.finish_blocking(&runtime, rest);
             }
         });
         let _ = sent.await;
