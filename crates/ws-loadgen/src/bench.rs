@@ -35,6 +35,8 @@ use crate::stats::{Clock, SeqEvent, SeqTracker, duration_ns};
 pub const WINDOW: u64 = 64;
 /// Default bound on one timed call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound on joining a room and letting it settle: generous enough for 1,000 members.
+pub const DEFAULT_JOIN_TIMEOUT: Duration = room::DEFAULT_JOIN_TIMEOUT;
 
 /// Drive one batch on every connection; time it; turn any failure into an error.
 async fn run_batch<D: Driver + Failing>(
@@ -160,6 +162,26 @@ impl EchoClients {
         messages_per_conn: u64,
         payload_size: usize,
     ) -> Result<Duration, LoadgenError> {
+        self.round_trips_with_window(messages_per_conn, payload_size, WINDOW)
+            .await
+    }
+
+    /// Like [`EchoClients::round_trips`], with at most `window` messages in
+    /// flight per connection: `1` is plain round trips (send, wait for the
+    /// echo, send the next), larger windows pipeline.
+    ///
+    /// # Errors
+    /// [`LoadgenError::Config`] for a `window` of 0; otherwise as
+    /// [`EchoClients::round_trips`].
+    pub async fn round_trips_with_window(
+        &mut self,
+        messages_per_conn: u64,
+        payload_size: usize,
+        window: u64,
+    ) -> Result<Duration, LoadgenError> {
+        if window == 0 {
+            return Err(LoadgenError::Config("window must be at least 1".into()));
+        }
         let codec = PayloadCodec::new(self.encoding, payload_size)?;
         let mut drivers: Vec<EchoBatch<'_>> = self
             .seq
@@ -171,6 +193,7 @@ impl EchoClients {
                 codec: codec.clone(),
                 verify: self.verify,
                 target: *seq + messages_per_conn,
+                window,
                 seq,
                 tracker,
                 failure: None,
@@ -196,6 +219,7 @@ struct EchoBatch<'a> {
     verify: bool,
     seq: &'a mut u64,
     target: u64,
+    window: u64,
     tracker: &'a mut SeqTracker,
     failure: Option<String>,
 }
@@ -204,7 +228,7 @@ impl Driver for EchoBatch<'_> {
     fn next_send(&mut self, now: u64) -> Option<Message> {
         if self.failure.is_some()
             || *self.seq >= self.target
-            || *self.seq - self.tracker.next_expected() >= WINDOW
+            || *self.seq - self.tracker.next_expected() >= self.window
         {
             return None;
         }
@@ -259,18 +283,32 @@ pub struct RoomClients {
 
 impl RoomClients {
     /// Join `members` members to the room at `url` and wait until the room has settled
-    /// (every member has heard every other; see [`crate::room`]).
+    /// (every member has heard a hello; see [`crate::room`]), for at most
+    /// [`DEFAULT_JOIN_TIMEOUT`].
     ///
     /// # Errors
     /// URL, connection and join errors.
     pub async fn join(url: &str, members: usize) -> Result<Self, LoadgenError> {
-        Self::join_with(url, members, &[]).await
+        Self::join_within(url, members, DEFAULT_JOIN_TIMEOUT).await
+    }
+
+    /// Like [`RoomClients::join`], with a bound on the join-and-settle phase.
+    ///
+    /// # Errors
+    /// URL, connection and join errors ([`LoadgenError::Timeout`] after `join_timeout`).
+    pub async fn join_within(
+        url: &str,
+        members: usize,
+        join_timeout: Duration,
+    ) -> Result<Self, LoadgenError> {
+        Self::join_with(url, members, &[], join_timeout).await
     }
 
     async fn join_with(
         url: &str,
         members: usize,
         small_rcvbuf: &[usize],
+        join_timeout: Duration,
     ) -> Result<Self, LoadgenError> {
         if members == 0 {
             return Err(LoadgenError::Config("at least one member".into()));
@@ -287,7 +325,7 @@ impl RoomClients {
         let plan = Arc::new(Plan::new(members, 1, &ids));
         let shared = Arc::new(Shared::new(members));
         let codec = PayloadCodec::new(Encoding::Binary, payload::HEADER_LEN_BINARY)?;
-        room::settle(&mut conns, &plan, &shared, &codec, &clock, DEFAULT_TIMEOUT).await?;
+        room::settle(&mut conns, &plan, &shared, &codec, &clock, join_timeout).await?;
         Ok(Self {
             seq: vec![0; members],
             trackers: vec![Vec::new(); members],
@@ -499,16 +537,31 @@ pub struct BatchOutcome {
 }
 
 impl SlowRoom {
-    /// Join `members` healthy members plus `stalled` stalled ones to the room at `url`.
+    /// Join `members` healthy members plus `stalled` stalled ones to the room at `url`,
+    /// settling within [`DEFAULT_JOIN_TIMEOUT`].
     ///
     /// # Errors
     /// URL, connection and join errors.
     pub async fn join(url: &str, members: usize, stalled: usize) -> Result<Self, LoadgenError> {
+        Self::join_within(url, members, stalled, DEFAULT_JOIN_TIMEOUT).await
+    }
+
+    /// Like [`SlowRoom::join`], with a bound on the join-and-settle phase.
+    ///
+    /// # Errors
+    /// URL, connection and join errors ([`LoadgenError::Timeout`] after `join_timeout`).
+    pub async fn join_within(
+        url: &str,
+        members: usize,
+        stalled: usize,
+        join_timeout: Duration,
+    ) -> Result<Self, LoadgenError> {
         if members == 0 {
             return Err(LoadgenError::Config("at least one healthy member".into()));
         }
         let stalled_ids: Vec<usize> = (members..members + stalled).collect();
-        let room = RoomClients::join_with(url, members + stalled, &stalled_ids).await?;
+        let room =
+            RoomClients::join_with(url, members + stalled, &stalled_ids, join_timeout).await?;
         Ok(Self {
             room,
             healthy: members,

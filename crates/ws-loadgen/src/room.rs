@@ -5,10 +5,13 @@
 //! no duplicate, and that each sender hears itself. Latency is fan-out
 //! latency: from the (intended) send time to each delivery.
 //!
-//! Members first join and *settle*: each sends a hello until every member has
-//! heard every member of its room, because a server may register a member a
-//! moment after the upgrade answer, and a message sent in that moment would
-//! look lost. Only then does the measured traffic start.
+//! Members first join and *settle*: the first member of each room sends a
+//! hello every 200 ms until every member has heard one, because a server may
+//! register a member a moment after the upgrade answer, and a message sent in
+//! that moment would look lost. Members share that count in memory, so a
+//! round costs one delivery per member, not one per pair (a room of 1,000 is
+//! 1,000 deliveries, not a million). Only then does the measured traffic
+//! start; hellos that arrive after it are ignored, never counted as traffic.
 //!
 //! This module also holds the member machinery the `slow` scenario uses.
 
@@ -31,8 +34,10 @@ use crate::stats::{
     record_ns,
 };
 
-/// How often a member repeats its hello while the room settles.
-const HELLO_RESEND: Duration = Duration::from_millis(500);
+/// How often a room's caller repeats its hello while the room settles.
+const HELLO_RESEND: Duration = Duration::from_millis(200);
+/// Default bound on the join-and-settle phase: generous enough for 1,000 members.
+pub const DEFAULT_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often an idle member re-checks shared state (join, drain).
 const POLL_SHARED: Duration = Duration::from_millis(10);
 
@@ -96,7 +101,7 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
-            join_timeout: Duration::from_secs(10),
+            join_timeout: DEFAULT_JOIN_TIMEOUT,
             server_pid: None,
         }
     }
@@ -244,56 +249,67 @@ impl Shared {
 }
 
 /// The join-and-settle driver.
+///
+/// Settling costs O(N) deliveries per round, not O(N²): the first member of
+/// each room (the *caller*) sends a hello every `HELLO_RESEND`, and every
+/// member that hears a hello of its room counts itself once in
+/// `Shared::hello_done`. All members are in this process, so that shared
+/// count is the whole handshake: no member has to greet any other. A member
+/// the server registers late simply hears the next hello.
 struct Hello {
-    id: u32,
     room: usize,
+    /// Is this member its room's caller?
+    caller: bool,
     plan: Arc<Plan>,
     shared: Arc<Shared>,
     codec: PayloadCodec,
-    heard: Vec<bool>,
-    heard_count: usize,
+    heard: bool,
+    id: u32,
     next_hello: u64,
-    reported: bool,
+}
+
+impl Hello {
+    fn settled(&self) -> bool {
+        self.shared.hello_done.load(Ordering::Acquire) >= self.plan.room_of.len()
+    }
 }
 
 impl Driver for Hello {
     fn next_send(&mut self, now: u64) -> Option<Message> {
-        if now < self.next_hello
-            || self.shared.hello_done.load(Ordering::Acquire) >= self.plan.room_of.len()
-        {
+        if !self.caller || now < self.next_hello || self.settled() {
             return None;
         }
         self.next_hello = now + duration_ns(HELLO_RESEND);
         Some(self.codec.encode(Kind::Hello, self.id, 0, now))
     }
     fn on_message(&mut self, msg: Message, _now: u64) {
+        if self.heard {
+            return;
+        }
         if let Ok(h) = payload::decode(&msg, self.codec.encoding(), false) {
             let m = h.sender as usize;
-            if h.kind == Kind::Hello
-                && m < self.heard.len()
-                && self.plan.room_of[m] == self.room
-                && !self.heard[m]
-            {
-                self.heard[m] = true;
-                self.heard_count += 1;
+            if h.kind == Kind::Hello && self.plan.room_of.get(m) == Some(&self.room) {
+                self.heard = true;
+                self.shared.hello_done.fetch_add(1, Ordering::AcqRel);
             }
         }
     }
     fn wake_at(&self, now: u64) -> Option<u64> {
-        Some(self.next_hello.min(now + duration_ns(POLL_SHARED)))
+        let poll = now + duration_ns(POLL_SHARED);
+        Some(if self.caller {
+            self.next_hello.min(poll)
+        } else {
+            poll
+        })
     }
     fn finished(&mut self, _now: u64) -> bool {
-        if !self.reported
-            && self.heard_count >= self.plan.room_size[self.plan.room_of[self.id as usize]]
-        {
-            self.reported = true;
-            self.shared.hello_done.fetch_add(1, Ordering::AcqRel);
-        }
-        self.shared.hello_done.load(Ordering::Acquire) >= self.plan.room_of.len()
+        self.settled()
     }
 }
 
-/// Join: every member says hello until every member has heard its whole room.
+/// Join: each room's first member says hello until every member has heard one.
+///
+/// Hellos still queued when this returns arrive later: every verifier ignores them.
 ///
 /// # Errors
 /// [`LoadgenError::Timeout`] when the room does not settle within `timeout`,
@@ -307,17 +323,23 @@ pub(crate) async fn settle(
     timeout: Duration,
 ) -> Result<(), LoadgenError> {
     let deadline = clock.now_ns() + duration_ns(timeout);
+    let mut callers = vec![None; plan.room_size.len()];
+    for (i, &r) in plan.room_of.iter().enumerate() {
+        callers[r].get_or_insert(i);
+    }
     let mut drivers: Vec<Hello> = (0..conns.len())
-        .map(|i| Hello {
-            id: i as u32,
-            room: plan.room_of[i],
-            plan: Arc::clone(plan),
-            shared: Arc::clone(shared),
-            codec: codec.clone(),
-            heard: vec![false; conns.len()],
-            heard_count: 0,
-            next_hello: 0,
-            reported: false,
+        .map(|i| {
+            let room = plan.room_of[i];
+            Hello {
+                room,
+                caller: callers[room] == Some(i),
+                plan: Arc::clone(plan),
+                shared: Arc::clone(shared),
+                codec: codec.clone(),
+                heard: false,
+                id: i as u32,
+                next_hello: 0,
+            }
         })
         .collect();
     let ends = futures_util::future::join_all(
@@ -331,12 +353,12 @@ pub(crate) async fn settle(
         match end {
             End::Finished => {}
             End::Deadline => {
-                let d = &drivers[i];
+                let first_deaf = drivers.iter().position(|d| !d.heard).unwrap_or(i);
                 return Err(LoadgenError::Timeout(format!(
-                    "room did not settle within {}: member {i} heard {} of {} members (is the URL a room?)",
+                    "room did not settle within {}: {} of {} members heard a hello, member {first_deaf} did not (is the URL a room?)",
                     humantime::format_duration(timeout),
-                    d.heard_count,
-                    plan.room_size[plan.room_of[i]]
+                    shared.hello_done.load(Ordering::Acquire),
+                    plan.room_of.len()
                 )));
             }
             End::Closed(f) => {

@@ -101,7 +101,7 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
-            join_timeout: Duration::from_secs(10),
+            join_timeout: room::DEFAULT_JOIN_TIMEOUT,
             server_pid: None,
         }
     }

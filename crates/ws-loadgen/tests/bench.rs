@@ -32,6 +32,25 @@ async fn echo_round_trips_time_a_verified_batch_repeatedly() {
 }
 
 #[tokio::test]
+async fn echo_round_trips_with_a_window_of_one_are_plain_round_trips() {
+    let s = TestServer::start(Fault::None).await;
+    let mut c = bounded(EchoClients::connect(&s.url("/ws/echo"), 4))
+        .await
+        .expect("connect");
+    for window in [1, 2, ws_loadgen::bench::WINDOW] {
+        let d = bounded(c.round_trips_with_window(50, 64, window))
+            .await
+            .unwrap_or_else(|e| panic!("window {window}: {e}"));
+        assert!(d > Duration::ZERO && d < Duration::from_secs(5), "{d:?}");
+    }
+    assert!(matches!(
+        c.round_trips_with_window(1, 64, 0).await,
+        Err(LoadgenError::Config(_))
+    ));
+    c.close().await;
+}
+
+#[tokio::test]
 async fn echo_round_trips_fail_on_a_faulty_server() {
     for fault in [
         Fault::Duplicate(50),
