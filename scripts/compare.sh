@@ -24,6 +24,10 @@ start=$SECONDS
 
 cargo build --release --workspace --bins
 
+# Criterion keeps every benchmark it ever saw under target/criterion; a
+# renamed or removed benchmark would otherwise be imported with stale numbers.
+rm -rf target/criterion
+
 bench_commands=()
 for pin in 1 0; do
   baseline=$([[ $pin == 1 ]] && echo pinned || echo unpinned)

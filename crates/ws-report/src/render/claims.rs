@@ -248,6 +248,72 @@ fn reliability_claim(ctx: &Ctx<'_>) -> Option<String> {
     ))
 }
 
+/// `ws-std-mutex` against `ws-tokio-mutex`: the same lock-per-sink design,
+/// so their ratio is what keeping a `std::sync::Mutex` safe costs (issue 5;
+/// the hazards themselves are in `crates/ws-std-mutex/MISUSE.md`).
+fn std_mutex_cost(ctx: &Ctx<'_>) -> String {
+    const STD: &str = "ws-std-mutex";
+    const TOKIO: &str = "ws-tokio-mutex";
+    let mut lines = Vec::new();
+    for (group, section, anchor) in [
+        ("echo", "Echo throughput", "echo-throughput"),
+        ("broadcast", "Broadcast fan-out", "broadcast-fan-out"),
+        ("contention", "Contention", "contention"),
+    ] {
+        let tables = data::bench_tables(&ctx.data.benches, group);
+        let per_mode: Vec<String> = [Mode::Pinned, Mode::Unpinned]
+            .into_iter()
+            .filter_map(|mode| {
+                let (std, n) = data::geomean_ratio(&tables, mode, STD)?;
+                let (tokio, _) = data::geomean_ratio(&tables, mode, TOKIO)?;
+                Some(format!(
+                    "{} {} (over {n} condition(s))",
+                    format::ratio(std / tokio),
+                    mode.name()
+                ))
+            })
+            .collect();
+        if !per_mode.is_empty() {
+            lines.push(format!(
+                "- [{section}](#{anchor}): `{STD}` reached {} of `{TOKIO}`'s throughput.\n",
+                per_mode.join(", ")
+            ));
+        }
+    }
+    let stalled = scenarios::slow_case(&ctx.data.slow, "stalled");
+    let p99 = |name: &str| {
+        stalled
+            .iter()
+            .find(|r| r.record.server == name)
+            .and_then(|r| r.result.as_ref())
+            .map(|res| res.healthy.latency.with_undelivered.p99_us)
+    };
+    if let (Some(std), Some(tokio)) = (p99(STD), p99(TOKIO)) {
+        lines.push(format!(
+            "- [Slow consumer isolation](#slow-consumer-isolation): with a stalled member, the healthy members' p99 was {} with `{STD}` and {} with `{TOKIO}`: both hold every sender until the send timeout; `{STD}` also ties up a blocking-pool thread per waiting writer meanwhile.\n",
+            format::micros(std),
+            format::micros(tokio)
+        ));
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "### What `ws-std-mutex`'s safety costs\n\n\
+         `ws-std-mutex` holds its `std::sync::Mutex` guard only inside a synchronous \
+         attempt that does not wait, or on a blocking-pool thread; every send that has \
+         to wait (lock taken, socket full) hops to that pool and back. Read against \
+         `ws-tokio-mutex`, the same design with an async lock, that is the price of the \
+         safety; what the naive form does instead is in \
+         [MISUSE.md](crates/ws-std-mutex/MISUSE.md).\n\n",
+    );
+    for line in lines {
+        out.push_str(&line);
+    }
+    out.push('\n');
+    out
+}
+
 /// The section.
 pub fn section(ctx: &Ctx<'_>) -> String {
     let mut out = String::from("## Which one to pick when\n\n");
@@ -291,6 +357,11 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         for c in claims {
             out.push_str(&c);
         }
+    }
+    let cost = std_mutex_cost(ctx);
+    if !cost.is_empty() {
+        out.push('\n');
+        out.push_str(&cost);
     }
     out
 }
