@@ -27,12 +27,22 @@ fn output_of(program: &str, args: &[&str], dir: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// The commit and dirtiness of the work tree at `dir`.
+/// The commit and dirtiness of the work tree at `dir`. What the comparison
+/// itself writes (`results/`, `RESULTS.md`) does not count as dirt: it is
+/// always being rewritten while a comparison runs.
 #[must_use]
 pub fn git(dir: &Path) -> GitInfo {
+    let status = [
+        "status",
+        "--porcelain",
+        "--",
+        ".",
+        ":(exclude)results",
+        ":(exclude)RESULTS.md",
+    ];
     GitInfo {
         commit: output_of("git", &["rev-parse", "HEAD"], dir).unwrap_or_else(|| "unknown".into()),
-        dirty: output_of("git", &["status", "--porcelain"], dir).is_some_and(|s| !s.is_empty()),
+        dirty: output_of("git", &status, dir).is_some_and(|s| !s.is_empty()),
     }
 }
 
