@@ -7,16 +7,15 @@
 //! latency from the *intended* send time, so a stalled server shows its stall
 //! in the percentiles (coordinated omission corrected, as wrk2 does).
 
-use std::time::Duration;
-
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::LoadgenError;
 use crate::client::{self, ConnectOptions, Driver, End, Target};
-use crate::common::{self, ser_duration};
-use crate::payload::{self, Encoding, Kind, PayloadCodec};
+use crate::common;
+use crate::load::MessageLoad;
+use crate::payload::{self, Kind, PayloadCodec};
 use crate::procmon::{OwnCpu, ServerReport, ServerSampler};
 use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, Table, fmt_rate};
 use crate::stats::{
@@ -30,31 +29,9 @@ pub struct Config {
     pub url: String,
     /// Number of connections.
     pub conns: usize,
-    /// Message size in bytes, header included.
-    pub size: usize,
-    /// Measured time.
-    #[serde(serialize_with = "ser_duration")]
-    pub duration: Duration,
-    /// Unmeasured time before it.
-    #[serde(serialize_with = "ser_duration")]
-    pub warmup: Duration,
-    /// Closed loop: messages outstanding per connection (ignored when `rate` is set).
-    pub inflight: usize,
-    /// Open loop: total messages per second over all connections.
-    pub rate: Option<f64>,
-    /// Binary or text frames.
-    pub encoding: Encoding,
-    /// Check every body byte (`false` = `--no-verify`: headers only).
-    pub verify: bool,
-    /// How long to wait for outstanding messages after the measured time.
-    #[serde(serialize_with = "ser_duration")]
-    pub drain_timeout: Duration,
-    /// Closed loop: give up on an outstanding window after this long without a reply.
-    #[serde(serialize_with = "ser_duration")]
-    pub response_timeout: Duration,
-    /// Bound on each TCP connect plus handshake.
-    #[serde(serialize_with = "ser_duration")]
-    pub connect_timeout: Duration,
+    /// Message size, timing, rate and checking.
+    #[serde(flatten)]
+    pub load: MessageLoad,
     /// Sample this process's memory and CPU during the run.
     pub server_pid: Option<i32>,
 }
@@ -64,16 +41,10 @@ impl Default for Config {
         Self {
             url: "ws://127.0.0.1:3000/ws/echo".into(),
             conns: 64,
-            size: 64,
-            duration: Duration::from_secs(10),
-            warmup: Duration::from_secs(2),
-            inflight: 1,
-            rate: None,
-            encoding: Encoding::Binary,
-            verify: true,
-            drain_timeout: Duration::from_secs(2),
-            response_timeout: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(5),
+            load: MessageLoad {
+                inflight: 1,
+                ..MessageLoad::default()
+            },
             server_pid: None,
         }
     }
@@ -85,25 +56,25 @@ impl Config {
     /// # Errors
     /// [`LoadgenError::Config`] or [`LoadgenError::Payload`] naming the first problem.
     pub fn validate(&self) -> Result<(), LoadgenError> {
-        PayloadCodec::new(self.encoding, self.size)?;
+        PayloadCodec::new(self.load.encoding, self.load.size)?;
         if self.conns == 0 {
             return Err(LoadgenError::Config("--conns must be at least 1".into()));
         }
         if self.conns > u32::MAX as usize {
             return Err(LoadgenError::Config("--conns is too large".into()));
         }
-        if self.duration.is_zero() {
+        if self.load.duration.is_zero() {
             return Err(LoadgenError::Config(
                 "--duration must be more than 0".into(),
             ));
         }
-        match self.rate {
+        match self.load.rate {
             Some(r) if !(r.is_finite() && r > 0.0) => {
                 return Err(LoadgenError::Config(format!(
                     "--rate must be a positive number, got {r}"
                 )));
             }
-            None if self.inflight == 0 => {
+            None if self.load.inflight == 0 => {
                 return Err(LoadgenError::Config("--inflight must be at least 1".into()));
             }
             _ => {}
@@ -153,7 +124,11 @@ impl crate::report::Report for Report {
     fn table(&self) -> String {
         let mut t = Table::new(&format!(
             "echo: {} connections, {} B {:?}, {} loop, {:.1}s measured",
-            self.config.conns, self.config.size, self.config.encoding, self.mode, self.duration_s
+            self.config.conns,
+            self.config.load.size,
+            self.config.load.encoding,
+            self.mode,
+            self.duration_s
         ));
         t.row(
             "throughput",
@@ -317,11 +292,11 @@ struct ConnResult {
 /// (closes, drops, bad echoes) are counted in the report instead.
 pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     config.validate()?;
-    let codec = PayloadCodec::new(config.encoding, config.size)?;
+    let codec = PayloadCodec::new(config.load.encoding, config.load.size)?;
     let target = Target::resolve(&config.url).await?;
     let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     let opts = ConnectOptions {
-        timeout: config.connect_timeout,
+        timeout: config.load.connect_timeout,
         ..ConnectOptions::default()
     };
     let conns = common::connect_all(std::slice::from_ref(&target), config.conns, |_| opts).await?;
@@ -329,13 +304,13 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     let clock = Clock::new();
     let cpu = OwnCpu::start();
     let start = clock.now_ns();
-    let warmup_end = start + duration_ns(config.warmup);
-    let end = warmup_end + duration_ns(config.duration);
-    let deadline = end + duration_ns(config.drain_timeout);
+    let warmup_end = start + duration_ns(config.load.warmup);
+    let end = warmup_end + duration_ns(config.load.duration);
+    let deadline = end + duration_ns(config.load.drain_timeout);
     let n = conns.len();
     let mut handles = Vec::with_capacity(n);
     for (i, mut ws) in conns.into_iter().enumerate() {
-        let mode = match config.rate {
+        let mode = match config.load.rate {
             Some(rate) => {
                 let per_conn = rate / n as f64;
                 // Stagger the connections so the total rate is smooth, not bursts of n.
@@ -345,13 +320,13 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
                 }
             }
             None => Mode::Closed {
-                window: config.inflight as u64,
+                window: config.load.inflight as u64,
             },
         };
         let mut conn = EchoConn {
             id: i as u32,
             codec: codec.clone(),
-            verify: config.verify,
+            verify: config.load.verify,
             warmup_end,
             end,
             mode,
@@ -363,7 +338,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             sent_measured: 0,
             received_measured: 0,
             last_progress: start,
-            response_timeout: duration_ns(config.response_timeout),
+            response_timeout: duration_ns(config.load.response_timeout),
         };
         handles.push(tokio::spawn(async move {
             let end = client::drive(&mut ws, &mut conn, &clock, deadline).await;
@@ -412,13 +387,16 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         None => None,
     };
     let undelivered = sent.saturating_sub(received);
-    let (latency_report, with_undelivered) =
-        LatencyReport::build(&latency, undelivered, duration_ns(config.drain_timeout));
+    let (latency_report, with_undelivered) = LatencyReport::build(
+        &latency,
+        undelivered,
+        duration_ns(config.load.drain_timeout),
+    );
     let generator = GeneratorReport::judge(
         cpu_used.unwrap_or_else(|| cpu.elapsed()),
-        config.rate.map(|_| (scheduled, sent_total, &lag)),
+        config.load.rate.map(|_| (scheduled, sent_total, &lag)),
     );
-    let duration_s = config.duration.as_secs_f64();
+    let duration_s = config.load.duration.as_secs_f64();
     let mut histograms = vec![
         NamedHistogram {
             tag: "latency".into(),
@@ -429,7 +407,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             histogram: with_undelivered,
         },
     ];
-    if config.rate.is_some() {
+    if config.load.rate.is_some() {
         histograms.push(NamedHistogram {
             tag: "schedule_lag".into(),
             histogram: lag,
@@ -438,7 +416,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     Ok(Report {
         scenario: "echo",
         integrity,
-        mode: if config.rate.is_some() {
+        mode: if config.load.rate.is_some() {
             "open"
         } else {
             "closed"
@@ -447,7 +425,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         sent,
         received,
         throughput_msgs_per_s: received as f64 / duration_s,
-        throughput_bytes_per_s: (received as f64 * config.size as f64) / duration_s,
+        throughput_bytes_per_s: (received as f64 * config.load.size as f64) / duration_s,
         latency: latency_report,
         delivered_fraction_worst: worst,
         generator,

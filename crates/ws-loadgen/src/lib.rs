@@ -31,6 +31,7 @@ mod common;
 pub mod connect;
 pub mod echo;
 mod error;
+pub mod load;
 pub mod merge;
 pub mod payload;
 pub mod procmon;
@@ -40,5 +41,6 @@ pub mod slow;
 pub mod stats;
 
 pub use error::LoadgenError;
+pub use load::MessageLoad;
 pub use payload::Encoding;
 pub use report::Report;

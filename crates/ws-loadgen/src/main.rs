@@ -23,7 +23,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use ws_loadgen::{
-    Encoding, LoadgenError, Report, badinput, churn, connect, echo, merge, room, slow,
+    Encoding, LoadgenError, MessageLoad, Report, badinput, churn, connect, echo, merge, room, slow,
 };
 
 /// A WebSocket load generator for /ws/echo and /ws/room/{room}.
@@ -108,6 +108,31 @@ struct Load {
     /// Sample this process's RSS and CPU time from /proc during the run.
     #[arg(long, value_name = "PID")]
     server_pid: Option<i32>,
+}
+
+impl Load {
+    /// The message load these flags ask for; `d` (the scenario's default)
+    /// fills in what was not given.
+    fn message_load(&self, d: MessageLoad) -> MessageLoad {
+        MessageLoad {
+            size: self.size.unwrap_or(d.size),
+            duration: self.duration.unwrap_or(d.duration),
+            warmup: self.warmup.unwrap_or(d.warmup),
+            // A default rate (slow's open loop) holds unless --inflight asks
+            // for closed loop (--rate and --inflight conflict).
+            rate: if self.inflight.is_some() {
+                None
+            } else {
+                self.rate.or(d.rate)
+            },
+            inflight: self.inflight.unwrap_or(d.inflight),
+            encoding: encoding(self.text),
+            verify: !self.no_verify,
+            drain_timeout: self.drain_timeout.unwrap_or(d.drain_timeout),
+            connect_timeout: self.connect_timeout.unwrap_or(d.connect_timeout),
+            ..d
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -320,53 +345,33 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Echo(a) => {
             let d = echo::Config::default();
-            let l = &a.load;
             let config = echo::Config {
                 url: a.url,
                 conns: a.conns,
-                size: l.size.unwrap_or(d.size),
-                duration: l.duration.unwrap_or(d.duration),
-                warmup: l.warmup.unwrap_or(d.warmup),
-                inflight: l.inflight.unwrap_or(d.inflight),
-                rate: l.rate,
-                encoding: encoding(l.text),
-                verify: !l.no_verify,
-                drain_timeout: l.drain_timeout.unwrap_or(d.drain_timeout),
-                connect_timeout: l.connect_timeout.unwrap_or(d.connect_timeout),
-                server_pid: l.server_pid,
-                ..d
+                load: a.load.message_load(d.load),
+                server_pid: a.load.server_pid,
             };
             config.validate()?;
-            let total = config.warmup + config.duration;
+            let total = config.load.warmup + config.load.duration;
             execute(&a.out, total, echo::run(config))
         }
         Command::Room(a) => {
             let d = room::Config::default();
-            let l = &a.load;
             let config = room::Config {
                 url: a.url,
                 conns: a.conns,
                 rooms: a.rooms,
                 senders: a.senders,
-                size: l.size.unwrap_or(d.size),
-                duration: l.duration.unwrap_or(d.duration),
-                warmup: l.warmup.unwrap_or(d.warmup),
-                rate: l.rate,
-                inflight: l.inflight.unwrap_or(d.inflight),
-                encoding: encoding(l.text),
-                verify: !l.no_verify,
-                drain_timeout: l.drain_timeout.unwrap_or(d.drain_timeout),
-                connect_timeout: l.connect_timeout.unwrap_or(d.connect_timeout),
-                server_pid: l.server_pid,
+                load: a.load.message_load(d.load),
+                server_pid: a.load.server_pid,
                 ..d
             };
             config.validate()?;
-            let total = config.warmup + config.duration;
+            let total = config.load.warmup + config.load.duration;
             execute(&a.out, total, room::run(config))
         }
         Command::Slow(a) => {
             let d = slow::Config::default();
-            let l = &a.load;
             let config = slow::Config {
                 url: a.url,
                 conns: a.conns,
@@ -375,25 +380,12 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 slow_delay: a.slow_delay,
                 stalled: a.stalled,
                 stalled_rcvbuf: a.stalled_rcvbuf,
-                size: l.size.unwrap_or(d.size),
-                duration: l.duration.unwrap_or(d.duration),
-                warmup: l.warmup.unwrap_or(d.warmup),
-                // Open loop by default; --inflight alone switches to closed loop.
-                rate: if l.inflight.is_some() {
-                    None
-                } else {
-                    l.rate.or(d.rate)
-                },
-                inflight: l.inflight.unwrap_or(d.inflight),
-                encoding: encoding(l.text),
-                verify: !l.no_verify,
-                drain_timeout: l.drain_timeout.unwrap_or(d.drain_timeout),
-                connect_timeout: l.connect_timeout.unwrap_or(d.connect_timeout),
-                server_pid: l.server_pid,
+                load: a.load.message_load(d.load),
+                server_pid: a.load.server_pid,
                 ..d
             };
             config.validate()?;
-            let total = config.warmup + config.duration;
+            let total = config.load.warmup + config.load.duration;
             execute(&a.out, total, slow::run(config))
         }
         Command::Connect(a) => {

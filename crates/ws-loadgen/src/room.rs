@@ -26,7 +26,8 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::LoadgenError;
 use crate::client::{self, ConnectOptions, Driver, End, Target, Ws};
 use crate::common::{self, ser_duration};
-use crate::payload::{self, Encoding, Kind, PayloadCodec};
+use crate::load::MessageLoad;
+use crate::payload::{self, Kind, PayloadCodec};
 use crate::procmon::{OwnCpu, ServerReport, ServerSampler};
 use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, Table, fmt_rate};
 use crate::stats::{
@@ -52,31 +53,9 @@ pub struct Config {
     pub rooms: usize,
     /// How many members send (the first ones); `None` = all.
     pub senders: Option<usize>,
-    /// Message size in bytes, header included.
-    pub size: usize,
-    /// Measured time.
-    #[serde(serialize_with = "ser_duration")]
-    pub duration: Duration,
-    /// Unmeasured time before it.
-    #[serde(serialize_with = "ser_duration")]
-    pub warmup: Duration,
-    /// Open loop: total messages per second over all senders.
-    pub rate: Option<f64>,
-    /// Closed loop (no `rate`): own messages a sender may have unheard.
-    pub inflight: usize,
-    /// Binary or text frames.
-    pub encoding: Encoding,
-    /// Check every body byte.
-    pub verify: bool,
-    /// How long to wait for stragglers after the measured time.
-    #[serde(serialize_with = "ser_duration")]
-    pub drain_timeout: Duration,
-    /// Closed loop: give up on an unanswered window after this long.
-    #[serde(serialize_with = "ser_duration")]
-    pub response_timeout: Duration,
-    /// Bound on each TCP connect plus handshake.
-    #[serde(serialize_with = "ser_duration")]
-    pub connect_timeout: Duration,
+    /// Message size, timing, rate and checking.
+    #[serde(flatten)]
+    pub load: MessageLoad,
     /// Bound on the join-and-settle phase.
     #[serde(serialize_with = "ser_duration")]
     pub join_timeout: Duration,
@@ -91,16 +70,7 @@ impl Default for Config {
             conns: 16,
             rooms: 1,
             senders: None,
-            size: 64,
-            duration: Duration::from_secs(10),
-            warmup: Duration::from_secs(2),
-            rate: None,
-            inflight: 16,
-            encoding: Encoding::Binary,
-            verify: true,
-            drain_timeout: Duration::from_secs(2),
-            response_timeout: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(5),
+            load: MessageLoad::default(),
             join_timeout: DEFAULT_JOIN_TIMEOUT,
             server_pid: None,
         }
@@ -113,7 +83,7 @@ impl Config {
     /// # Errors
     /// [`LoadgenError::Config`] or [`LoadgenError::Payload`] naming the first problem.
     pub fn validate(&self) -> Result<(), LoadgenError> {
-        PayloadCodec::new(self.encoding, self.size)?;
+        PayloadCodec::new(self.load.encoding, self.load.size)?;
         let senders = self.senders.unwrap_or(self.conns);
         if self.conns == 0 || self.conns > u32::MAX as usize {
             return Err(LoadgenError::Config("--conns must be at least 1".into()));
@@ -130,7 +100,7 @@ impl Config {
                 self.conns
             )));
         }
-        validate_common(self.duration, self.rate, self.inflight)
+        validate_common(self.load.duration, self.load.rate, self.load.inflight)
     }
 }
 
@@ -799,8 +769,8 @@ impl crate::report::Report for Report {
             self.config.conns,
             self.config.rooms,
             self.senders,
-            self.config.size,
-            self.config.encoding,
+            self.config.load.size,
+            self.config.load.encoding,
             self.mode,
             self.duration_s
         ));
@@ -895,7 +865,7 @@ pub(crate) fn send_mode(
 /// room settled are counted in the report instead.
 pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     config.validate()?;
-    let codec = PayloadCodec::new(config.encoding, config.size)?;
+    let codec = PayloadCodec::new(config.load.encoding, config.load.size)?;
     let base = Target::resolve(&config.url).await?;
     let targets: Vec<Target> = room_urls(&config.url, config.rooms)?
         .into_iter()
@@ -908,7 +878,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     let shared = Arc::new(Shared::new(senders));
     let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     let opts = ConnectOptions {
-        timeout: config.connect_timeout,
+        timeout: config.load.connect_timeout,
         ..ConnectOptions::default()
     };
     let mut conns = common::connect_all(&targets, n, |_| opts).await?;
@@ -924,11 +894,16 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     .await?;
 
     let cpu = OwnCpu::start();
-    let p = phases(&clock, config.warmup, config.duration, config.drain_timeout);
+    let p = phases(
+        &clock,
+        config.load.warmup,
+        config.load.duration,
+        config.load.drain_timeout,
+    );
     let mut handles = Vec::with_capacity(n);
     for (i, mut ws) in conns.into_iter().enumerate() {
         let send = match plan.sender_index_of[i] {
-            Some(rank) => send_mode(config.rate, config.inflight, rank, senders, &p),
+            Some(rank) => send_mode(config.load.rate, config.load.inflight, rank, senders, &p),
             None => SendMode::Silent,
         };
         let spec = MemberSpec {
@@ -941,9 +916,9 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             &plan,
             &shared,
             &codec,
-            config.verify,
+            config.load.verify,
             p,
-            config.response_timeout,
+            config.load.response_timeout,
             spec,
         );
         handles.push(tokio::spawn(async move {
@@ -979,13 +954,16 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     let (latency, with_undelivered) = LatencyReport::build(
         &g.latency,
         g.undelivered(),
-        duration_ns(config.drain_timeout),
+        duration_ns(config.load.drain_timeout),
     );
     let generator = GeneratorReport::judge(
         cpu_used,
-        config.rate.map(|_| (g.scheduled, g.sent_total, &g.lag)),
+        config
+            .load
+            .rate
+            .map(|_| (g.scheduled, g.sent_total, &g.lag)),
     );
-    let duration_s = config.duration.as_secs_f64();
+    let duration_s = config.load.duration.as_secs_f64();
     let mut histograms = vec![
         NamedHistogram {
             tag: "latency".into(),
@@ -996,7 +974,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             histogram: with_undelivered,
         },
     ];
-    if config.rate.is_some() {
+    if config.load.rate.is_some() {
         histograms.push(NamedHistogram {
             tag: "schedule_lag".into(),
             histogram: g.lag.clone(),
@@ -1005,7 +983,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     Ok(Report {
         scenario: "room",
         integrity: g.integrity.clone(),
-        mode: if config.rate.is_some() {
+        mode: if config.load.rate.is_some() {
             "open"
         } else {
             "closed"

@@ -22,7 +22,8 @@ use serde::Serialize;
 use crate::LoadgenError;
 use crate::client::{self, ConnectOptions, End, Target};
 use crate::common::{self, ser_duration};
-use crate::payload::{Encoding, PayloadCodec};
+use crate::load::MessageLoad;
+use crate::payload::PayloadCodec;
 use crate::procmon::{OwnCpu, ServerReport, ServerSampler};
 use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, Table, fmt_rate, fmt_us};
 use crate::room::{self, Group, Member, MemberSpec, Plan, SendMode, Shared};
@@ -49,31 +50,9 @@ pub struct Config {
     pub stalled: usize,
     /// `SO_RCVBUF` of stalled members, bytes.
     pub stalled_rcvbuf: u32,
-    /// Message size in bytes, header included.
-    pub size: usize,
-    /// Measured time.
-    #[serde(serialize_with = "ser_duration")]
-    pub duration: Duration,
-    /// Unmeasured time before it.
-    #[serde(serialize_with = "ser_duration")]
-    pub warmup: Duration,
-    /// Open loop: total messages per second over all senders.
-    pub rate: Option<f64>,
-    /// Closed loop (no `rate`): own messages a sender may have unheard.
-    pub inflight: usize,
-    /// Binary or text frames.
-    pub encoding: Encoding,
-    /// Check every body byte.
-    pub verify: bool,
-    /// How long to wait for stragglers after the measured time.
-    #[serde(serialize_with = "ser_duration")]
-    pub drain_timeout: Duration,
-    /// Closed loop: give up on an unanswered window after this long.
-    #[serde(serialize_with = "ser_duration")]
-    pub response_timeout: Duration,
-    /// Bound on each TCP connect plus handshake.
-    #[serde(serialize_with = "ser_duration")]
-    pub connect_timeout: Duration,
+    /// Message size, timing, rate and checking.
+    #[serde(flatten)]
+    pub load: MessageLoad,
     /// Bound on the join-and-settle phase.
     #[serde(serialize_with = "ser_duration")]
     pub join_timeout: Duration,
@@ -91,16 +70,11 @@ impl Default for Config {
             slow_delay: Duration::from_millis(5),
             stalled: 1,
             stalled_rcvbuf: 4096,
-            size: 1024,
-            duration: Duration::from_secs(10),
-            warmup: Duration::from_secs(2),
-            rate: Some(1000.0),
-            inflight: 16,
-            encoding: Encoding::Binary,
-            verify: true,
-            drain_timeout: Duration::from_secs(2),
-            response_timeout: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(5),
+            load: MessageLoad {
+                size: 1024,
+                rate: Some(1000.0),
+                ..MessageLoad::default()
+            },
             join_timeout: room::DEFAULT_JOIN_TIMEOUT,
             server_pid: None,
         }
@@ -113,7 +87,7 @@ impl Config {
     /// # Errors
     /// [`LoadgenError::Config`] or [`LoadgenError::Payload`] naming the first problem.
     pub fn validate(&self) -> Result<(), LoadgenError> {
-        PayloadCodec::new(self.encoding, self.size)?;
+        PayloadCodec::new(self.load.encoding, self.load.size)?;
         if self.slow + self.stalled == 0 {
             return Err(LoadgenError::Config(
                 "slow needs --slow K or --stalled K (at least one)".into(),
@@ -129,7 +103,7 @@ impl Config {
         if self.conns > u32::MAX as usize {
             return Err(LoadgenError::Config("--conns is too large".into()));
         }
-        room::validate_common(self.duration, self.rate, self.inflight)
+        room::validate_common(self.load.duration, self.load.rate, self.load.inflight)
     }
 }
 
@@ -253,7 +227,7 @@ impl crate::report::Report for Report {
             humantime::format_duration(c.slow_delay),
             c.stalled,
             c.senders,
-            c.size,
+            c.load.size,
             self.mode,
             self.duration_s
         ));
@@ -392,7 +366,7 @@ fn consumer(
 /// room settled are counted in the report instead.
 pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     config.validate()?;
-    let codec = PayloadCodec::new(config.encoding, config.size)?;
+    let codec = PayloadCodec::new(config.load.encoding, config.load.size)?;
     let target = Target::resolve(&config.url).await?;
     let n = config.conns;
     let healthy = n - config.slow - config.stalled;
@@ -402,7 +376,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     let shared = Arc::new(Shared::new(config.senders));
     let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     let mut conns = common::connect_all(std::slice::from_ref(&target), n, |i| ConnectOptions {
-        timeout: config.connect_timeout,
+        timeout: config.load.connect_timeout,
         recv_buffer: (i >= stalled_from).then_some(config.stalled_rcvbuf),
     })
     .await?;
@@ -418,7 +392,12 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     .await?;
 
     let cpu = OwnCpu::start();
-    let p = room::phases(&clock, config.warmup, config.duration, config.drain_timeout);
+    let p = room::phases(
+        &clock,
+        config.load.warmup,
+        config.load.duration,
+        config.load.drain_timeout,
+    );
     let mut handles = Vec::with_capacity(stalled_from);
     let mut stalled = Vec::with_capacity(config.stalled);
     for (i, mut ws) in conns.into_iter().enumerate() {
@@ -427,7 +406,13 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             continue;
         }
         let send = match plan.sender_index_of[i] {
-            Some(rank) => room::send_mode(config.rate, config.inflight, rank, config.senders, &p),
+            Some(rank) => room::send_mode(
+                config.load.rate,
+                config.load.inflight,
+                rank,
+                config.senders,
+                &p,
+            ),
             None => SendMode::Silent,
         };
         let is_slow = i >= healthy;
@@ -441,9 +426,9 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             &plan,
             &shared,
             &codec,
-            config.verify,
+            config.load.verify,
             p,
-            config.response_timeout,
+            config.load.response_timeout,
             spec,
         );
         handles.push(tokio::spawn(async move {
@@ -523,8 +508,8 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         Some(s) => Some(s.finish(n).await),
         None => None,
     };
-    let duration_s = config.duration.as_secs_f64();
-    let drain_ns = duration_ns(config.drain_timeout);
+    let duration_s = config.load.duration.as_secs_f64();
+    let drain_ns = duration_ns(config.load.drain_timeout);
     let (healthy_r, healthy_with) = GroupReport::of(&healthy_g, duration_s, drain_ns);
     let mut histograms = vec![
         NamedHistogram {
@@ -553,10 +538,11 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     let generator = GeneratorReport::judge(
         cpu_used,
         config
+            .load
             .rate
             .map(|_| (healthy_g.scheduled, healthy_g.sent_total, &healthy_g.lag)),
     );
-    if config.rate.is_some() {
+    if config.load.rate.is_some() {
         histograms.push(NamedHistogram {
             tag: "schedule_lag".into(),
             histogram: healthy_g.lag.clone(),
@@ -576,7 +562,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     Ok(Report {
         scenario: "slow",
         integrity,
-        mode: if config.rate.is_some() {
+        mode: if config.load.rate.is_some() {
             "open"
         } else {
             "closed"

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Fault, TestServer};
-use ws_loadgen::{Report as _, echo, room, slow};
+use ws_loadgen::{MessageLoad, Report as _, echo, room, slow};
 
 const SHORT: Duration = Duration::from_millis(700);
 
@@ -16,11 +16,14 @@ fn echo_config(url: String) -> echo::Config {
     echo::Config {
         url,
         conns: 4,
-        inflight: 8,
-        duration: SHORT,
-        warmup: Duration::from_millis(100),
-        drain_timeout: Duration::from_millis(500),
-        response_timeout: Duration::from_millis(200),
+        load: MessageLoad {
+            inflight: 8,
+            duration: SHORT,
+            warmup: Duration::from_millis(100),
+            drain_timeout: Duration::from_millis(500),
+            response_timeout: Duration::from_millis(200),
+            ..echo::Config::default().load
+        },
         ..echo::Config::default()
     }
 }
@@ -30,10 +33,13 @@ fn room_config(url: String) -> room::Config {
         url,
         conns: 4,
         senders: Some(2),
-        duration: SHORT,
-        warmup: Duration::from_millis(100),
-        drain_timeout: Duration::from_millis(500),
-        response_timeout: Duration::from_millis(200),
+        load: MessageLoad {
+            duration: SHORT,
+            warmup: Duration::from_millis(100),
+            drain_timeout: Duration::from_millis(500),
+            response_timeout: Duration::from_millis(200),
+            ..room::Config::default().load
+        },
         ..room::Config::default()
     }
 }
@@ -66,9 +72,9 @@ async fn correct_server_echo_has_no_integrity_failures() {
 async fn correct_server_echo_open_loop_text() {
     let s = TestServer::start(Fault::None).await;
     let mut c = echo_config(s.url("/ws/echo"));
-    c.rate = Some(2000.0);
-    c.encoding = ws_loadgen::Encoding::Text;
-    c.size = 200;
+    c.load.rate = Some(2000.0);
+    c.load.encoding = ws_loadgen::Encoding::Text;
+    c.load.size = 200;
     let r = bounded(echo::run(c)).await.expect("run");
     assert!(!r.integrity.has_failures(), "{:?}", r.integrity);
     assert_eq!(r.mode, "open");
@@ -176,7 +182,7 @@ async fn duplicated_room_deliveries_are_counted() {
 async fn truncated_payloads_are_counted_as_corrupted() {
     let s = TestServer::start(Fault::Truncate(100)).await;
     let mut c = echo_config(s.url("/ws/echo"));
-    c.size = 256;
+    c.load.size = 256;
     let r = bounded(echo::run(c)).await.expect("run");
     assert!(r.integrity.corrupted > 0, "{:?}", r.integrity);
 }
@@ -195,7 +201,7 @@ async fn truncated_payloads_are_caught_without_body_verification_too() {
     // --no-verify skips the body pattern, not the length check.
     let s = TestServer::start(Fault::Truncate(100)).await;
     let mut c = echo_config(s.url("/ws/echo"));
-    c.verify = false;
+    c.load.verify = false;
     let r = bounded(echo::run(c)).await.expect("run");
     assert!(r.integrity.corrupted > 0, "{:?}", r.integrity);
 }
@@ -204,7 +210,7 @@ async fn truncated_payloads_are_caught_without_body_verification_too() {
 async fn a_stalled_server_shows_in_undelivered_latency_and_the_run_still_ends() {
     let s = TestServer::start(Fault::Stall(200)).await;
     let mut c = echo_config(s.url("/ws/echo"));
-    c.rate = Some(2000.0);
+    c.load.rate = Some(2000.0);
     let started = std::time::Instant::now();
     let r = bounded(echo::run(c)).await.expect("run");
     // Bounded: warm-up + duration + drain + close, not forever.
@@ -251,11 +257,14 @@ async fn slow_scenario_reports_the_stalled_member_closed_by_policy() {
         stalled: 1,
         slow: 1,
         slow_delay: Duration::from_millis(2),
-        size: 16 * 1024,
-        rate: Some(400.0),
-        duration: Duration::from_millis(1500),
-        warmup: Duration::from_millis(100),
-        drain_timeout: Duration::from_millis(500),
+        load: MessageLoad {
+            size: 16 * 1024,
+            rate: Some(400.0),
+            duration: Duration::from_millis(1500),
+            warmup: Duration::from_millis(100),
+            drain_timeout: Duration::from_millis(500),
+            ..slow::Config::default().load
+        },
         ..slow::Config::default()
     };
     let r = bounded(slow::run(c)).await.expect("run");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ws_common::ServerConfig;
 use ws_common::testkit::TestServer;
-use ws_loadgen::{Report as _, bench, echo, room, slow};
+use ws_loadgen::{MessageLoad, Report as _, bench, echo, room, slow};
 
 fn config() -> ServerConfig {
     ServerConfig {
@@ -30,9 +30,12 @@ async fn echo_and_room(server: TestServer) {
     let e = bounded(echo::run(echo::Config {
         url: server.url("/ws/echo"),
         conns: 8,
-        inflight: 4,
-        duration: Duration::from_millis(500),
-        warmup: Duration::from_millis(100),
+        load: MessageLoad {
+            inflight: 4,
+            duration: Duration::from_millis(500),
+            warmup: Duration::from_millis(100),
+            ..echo::Config::default().load
+        },
         ..echo::Config::default()
     }))
     .await
@@ -52,9 +55,12 @@ async fn echo_and_room(server: TestServer) {
         url: server.url("/ws/room/loadgen"),
         conns: 6,
         senders: Some(3),
-        rate: Some(1500.0),
-        duration: Duration::from_millis(500),
-        warmup: Duration::from_millis(100),
+        load: MessageLoad {
+            rate: Some(1500.0),
+            duration: Duration::from_millis(500),
+            warmup: Duration::from_millis(100),
+            ..room::Config::default().load
+        },
         ..room::Config::default()
     }))
     .await
@@ -76,10 +82,13 @@ async fn echo_and_room(server: TestServer) {
         conns: 4,
         senders: 1,
         stalled: 1,
-        size: 16 * 1024,
-        rate: Some(500.0),
-        duration: Duration::from_millis(1500),
-        warmup: Duration::from_millis(100),
+        load: MessageLoad {
+            size: 16 * 1024,
+            rate: Some(500.0),
+            duration: Duration::from_millis(1500),
+            warmup: Duration::from_millis(100),
+            ..slow::Config::default().load
+        },
         ..slow::Config::default()
     }))
     .await
