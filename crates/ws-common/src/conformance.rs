@@ -48,6 +48,7 @@ macro_rules! conformance_tests {
             handshake_garbage_is_refused, bad_frames_are_closed_with_the_rfc_code,
             fuzzed_frames_never_break_the_server, connection_limit_refuses_upgrades_with_503,
             echo_churn_releases_everything, shutdown_under_load_closes_everyone_with_1001,
+            strategy_metrics_count_what_happened,
         );
     };
     ($server:ty) => {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::extract::ws::WebSocket;
 
 use crate::connection::{self, Route};
+use crate::metrics::StrategyMetrics;
 use crate::state::AppState;
 use crate::strategy::SharedSink;
 
@@ -19,6 +20,9 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Whether `/ws/room/{room}` is served; when not, it answers 404.
     const SERVES_ROOMS: bool = true;
+
+    /// The strategy-specific figures its `/metrics` reports.
+    const STRATEGY_METRICS: StrategyMetrics = StrategyMetrics::None;
 
     /// What the room registry keeps for each member.
     type Member: Clone + Send + Sync + 'static;
@@ -33,6 +37,7 @@ pub trait Handler: Send + Sync + 'static {
 
 impl<S: SharedSink> Handler for S {
     const NAME: &'static str = S::NAME;
+    const STRATEGY_METRICS: StrategyMetrics = S::STRATEGY_METRICS;
     type Member = S;
 
     fn serve(

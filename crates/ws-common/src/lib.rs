@@ -37,7 +37,7 @@ pub mod testkit;
 pub use config::ServerConfig;
 pub use connection::Route;
 pub use handler::Handler;
-pub use metrics::Metrics;
+pub use metrics::{LockWait, Metrics, StrategyMetrics};
 pub use server::{ServeError, ShutdownReport, bind, serve};
 pub use state::AppState;
 pub use strategy::{Disconnected, SharedSink, WsSink};
@@ -48,6 +48,7 @@ pub use writer::{CLOSE_TIMEOUT, DisconnectReason, WriterContext, close_sink};
 pub mod prelude {
     pub use axum::extract::ws::{CloseFrame, Message};
 
+    pub use crate::metrics::{LockWait, StrategyMetrics};
     pub use crate::strategy::{Disconnected, SharedSink, WsSink};
     pub use crate::writer::{CLOSE_TIMEOUT, DisconnectReason, WriterContext, close_sink};
 }

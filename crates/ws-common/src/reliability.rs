@@ -18,7 +18,10 @@
 //!   reset without a Close (some in the middle of a frame), leave the
 //!   connection, room and membership gauges at zero;
 //! - **shutdown under load**: every flooding client gets Close 1001, stalled
-//!   ones are cut off, and the shutdown is clean and within the grace.
+//!   ones are cut off, and the shutdown is clean and within the grace;
+//! - **the strategy's own metrics**: lock acquisitions and waits, or the
+//!   writer queue's depth, count what happened, and only the server's own
+//!   are non-zero.
 //!
 //! "The server still serves" is checked without installing anything global
 //! (no panic hook): a canary connection opened before the bad input still
@@ -43,7 +46,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::config::ServerConfig;
 use crate::handler::Handler;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, StrategyMetrics};
 use crate::testkit::raw::{self, BadInput, Frame, RawClient, Stage};
 use crate::testkit::{self, Client, TestServer};
 
@@ -690,4 +693,121 @@ pub async fn shutdown_under_load_closes_everyone_with_1001<H: Handler>() {
         H::NAME,
         report.took
     );
+}
+
+/// The strategy's own figures in `GET /metrics` count what happened, and a
+/// server reports only its own: lock acquisitions (every delivery takes the
+/// lock at least once; every contended acquisition is timed) for the mutex
+/// variants, queue depth at each wake-up of the writer task (every message
+/// is in the batch it is written in) for the mpsc variant, neither for the
+/// reference servers.
+pub async fn strategy_metrics_count_what_happened<H: Handler>() {
+    const MEMBERS: usize = 4;
+    const MESSAGES: usize = 50;
+    let server = start::<H>(config());
+    let path = if H::SERVES_ROOMS {
+        "/ws/room/metrics"
+    } else {
+        ECHO
+    };
+    let mut clients = Vec::new();
+    for _ in 0..MEMBERS {
+        clients.push(connect(&server.url(path)).await);
+    }
+    if H::SERVES_ROOMS {
+        eventually("room members", MEMBERS as i64, || {
+            server.metrics().room_members.get()
+        })
+        .await;
+    }
+    let per_member = if H::SERVES_ROOMS {
+        MEMBERS * MESSAGES
+    } else {
+        MESSAGES
+    };
+    // Every member sends all it has before reading, so writers meet on the sinks.
+    let exchanges = clients.into_iter().enumerate().map(|(me, mut client)| {
+        let exchange = async move {
+            for seq in 0..MESSAGES {
+                let text = format!("{me}:{seq}");
+                client
+                    .feed(Message::text(text))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            client.flush().await.map_err(|e| e.to_string())?;
+            let mut received = 0;
+            while received < per_member {
+                match client.next().await {
+                    Some(Ok(Message::Text(_))) => received += 1,
+                    Some(Ok(_)) => {}
+                    other => return Err(format!("member {me}: {other:?}")),
+                }
+            }
+            Ok(client)
+        };
+        async move {
+            tokio::time::timeout(RECEIVE_TIMEOUT, exchange)
+                .await
+                .unwrap_or_else(|_| Err(format!("member {me}: not everything in time")))
+        }
+    });
+    let clients: Vec<Client> = futures_util::future::join_all(exchanges)
+        .await
+        .into_iter()
+        .collect::<Result<_, String>>()
+        .unwrap_or_else(|err| panic!("{}: {err}", H::NAME));
+
+    let scraped = tokio::time::timeout(RECEIVE_TIMEOUT, raw::scrape(server.addr(), "/metrics"))
+        .await
+        .expect("/metrics in time")
+        .expect("/metrics answers 200");
+    let value = |series: &str| {
+        scraped
+            .get(series)
+            .copied()
+            .unwrap_or_else(|| panic!("{series} missing from GET /metrics"))
+    };
+    let acquisitions = value("ws_sink_lock_acquisitions_total");
+    let contended = value("ws_sink_lock_contended_total");
+    let timed_waits = value("ws_sink_lock_wait_seconds_count");
+    let wakeups = value("ws_writer_queue_depth_count");
+    let queued = value("ws_writer_queue_depth_sum");
+    let delivered = (MEMBERS * per_member) as f64;
+    let name = H::NAME;
+    match H::STRATEGY_METRICS {
+        StrategyMetrics::Lock => {
+            assert!(
+                acquisitions >= delivered,
+                "{name}: {acquisitions} lock acquisitions for {delivered} deliveries"
+            );
+            assert!(contended <= acquisitions, "{name}: {contended} contended");
+            assert_eq!(
+                timed_waits, contended,
+                "{name}: every contended wait is timed"
+            );
+            assert_eq!(wakeups, 0.0, "{name}: no writer queue");
+        }
+        StrategyMetrics::Queue => {
+            assert!(
+                (1.0..=delivered).contains(&wakeups),
+                "{name}: {wakeups} writer wake-ups for {delivered} deliveries"
+            );
+            assert!(
+                queued >= delivered,
+                "{name}: queue depths add up to {queued}, below the {delivered} messages written"
+            );
+            assert_eq!(acquisitions, 0.0, "{name}: no lock");
+        }
+        StrategyMetrics::None => {
+            assert_eq!(
+                [acquisitions, wakeups],
+                [0.0, 0.0],
+                "{name}: no strategy figures"
+            );
+        }
+    }
+    for client in clients {
+        close(client).await;
+    }
 }

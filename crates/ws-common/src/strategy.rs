@@ -12,6 +12,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::future::join_all;
 use futures_util::stream::SplitSink;
 
+use crate::metrics::StrategyMetrics;
 use crate::writer::WriterContext;
 
 /// The write half of an axum WebSocket after `split()`.
@@ -32,6 +33,10 @@ pub struct Disconnected;
 pub trait SharedSink: Clone + Send + Sync + 'static {
     /// The package name, printed on start and used in reports.
     const NAME: &'static str;
+
+    /// The strategy-specific figures it records through
+    /// [`WriterContext::metrics`].
+    const STRATEGY_METRICS: StrategyMetrics;
 
     /// Takes ownership of a fresh connection's write half.
     ///

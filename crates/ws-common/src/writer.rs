@@ -62,6 +62,12 @@ impl WriterContext {
         }
     }
 
+    /// The server's metrics, where a strategy records its own figures
+    /// ([`Metrics::lock_wait`], [`Metrics::queue_depth`]).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
     /// The mutex variants' policy: how long one send may take (`--send-timeout`).
     pub fn send_timeout(&self) -> Duration {
         self.inner.send_timeout

@@ -26,6 +26,12 @@
 //! is disconnected: a message is never silently skipped. It gets Close 1008
 //! ("slow consumer") if its socket still takes one, and leaves its room.
 //!
+//! # Metrics
+//! Besides the shared ones, `GET /metrics` has `ws_writer_queue_depth`: how
+//! many messages were queued each time a writer task woke, one observation
+//! per flush. Its mean is the batching the queue buys; its upper buckets
+//! show how close members come to `--queue-capacity`.
+//!
 //! # See also
 //! [tokio's "Which kind of mutex should you use?"](https://docs.rs/tokio/latest/tokio/sync/struct.Mutex.html#which-kind-of-mutex-should-you-use),
 //! which recommends this design for IO resources; `ws-tokio-mutex` and
@@ -57,6 +63,7 @@ enum Command {
 
 impl SharedSink for Writer {
     const NAME: &'static str = "ws-mpsc-writer";
+    const STRATEGY_METRICS: StrategyMetrics = StrategyMetrics::Queue;
 
     fn share(sink: WsSink, context: WriterContext) -> Self {
         let (queue, commands) = mpsc::channel(context.queue_capacity());
@@ -117,6 +124,8 @@ async fn write_loop(
         if commands.recv_many(&mut batch, BATCH).await == 0 {
             return;
         }
+        // What was queued when the writer woke: this batch and what is behind it.
+        context.metrics().queue_depth(batch.len() + commands.len());
         if context.is_disconnected() {
             // Nothing more is written, but a close request in this batch is
             // still honoured.

@@ -43,6 +43,12 @@
 //! still takes one, every writer blocked on its lock gives up as soon as it
 //! gets the lock, and it leaves its room.
 //!
+//! # Metrics
+//! Besides the shared ones, `GET /metrics` counts this variant's lock:
+//! `ws_sink_lock_acquisitions_total`, `ws_sink_lock_contended_total` (those
+//! that found it held) and `ws_sink_lock_wait_seconds` (how long each of
+//! those waited, the hop to the blocking pool included). A free lock is counted without reading the clock.
+//!
 //! # See also
 //! [`MISUSE.md`](https://github.com/sink-sharing/sink-sharing/blob/main/crates/ws-std-mutex/MISUSE.md)
 //! for what goes wrong with the naive form,
@@ -53,7 +59,7 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::{Context, Poll};
 
 use futures_util::Sink;
@@ -74,8 +80,10 @@ enum Rest {
     Done,
     /// In the sink's buffer; the flush has to wait for the socket.
     Flush,
-    /// Not taken: the lock was busy or the sink's buffer full.
+    /// Not taken: the sink's buffer was full.
     Send(Message),
+    /// Not taken: another writer held the lock; the wait is being timed.
+    Locked(Message, LockWait),
     /// The write failed: the connection is gone.
     Failed,
 }
@@ -85,14 +93,10 @@ impl Writer {
     /// of each step of the send. The guard lives inside this synchronous
     /// call only, never across an `.await`.
     fn send_now(&self, cx: &mut Context<'_>, message: Message) -> Rest {
-        let mut sink = match self.sink.try_lock() {
-            Ok(sink) => sink,
-            // A poisoned lock means a send panicked half-way; the sink is
-            // still a valid object, and the send timeout decides whether it
-            // is usable.
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return Rest::Send(message),
+        let Some(mut sink) = self.try_lock() else {
+            return Rest::Locked(message, self.context.metrics().lock_wait());
         };
+        self.context.metrics().lock_taken();
         let mut sink = Pin::new(&mut *sink);
         match sink.as_mut().poll_ready(cx) {
             Poll::Ready(Ok(())) => {}
@@ -109,22 +113,52 @@ impl Writer {
         }
     }
 
+    /// The lock if it is free now.
+    fn try_lock(&self) -> Option<MutexGuard<'_, WsSink>> {
+        match self.sink.try_lock() {
+            Ok(sink) => Some(sink),
+            // A poisoned lock means a send panicked half-way; the sink is
+            // still a valid object, and the send timeout decides whether it
+            // is usable.
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Takes the lock, blocking this thread, which must be a blocking-pool
+    /// thread. `waiting` is a wait that began before the hop to this thread.
+    fn lock_blocking(&self, waiting: Option<LockWait>) -> MutexGuard<'_, WsSink> {
+        let metrics = self.context.metrics();
+        if let Some(sink) = self.try_lock() {
+            match waiting {
+                Some(wait) => wait.acquired(),
+                None => metrics.lock_taken(),
+            }
+            return sink;
+        }
+        let wait = waiting.unwrap_or_else(|| metrics.lock_wait());
+        let sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+        wait.acquired();
+        sink
+    }
+
     /// Finishes a send on this thread, which must be a blocking-pool thread:
     /// waits for the lock, then drives the rest under the send timeout.
     fn finish_blocking(&self, runtime: &Handle, rest: Rest) -> Result<(), Disconnected> {
-        let message = match rest {
+        let (message, waiting) = match rest {
             Rest::Done => return Ok(()),
             Rest::Failed => {
                 self.context.disconnect(DisconnectReason::WriteFailed);
                 return Err(Disconnected);
             }
-            Rest::Flush => None,
-            Rest::Send(message) => Some(message),
+            Rest::Flush => (None, None),
+            Rest::Send(message) => (Some(message), None),
+            Rest::Locked(message, wait) => (Some(message), Some(wait)),
         };
         if self.context.is_disconnected() {
             return Err(Disconnected);
         }
-        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut sink = self.lock_blocking(waiting);
         match message {
             Some(message) => runtime.block_on(self.context.send_with_timeout(&mut sink, message)),
             None => runtime.block_on(self.context.flush_with_timeout(&mut sink)),
@@ -134,6 +168,7 @@ impl Writer {
 
 impl SharedSink for Writer {
     const NAME: &'static str = "ws-std-mutex";
+    const STRATEGY_METRICS: StrategyMetrics = StrategyMetrics::Lock;
 
     fn share(sink: WsSink, context: WriterContext) -> Self {
         Self {

@@ -24,6 +24,12 @@
 //! still takes one, every writer queued on its lock gives up at once, and it
 //! leaves its room.
 //!
+//! # Metrics
+//! Besides the shared ones, `GET /metrics` counts this variant's lock:
+//! `ws_sink_lock_acquisitions_total`, `ws_sink_lock_contended_total` (those
+//! that found it held) and `ws_sink_lock_wait_seconds` (how long each of
+//! those waited). A free lock is counted without reading the clock.
+//!
 //! # See also
 //! [tokio's "Which kind of mutex should you use?"](https://docs.rs/tokio/latest/tokio/sync/struct.Mutex.html#which-kind-of-mutex-should-you-use),
 //! `ws-std-mutex` (the same with a blocking lock), `ws-mpsc-writer` (no lock).
@@ -44,6 +50,7 @@ pub struct Writer {
 
 impl SharedSink for Writer {
     const NAME: &'static str = "ws-tokio-mutex";
+    const STRATEGY_METRICS: StrategyMetrics = StrategyMetrics::Lock;
 
     fn share(sink: WsSink, context: WriterContext) -> Self {
         Self {
@@ -53,14 +60,25 @@ impl SharedSink for Writer {
     }
 
     async fn send(&self, message: Message) -> Result<(), Disconnected> {
-        // Waiting for the lock is not bounded by the send timeout: the writer
-        // holding it is, and a disconnect releases every waiter at once.
-        // The lock is polled first, so an uncontended send never registers
-        // for the cancellation.
-        let mut sink = tokio::select! {
-            biased;
-            sink = self.sink.lock() => sink,
-            () = self.context.disconnected() => return Err(Disconnected),
+        let metrics = self.context.metrics();
+        // `try_lock` fails whenever writers are queued (the lock stays FIFO),
+        // so it only tells the uncontended case apart, to time the others.
+        let mut sink = if let Ok(sink) = self.sink.try_lock() {
+            metrics.lock_taken();
+            sink
+        } else {
+            let wait = metrics.lock_wait();
+            // Waiting for the lock is not bounded by the send timeout: the
+            // writer holding it is, and a disconnect releases every waiter
+            // at once. The lock is polled first, so a lock that is free by
+            // now never registers for the cancellation.
+            let sink = tokio::select! {
+                biased;
+                sink = self.sink.lock() => sink,
+                () = self.context.disconnected() => return Err(Disconnected),
+            };
+            wait.acquired();
+            sink
         };
         self.context.send_with_timeout(&mut sink, message).await
     }
