@@ -8,6 +8,7 @@
 //!   memory/pinned/<server>-idle.*
 //!   reliability/pinned/<server>-{flood-stalled,flood-baseline,churn-echo,churn-room,badinput,shutdown}.*
 //!       .json (ws-loadgen --json)  .hdr (--hdr)  .stdout  .stderr (ws-loadgen)  .server.log (the server's output)
+//!       .metrics.txt (the server's GET /metrics right after the load, when it was still up; not for `shutdown`)
 //!   criterion/index.json                      import-criterion: source, baselines, the bench commands
 //!   criterion/{pinned,unpinned}/<group>/<function>/<param>/{benchmark.json,estimates.json}
 //!   plots/*.svg                               render
@@ -28,6 +29,8 @@ pub const CRITERION_INDEX: &str = "index.json";
 pub const PLOTS_DIR: &str = "plots";
 /// The Criterion baselines imported and reported, in order.
 pub const BASELINES: [&str; 2] = ["pinned", "unpinned"];
+/// Extension of a run's saved `GET /metrics` text.
+pub const METRICS_EXT: &str = "metrics.txt";
 
 /// The paths of one results directory.
 #[derive(Clone, Debug)]
@@ -70,6 +73,12 @@ impl Layout {
     #[must_use]
     pub fn run_file(&self, stem: &str, ext: &str) -> PathBuf {
         self.root.join(format!("{stem}.{ext}"))
+    }
+
+    /// A run's saved `GET /metrics` text: `<stem>.metrics.txt`.
+    #[must_use]
+    pub fn run_metrics(&self, stem: &str) -> PathBuf {
+        self.run_file(stem, METRICS_EXT)
     }
 }
 

@@ -81,6 +81,15 @@ pub struct EchoConfig {
     pub warmup: String,
     /// Open-loop total rate.
     pub rate: Option<f64>,
+    /// Closed loop: messages outstanding per connection.
+    #[serde(default)]
+    pub inflight: Option<u64>,
+    /// Every body byte checked (`--no-verify` turns it off).
+    #[serde(default)]
+    pub verify: Option<bool>,
+    /// `binary` or `text`.
+    #[serde(default)]
+    pub encoding: Option<String>,
     /// Drain timeout (humantime).
     pub drain_timeout: String,
 }

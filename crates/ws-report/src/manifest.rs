@@ -44,6 +44,23 @@ pub enum Scenario {
     Memory,
     /// Faults: a stalled-consumer flood, connection churn, bad input, shutdown under load.
     Reliability,
+    /// The instrument itself: `ws-loadgen echo` against the echo reference at
+    /// growing load, to show where the generator, not the server, is the limit.
+    Ceiling,
+}
+
+impl Scenario {
+    /// The directory of its files under `results/`.
+    #[must_use]
+    pub fn dir(self) -> &'static str {
+        match self {
+            Self::Latency => "latency",
+            Self::Slow => "slow",
+            Self::Memory => "memory",
+            Self::Reliability => "reliability",
+            Self::Ceiling => "ceiling",
+        }
+    }
 }
 
 /// The git state of the tree the binaries were built from.

@@ -22,6 +22,8 @@ use process::ChildGuard;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a server may take to exit after SIGTERM (its shutdown grace is 5 s).
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long a server may take to answer `GET /metrics` after a run.
+const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Slack on top of a load run's own bound (warm-up + duration + hold + drain + close).
 const LOAD_SLACK: Duration = Duration::from_secs(90);
 /// Core of a pinned server; the load goes on the next one.
@@ -116,9 +118,11 @@ pub fn collect(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<RunMani
         // Counted whatever the outcome: a panic is worth reporting most when the run failed.
         record.server_panics = count_panics(&layout.run_file(&record.stem, "server.log"));
         match outcome {
-            Ok(()) => progress(&format!(
-                "{label}: ok ({:.1} s)",
-                started.elapsed().as_secs_f64()
+            Ok(note) => progress(&format!(
+                "{label}: ok ({:.1} s){}",
+                started.elapsed().as_secs_f64(),
+                note.map(|n| format!("; /metrics not saved: {n}"))
+                    .unwrap_or_default()
             )),
             Err(e) => {
                 progress(&format!("{label}: FAILED: {e}"));
@@ -153,14 +157,16 @@ fn arg(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// One run: start the server, wait for it, run the load, stop the server.
+/// One run: start the server, wait for it, run the load, save its
+/// `/metrics`, stop the server. `Ok(Some(note))` when the run succeeded but
+/// its `/metrics` could not be saved.
 fn execute(
     run: &Run,
     opts: &Options,
     layout: &Layout,
     loadgen: &Path,
     record: &mut RunRecord,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let stem = run.stem();
     let port = process::free_port()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -244,6 +250,13 @@ fn execute(
         stopped = Some(exit.map(|(status, _)| status));
     }
     let status = load.wait_timeout(load_bound(&run.args) + LOAD_SLACK)?;
+    // Read now, while the server is still up, so its counters cover the whole
+    // run; before the load's status is checked, so a failed run keeps them
+    // too. Not after a SIGTERM: that server is gone or going.
+    let metrics_note = match stopped {
+        Some(_) => None,
+        None => save_metrics(&mut server, addr, &layout.run_metrics(&stem)).err(),
+    };
     if !status.success() {
         let why = fsio::read_string(&stderr_path).unwrap_or_default();
         return Err(Error::Process(format!(
@@ -268,7 +281,19 @@ fn execute(
             log_path.display()
         )));
     }
-    Ok(())
+    Ok(metrics_note)
+}
+
+/// Save a live server's `GET /metrics` text to `path`. Never fatal to the
+/// run: the error says why nothing was saved.
+fn save_metrics(server: &mut ChildGuard, addr: SocketAddr, path: &Path) -> Result<(), String> {
+    match server.try_wait() {
+        Ok(None) => {}
+        Ok(Some(status)) => return Err(format!("the server had already exited ({status})")),
+        Err(e) => return Err(e.to_string()),
+    }
+    let text = process::fetch_metrics(addr, METRICS_TIMEOUT).map_err(|e| e.to_string())?;
+    fsio::write(path, text).map_err(|e| e.to_string())
 }
 
 fn command(argv: &[String]) -> Command {

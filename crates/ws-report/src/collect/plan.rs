@@ -59,6 +59,10 @@ pub struct Params {
     pub shutdown_after: &'static str,
     /// Reliability, shutdown under load: the server's `--shutdown-grace`.
     pub shutdown_grace: &'static str,
+    /// Generator ceiling: connections.
+    pub ceiling_conns: usize,
+    /// Generator ceiling: the open-loop rate tried (the calibration figure).
+    pub ceiling_rate: u32,
 }
 
 impl Params {
@@ -98,6 +102,8 @@ impl Params {
             shutdown_conns: 256,
             shutdown_after: "2s",
             shutdown_grace: "5s",
+            ceiling_conns: 64,
+            ceiling_rate: 150_000,
         }
     }
 
@@ -131,6 +137,8 @@ impl Params {
             shutdown_conns: 32,
             shutdown_after: "1s",
             shutdown_grace: "5s",
+            ceiling_conns: 8,
+            ceiling_rate: 2_000,
         }
     }
 }
@@ -194,14 +202,9 @@ impl Run {
     /// Files' path under `results/`, without extension.
     #[must_use]
     pub fn stem(&self) -> String {
-        let dir = match self.scenario {
-            Scenario::Latency => "latency",
-            Scenario::Slow => "slow",
-            Scenario::Memory => "memory",
-            Scenario::Reliability => "reliability",
-        };
         format!(
-            "{dir}/{}/{}-{}",
+            "{}/{}/{}-{}",
+            self.scenario.dir(),
             self.mode.name(),
             self.server.name,
             self.case
@@ -328,7 +331,54 @@ pub fn runs(p: &Params) -> Vec<Run> {
         ));
     }
     runs.extend(reliability(p));
+    runs.extend(ceiling(p));
     runs
+}
+
+/// The generator's ceiling: `ws-loadgen echo` against the echo reference
+/// (one task owns each whole socket), pinned, at growing load: one message
+/// in flight per connection (with and without body checks), more in flight,
+/// larger messages, and the open-loop rate of the calibration probe.
+fn ceiling(p: &Params) -> Vec<Run> {
+    let Some(server) = CONTENDERS
+        .into_iter()
+        .find(|c| c.name == crate::contenders::ECHO_REFERENCE)
+    else {
+        return Vec::new();
+    };
+    let rate = p.ceiling_rate.to_string();
+    let cases: [(&str, &[&str]); 7] = [
+        ("inflight-1", &["--inflight", "1", "--size", "64"]),
+        (
+            "inflight-1-no-verify",
+            &["--inflight", "1", "--size", "64", "--no-verify"],
+        ),
+        ("inflight-2", &["--inflight", "2", "--size", "64"]),
+        ("inflight-16", &["--inflight", "16", "--size", "64"]),
+        ("inflight-16-4k", &["--inflight", "16", "--size", "4096"]),
+        (
+            "inflight-16-4k-no-verify",
+            &["--inflight", "16", "--size", "4096", "--no-verify"],
+        ),
+        ("open-loop", &["--rate", &rate, "--size", "64"]),
+    ];
+    cases
+        .into_iter()
+        .map(|(case, load)| {
+            let mut args = strings(&[
+                "--conns",
+                &p.ceiling_conns.to_string(),
+                "--duration",
+                p.duration,
+                "--warmup",
+                p.warmup,
+                "--drain-timeout",
+                p.drain,
+            ]);
+            args.extend(strings(load));
+            Run::new(Scenario::Ceiling, server, case, "/ws/echo", "echo", args)
+        })
+        .collect()
 }
 
 /// The reliability runs, server by server in contender order: the stalled

@@ -1,5 +1,6 @@
 //! Child processes that cannot outlive the collector: a guard that kills on
-//! drop, a graceful stop by SIGTERM, a bounded wait, and `/healthz` polling.
+//! drop, a graceful stop by SIGTERM, a bounded wait, `/healthz` polling, and
+//! reading a server's `/metrics`.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -169,6 +170,37 @@ pub fn wait_healthy(server: &mut ChildGuard, addr: SocketAddr, timeout: Duration
     }
 }
 
+/// `GET /metrics` on `addr`: the body of a 200 answer, as the server wrote it.
+///
+/// Fetched with `ws_rawframe`'s client, the one `ws-loadgen` scrapes with, on
+/// a runtime of its own: `collect` is synchronous and this happens once a run.
+///
+/// # Errors
+/// [`Error::Process`] when there is no answer within `timeout`, or not a 200.
+pub fn fetch_metrics(addr: SocketAddr, timeout: Duration) -> Result<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Process(format!("cannot start a runtime for GET /metrics: {e}")))?;
+    let answer = runtime
+        .block_on(async {
+            tokio::time::timeout(timeout, ws_rawframe::http_get(addr, "/metrics")).await
+        })
+        .map_err(|_| {
+            Error::Process(format!(
+                "GET /metrics on {addr}: no answer within {}",
+                humantime::format_duration(timeout)
+            ))
+        })?;
+    match answer {
+        Ok((200, body)) => Ok(body),
+        Ok((status, _)) => Err(Error::Process(format!(
+            "GET /metrics on {addr} answered {status}"
+        ))),
+        Err(e) => Err(Error::Process(format!("GET /metrics on {addr}: {e}"))),
+    }
+}
+
 /// One `GET /healthz`: true on a 200 answer.
 fn healthz(addr: SocketAddr) -> std::io::Result<bool> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
@@ -177,4 +209,50 @@ fn healthz(addr: SocketAddr) -> std::io::Result<bool> {
     let mut head = [0u8; 12];
     stream.read_exact(&mut head)?;
     Ok(head.starts_with(b"HTTP/1.1 200"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-shot HTTP server on a loopback port that answers `response` to
+    /// the first request; the request line it got comes back from the thread.
+    fn answer_once(response: &'static str) -> (SocketAddr, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).expect("read") == 1 {
+                request.push(byte[0]);
+            }
+            stream.write_all(response.as_bytes()).expect("write");
+            String::from_utf8_lossy(&request)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        });
+        (addr, server)
+    }
+
+    #[test]
+    fn fetches_the_metrics_body() {
+        let (addr, server) = answer_once(
+            "HTTP/1.1 200 OK\r\nContent-Length: 17\r\nConnection: close\r\n\r\nws_connections 0\n",
+        );
+        let body = fetch_metrics(addr, Duration::from_secs(10)).expect("fetched");
+        assert_eq!(body, "ws_connections 0\n");
+        assert_eq!(server.join().expect("server"), "GET /metrics HTTP/1.1");
+    }
+
+    #[test]
+    fn a_status_other_than_200_is_an_error() {
+        let (addr, server) =
+            answer_once("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let err = fetch_metrics(addr, Duration::from_secs(10)).expect_err("404");
+        assert!(err.to_string().contains("answered 404"), "{err}");
+        server.join().expect("server");
+    }
 }

@@ -1,8 +1,7 @@
 //! "Which one to pick when": short claims computed from the data, each with
 //! its number and a pointer to the table it comes from. Nothing here names a
-//! winner in advance; every name comes out of a comparison.
-
-use std::cmp::Ordering;
+//! winner in advance; every name comes out of a comparison, and values within
+//! [`TIE`] of each other are reported as about the same, not ranked.
 
 use super::data::{self, BenchTable};
 use super::scenarios::{self, FROZEN_US};
@@ -13,22 +12,81 @@ use crate::manifest::Mode;
 /// A relative change of a ratio smaller than this is "no change".
 const STEADY: f64 = 0.05;
 
+/// Two values within this fraction of the larger are "about the same": no
+/// claim ranks them. One margin for every claim, because most ranked values
+/// (geometric means of ratios, one run's p99 or RSS) carry no interval that
+/// could say how far apart is apart; the claims' text states it.
+const TIE: f64 = 0.10;
+
 /// A server, the value it is ranked by, and what else its claim quotes.
 type Ranked<T> = (String, f64, T);
 
-/// Best and worst of `(name, value)` pairs; `higher_is_better` picks the direction.
-fn best_worst<T: Clone>(
-    mut items: Vec<Ranked<T>>,
-    higher_is_better: bool,
-) -> Option<(Ranked<T>, Ranked<T>)> {
+/// Whether `a` and `b` are within [`TIE`] of the larger of the two.
+fn tied(a: f64, b: f64) -> bool {
+    (a - b).abs() <= TIE * a.abs().max(b.abs())
+}
+
+/// Contenders split by the tie rule, each part in rank order. Contenders
+/// tied with neither end are left out, as the middle always was.
+#[derive(Debug)]
+struct Ranking<T> {
+    /// The best and every contender within [`TIE`] of it.
+    leaders: Vec<Ranked<T>>,
+    /// The worst and every contender within [`TIE`] of it, leaders excepted:
+    /// empty when everyone is within [`TIE`] of the best.
+    trailers: Vec<Ranked<T>>,
+}
+
+impl<T> Ranking<T> {
+    /// Several contenders, all about the same as the best: nothing to rank.
+    fn all_tied(&self) -> bool {
+        self.trailers.is_empty() && self.leaders.len() > 1
+    }
+}
+
+/// Rank `(name, value)` pairs, `higher_is_better` picking the direction;
+/// equal values keep the contenders' order.
+fn rank<T>(mut items: Vec<Ranked<T>>, higher_is_better: bool) -> Option<Ranking<T>> {
     items.sort_by(|a, b| {
         let o = a.1.total_cmp(&b.1);
         let o = if higher_is_better { o.reverse() } else { o };
         o.then_with(|| contenders::order_key(&a.0).cmp(&contenders::order_key(&b.0)))
     });
-    let best = items.first()?.clone();
-    let worst = items.last()?.clone();
-    Some((best, worst))
+    let best = items.first()?.1;
+    let worst = items.last()?.1;
+    let (leaders, rest): (Vec<_>, Vec<_>) = items.into_iter().partition(|i| tied(i.1, best));
+    let trailers = rest.into_iter().filter(|i| tied(i.1, worst)).collect();
+    Some(Ranking { leaders, trailers })
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join(parts: Vec<String>) -> String {
+    match parts.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// A group of contenders, each as `describe` words it, and when there are
+/// several, the tie that put them together.
+fn cohort<T>(items: &[Ranked<T>], what: &str, describe: impl Fn(&Ranked<T>) -> String) -> String {
+    let mut s = join(items.iter().map(describe).collect());
+    if items.len() > 1 {
+        s.push_str(&format!(
+            ", about the same {what} (within {} of each other)",
+            format::percent(TIE)
+        ));
+    }
+    s
+}
+
+/// "about the same … (within 10.0% of each other)".
+fn all_tied_words(what: &str) -> String {
+    format!(
+        "about the same {what} (within {} of each other)",
+        format::percent(TIE)
+    )
 }
 
 fn strategies() -> impl Iterator<Item = &'static str> {
@@ -50,17 +108,31 @@ fn group_claim(
     anchor: &str,
 ) -> Option<String> {
     let tables = data::bench_tables(&ctx.data.benches, group);
-    let (best, worst) = best_worst(group_ratios(&tables, Mode::Pinned), true)?;
+    let r = rank(group_ratios(&tables, Mode::Pinned), true)?;
     let reference = data::reference_of(group);
-    let mut s = format!(
-        "- **{when}**: `{}` reached {} of `{reference}`'s throughput (geometric mean over {} pinned condition(s))",
-        best.0,
-        format::ratio(best.1),
-        best.2
+    let over = format!(
+        "geometric mean over {} pinned condition(s)",
+        r.leaders.first()?.2
     );
-    if worst.0 != best.0 {
-        s.push_str(&format!(", `{}` {}", worst.0, format::ratio(worst.1)));
-    }
+    let ratio = |(name, ratio, _): &Ranked<usize>| format!("`{name}` {}", format::ratio(*ratio));
+    let mut s = if r.all_tied() {
+        format!(
+            "- **{when}**: {}: {} of `{reference}`'s throughput ({over})",
+            all_tied_words("throughput for every strategy"),
+            join(r.leaders.iter().map(ratio).collect())
+        )
+    } else {
+        let mut s = format!(
+            "- **{when}**: {} of `{reference}`'s throughput ({over})",
+            cohort(&r.leaders, "throughput", |(name, ratio, _)| {
+                format!("`{name}` reached {}", format::ratio(*ratio))
+            })
+        );
+        if !r.trailers.is_empty() {
+            s.push_str(&format!(", {}", cohort(&r.trailers, "throughput", ratio)));
+        }
+        s
+    };
     s.push_str(&format!(". See [{section}](#{anchor}).\n"));
     Some(s)
 }
@@ -76,8 +148,14 @@ fn unpinned_claim(ctx: &Ctx<'_>) -> Option<String> {
             Some((name.clone(), u / p, (*p, *u)))
         })
         .collect();
-    let (kept, lost) = best_worst(changes, true)?;
-    if (lost.1 - 1.0).abs() < STEADY {
+    // "Steady" needs every change small, gains included, not just the worst loss.
+    let largest = changes
+        .iter()
+        .max_by(|a, b| (a.1 - 1.0).abs().total_cmp(&(b.1 - 1.0).abs()))
+        .cloned()?;
+    let r = rank(changes, true)?;
+    if (largest.1 - 1.0).abs() < STEADY {
+        let lost = largest;
         return Some(format!(
             "- **When the server shares its cores with the load (unpinned)**: no strategy's echo ratio moved by more than {} between pinned and unpinned (the largest change: `{}`, {} to {}). See [Echo throughput](#echo-throughput).\n",
             format::percent(STEADY),
@@ -86,18 +164,31 @@ fn unpinned_claim(ctx: &Ctx<'_>) -> Option<String> {
             format::ratio(lost.2.1)
         ));
     }
-    let mut s = format!(
-        "- **When the server shares its cores with the load (unpinned)**: `{}` lost the most against the ceiling, from {} pinned to {} unpinned",
-        lost.0,
-        format::ratio(lost.2.0),
-        format::ratio(lost.2.1)
-    );
-    if kept.0 != lost.0 {
+    let change = |(name, _, (p, u)): &Ranked<(f64, f64)>| {
+        format!(
+            "`{name}` from {} pinned to {} unpinned",
+            format::ratio(*p),
+            format::ratio(*u)
+        )
+    };
+    let mut s = String::from("- **When the server shares its cores with the load (unpinned)**: ");
+    if r.all_tied() {
         s.push_str(&format!(
-            "; `{}` held up best, {} to {}",
-            kept.0,
-            format::ratio(kept.2.0),
-            format::ratio(kept.2.1)
+            "every strategy's echo ratio changed by {}: {}",
+            all_tied_words("factor"),
+            join(r.leaders.iter().map(change).collect())
+        ));
+    } else if r.trailers.is_empty() {
+        // A single strategy: nothing to compare it with.
+        s.push_str(&format!(
+            "{} against the ceiling",
+            join(r.leaders.iter().map(change).collect())
+        ));
+    } else {
+        s.push_str(&format!(
+            "lost the most against the ceiling: {}; held up best: {}",
+            cohort(&r.trailers, "change", change),
+            cohort(&r.leaders, "change", change)
         ));
     }
     s.push_str(". See [Echo throughput](#echo-throughput).\n");
@@ -122,7 +213,7 @@ fn slow_claim(ctx: &Ctx<'_>) -> Option<String> {
             ))
         })
         .collect();
-    let (best, worst) = best_worst(items, false)?;
+    let r = rank(items, false)?;
     let describe = |(name, p99, (delivered, frozen)): &(String, f64, (f64, usize))| {
         format!(
             "`{name}`'s healthy members got {} of the messages with p99 {} and {frozen} second(s) with a delivery over {}",
@@ -131,15 +222,30 @@ fn slow_claim(ctx: &Ctx<'_>) -> Option<String> {
             format::micros(FROZEN_US)
         )
     };
-    let mut s = format!(
-        "- **When a client can stop reading**: with one stalled member in the room, {}",
-        describe(&best)
-    );
-    if worst.0 != best.0 {
+    let mut s =
+        String::from("- **When a client can stop reading**: with one stalled member in the room, ");
+    if r.all_tied() {
         s.push_str(&format!(
-            "; {}",
-            describe(&worst).replacen("healthy members got", "got", 1)
+            "the healthy members had {} on every server: {}",
+            all_tied_words("p99"),
+            r.leaders
+                .iter()
+                .map(describe)
+                .collect::<Vec<_>>()
+                .join("; ")
         ));
+    } else {
+        s.push_str(&cohort(&r.leaders, "p99", describe));
+        if !r.trailers.is_empty() {
+            s.push_str(&format!(
+                "; {}",
+                cohort(&r.trailers, "p99", |item| describe(item).replacen(
+                    "healthy members got",
+                    "got",
+                    1
+                ))
+            ));
+        }
     }
     s.push_str(". See [Slow consumer isolation](#slow-consumer-isolation).\n");
     Some(s)
@@ -156,19 +262,27 @@ fn memory_claim(ctx: &Ctx<'_>) -> Option<String> {
             Some((r.record.server.clone(), per, m.established))
         })
         .collect();
-    let (best, worst) = best_worst(items, false)?;
-    let mut s = format!(
-        "- **Many idle connections**: `{}` used the least memory, {} per connection at {} connections",
-        best.0,
-        format::bytes(best.1),
-        format::count(best.2 as f64)
-    );
-    if worst.0 != best.0 {
+    let r = rank(items, false)?;
+    let conns = format::count(r.leaders.first()?.2 as f64);
+    let per = |(name, bytes, _): &Ranked<u64>| format!("`{name}` {}", format::bytes(*bytes));
+    let mut s = String::from("- **Many idle connections**: ");
+    if r.all_tied() {
         s.push_str(&format!(
-            "; `{}` the most, {}",
-            worst.0,
-            format::bytes(worst.1)
+            "every server used {}: {}",
+            all_tied_words(&format!("memory per connection at {conns} connections")),
+            join(r.leaders.iter().map(per).collect())
         ));
+    } else {
+        s.push_str(&format!(
+            "least memory per connection at {conns} connections: {}",
+            cohort(&r.leaders, "memory", per)
+        ));
+        if !r.trailers.is_empty() {
+            s.push_str(&format!(
+                "; the most: {}",
+                cohort(&r.trailers, "memory", per)
+            ));
+        }
     }
     s.push_str(". See [Memory](#memory).\n");
     Some(s)
@@ -189,19 +303,29 @@ fn latency_claim(ctx: &Ctx<'_>) -> Option<String> {
                 ))
             })
             .collect();
-    let (best, worst) = best_worst(items, false)?;
+    let r = rank(items, false)?;
+    let p99 = |(name, p99, ()): &Ranked<()>| format!("`{name}` {}", format::micros(*p99 as u64));
     let mut s = format!(
-        "- **Tail latency under steady load**: at {} offered (pinned), `{}` had the lowest p99 of the strategies, {}",
-        format::rate(rate),
-        best.0,
-        format::micros(best.1 as u64)
+        "- **Tail latency under steady load**: at {} offered (pinned), ",
+        format::rate(rate)
     );
-    if worst.0 != best.0 && worst.1.partial_cmp(&best.1) != Some(Ordering::Equal) {
+    if r.all_tied() {
         s.push_str(&format!(
-            "; `{}` the highest, {}",
-            worst.0,
-            format::micros(worst.1 as u64)
+            "the strategies had {}: {}",
+            all_tied_words("p99"),
+            join(r.leaders.iter().map(p99).collect())
         ));
+    } else {
+        s.push_str(&format!(
+            "lowest p99 of the strategies: {}",
+            cohort(&r.leaders, "p99", p99)
+        ));
+        if !r.trailers.is_empty() {
+            s.push_str(&format!(
+                "; the highest: {}",
+                cohort(&r.trailers, "p99", p99)
+            ));
+        }
     }
     s.push_str(". See [Latency](#latency).\n");
     Some(s)
@@ -230,8 +354,8 @@ fn reliability_claim(ctx: &Ctx<'_>) -> Option<String> {
             ))
         })
         .collect();
-    let (best, worst) = best_worst(items, false)?;
-    if worst.0 == best.0 {
+    let r = rank(items, false)?;
+    if r.leaders.len() < 2 && r.trailers.is_empty() {
         return None;
     }
     let describe = |(name, peak, (_, rel)): &Ranked<(usize, Option<f64>)>| {
@@ -240,11 +364,22 @@ fn reliability_claim(ctx: &Ctx<'_>) -> Option<String> {
             .unwrap_or_default();
         format!("`{name}` {}{rel}", format::bytes(*peak))
     };
+    let stalled = r.leaders.first()?.2.0;
+    let said = if r.all_tied() {
+        format!(
+            "every server had {}: {}",
+            all_tied_words("peak RSS"),
+            join(r.leaders.iter().map(describe).collect())
+        )
+    } else {
+        format!(
+            "the highest peak RSS was {}; the lowest {}",
+            cohort(&r.trailers, "peak RSS", describe),
+            cohort(&r.leaders, "peak RSS", describe)
+        )
+    };
     Some(format!(
-        "- **When clients can stop reading under a heavy flood**: with {} stalled members, the highest peak RSS was {}, the lowest {}. See [Reliability](#reliability).\n",
-        worst.2.0,
-        describe(&worst),
-        describe(&best)
+        "- **When clients can stop reading under a heavy flood**: with {stalled} stalled members, {said}. See [Reliability](#reliability).\n"
     ))
 }
 
@@ -351,9 +486,11 @@ pub fn section(ctx: &Ctx<'_>) -> String {
     if claims.is_empty() {
         out.push_str("No results to base a recommendation on.\n");
     } else {
-        out.push_str(
-            "Each line is computed from the tables above (ratios read as in *Method*).\n\n",
-        );
+        out.push_str(&format!(
+            "Each line is computed from the tables above (ratios read as in *Method*). \
+             Values within {} of each other are called about the same rather than ranked.\n\n",
+            format::percent(TIE)
+        ));
         for c in claims {
             out.push_str(&c);
         }
@@ -364,4 +501,103 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         out.push_str(&cost);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(values: &[(&str, f64)]) -> Vec<Ranked<()>> {
+        values
+            .iter()
+            .map(|(name, v)| ((*name).to_owned(), *v, ()))
+            .collect()
+    }
+
+    fn names(group: &[Ranked<()>]) -> Vec<&str> {
+        group.iter().map(|i| i.0.as_str()).collect()
+    }
+
+    #[test]
+    fn the_tie_margin_is_relative_to_the_larger_value() {
+        // Memory per connection in KiB: 8 apart of 143 is 5.6%.
+        assert!(tied(135.0, 143.0));
+        assert!(tied(143.0, 135.0));
+        // p99 in ms: 0.31 apart of 2.50 is 12.4%.
+        assert!(!tied(2.19, 2.50));
+        assert!(tied(0.0, 0.0));
+        assert!(tied(100.0, 90.0));
+        assert!(!tied(100.0, 89.9));
+    }
+
+    #[test]
+    fn near_equal_values_tie_instead_of_ranking() {
+        let r = rank(
+            items(&[
+                ("ws-mpsc-writer", 143.0),
+                ("ws-ref-unsplit", 135.0),
+                ("ws-tokio-mutex", 140.0),
+            ]),
+            false,
+        )
+        .expect("ranked");
+        assert!(r.all_tied());
+        assert_eq!(
+            names(&r.leaders),
+            ["ws-ref-unsplit", "ws-tokio-mutex", "ws-mpsc-writer"]
+        );
+        assert!(r.trailers.is_empty());
+    }
+
+    #[test]
+    fn values_apart_are_ranked() {
+        let r = rank(
+            items(&[("ws-tokio-mutex", 0.56), ("ws-mpsc-writer", 0.96)]),
+            true,
+        )
+        .expect("ranked");
+        assert!(!r.all_tied());
+        assert_eq!(names(&r.leaders), ["ws-mpsc-writer"]);
+        assert_eq!(names(&r.trailers), ["ws-tokio-mutex"]);
+        // The rendered groups of one contender carry no tie note.
+        let ratio = |(n, v, ()): &Ranked<()>| format!("`{n}` {}", format::ratio(*v));
+        assert_eq!(
+            cohort(&r.leaders, "throughput", ratio),
+            "`ws-mpsc-writer` 0.96×"
+        );
+    }
+
+    #[test]
+    fn a_leader_tied_with_the_runner_up_is_not_ranked_above_it() {
+        // 1.00 and 0.95 are within 10%, 0.80 is not within 10% of either.
+        let r = rank(items(&[("a", 0.80), ("b", 0.95), ("c", 1.00)]), true).expect("ranked");
+        assert_eq!(names(&r.leaders), ["c", "b"]);
+        assert_eq!(names(&r.trailers), ["a"]);
+        let ratio = |(n, v, ()): &Ranked<()>| format!("`{n}` {}", format::ratio(*v));
+        assert_eq!(
+            cohort(&r.leaders, "throughput", ratio),
+            "`c` 1.00× and `b` 0.95×, about the same throughput (within 10.0% of each other)"
+        );
+        // A middle value tied with both ends goes with the best.
+        let r = rank(items(&[("a", 100.0), ("b", 95.0), ("c", 89.0)]), true).expect("ranked");
+        assert_eq!(names(&r.leaders), ["a", "b"]);
+        assert_eq!(names(&r.trailers), ["c"]);
+    }
+
+    #[test]
+    fn one_contender_is_neither_tied_nor_ranked() {
+        let r = rank(items(&[("a", 1.0)]), true).expect("ranked");
+        assert!(!r.all_tied());
+        assert_eq!(names(&r.leaders), ["a"]);
+        assert!(r.trailers.is_empty());
+        assert!(rank(items(&[]), true).is_none());
+    }
+
+    #[test]
+    fn joins_in_words() {
+        assert_eq!(join(vec![]), "");
+        assert_eq!(join(vec!["a".into()]), "a");
+        assert_eq!(join(vec!["a".into(), "b".into()]), "a and b");
+        assert_eq!(join(vec!["a".into(), "b".into(), "c".into()]), "a, b and c");
+    }
 }

@@ -43,6 +43,11 @@ pub struct Data {
     pub badinput: Vec<Run<BadinputResult>>,
     /// Reliability: SIGTERM under an echo flood.
     pub shutdown: Vec<Run<EchoResult>>,
+    /// Each run's saved `GET /metrics` samples, by stem (runs without a
+    /// `<stem>.metrics.txt` are absent).
+    pub server_metrics: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
+    /// The generator's ceiling against the echo reference.
+    pub ceiling: Vec<Run<EchoResult>>,
 }
 
 fn load_runs<T: DeserializeOwned>(
@@ -90,6 +95,8 @@ impl Data {
             churn: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "churn-")?,
             badinput: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "badinput")?,
             shutdown: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "shutdown")?,
+            ceiling: load_runs(layout, manifest.as_ref(), Scenario::Ceiling, "")?,
+            server_metrics: super::strategy::load(layout, manifest.as_ref())?,
             index: criterion::load_index(layout)?,
             benches: criterion::load(layout)?,
             manifest,

@@ -96,6 +96,12 @@ pub fn bytes(b: f64) -> String {
     }
 }
 
+/// A plain quantity to three significant digits: `2.50`, `14.3`, `143`.
+#[must_use]
+pub fn number(x: f64) -> String {
+    sig3(x)
+}
+
 /// CPU cores used: `0.93`.
 #[must_use]
 pub fn cores(c: f64) -> String {
@@ -121,5 +127,7 @@ mod tests {
         assert_eq!(nanos(99_960.0), "100 µs");
         assert_eq!(nanos(999_700.0), "1.00 ms");
         assert_eq!(nanos(9.996), "10.0 ns");
+        assert_eq!(number(2.5), "2.50");
+        assert_eq!(number(143.27), "143");
     }
 }

@@ -82,7 +82,7 @@ fn first_run<'a>(ctx: &Ctx<'a>, scenario: Scenario) -> Option<&'a RunRecord> {
         .find(|r| r.scenario == scenario && r.error.is_none())
 }
 
-fn command_block(r: &RunRecord) -> String {
+pub(crate) fn command_block(r: &RunRecord) -> String {
     format!(
         "```sh\n{}\n{}\n```\n\n",
         r.server_command.join(" "),

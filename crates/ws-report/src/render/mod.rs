@@ -3,6 +3,7 @@
 //! rendering twice gives the same bytes and [`crate::check`] can compare.
 
 mod benches;
+mod ceiling;
 mod claims;
 pub mod data;
 pub mod format;
@@ -10,6 +11,7 @@ mod intro;
 pub mod plots;
 mod reliability;
 mod scenarios;
+mod strategy;
 pub mod table;
 
 use std::path::{Component, Path, PathBuf};
@@ -112,9 +114,11 @@ pub fn render(results: &Path, report: &Path) -> Result<Rendered> {
     )?);
     md.push_str(&benches::section(&mut ctx, "contention", "Contention")?);
     md.push_str(&scenarios::slow(&mut ctx)?);
+    md.push_str(&strategy::section(&ctx));
     md.push_str(&scenarios::memory(&mut ctx)?);
     md.push_str(&reliability::section(&ctx));
     md.push_str(&scenarios::latency(&mut ctx)?);
+    md.push_str(&ceiling::section(&ctx));
     md.push_str(&benches::others(&mut ctx)?);
     md.push_str(&claims::section(&ctx));
     Ok(Rendered {
