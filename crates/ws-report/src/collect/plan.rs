@@ -27,6 +27,14 @@ pub struct Params {
     pub slow_rate: u32,
     /// Slow consumer: measured time.
     pub slow_duration: &'static str,
+    /// Contention: members of the room.
+    pub contention_conns: usize,
+    /// Contention: members sending at once (every one a writer to every sink).
+    pub contention_senders: usize,
+    /// Contention: message size.
+    pub contention_size: usize,
+    /// Contention: total rate of all senders.
+    pub contention_rate: u32,
     /// Memory: idle connections.
     pub memory_conns: usize,
     /// Memory: how long they are held.
@@ -83,6 +91,13 @@ impl Params {
             slow_size: 16 * 1024,
             slow_rate: 250,
             slow_duration: "20s",
+            // 8 of 50 members sending 1 KiB at 200/s each: 80,000 deliveries/s,
+            // well within every server's pinned core, so the figures show how
+            // writers meet on the sinks rather than an overload.
+            contention_conns: 50,
+            contention_senders: 8,
+            contention_size: 1024,
+            contention_rate: 1600,
             memory_conns: 10_000,
             memory_hold: "5s",
             // 3 of 50 members stop reading 16 KiB messages at 250/s: 4 MB/s
@@ -121,6 +136,10 @@ impl Params {
             slow_size: 4096,
             slow_rate: 100,
             slow_duration: "1s",
+            contention_conns: 10,
+            contention_senders: 4,
+            contention_size: 1024,
+            contention_rate: 400,
             memory_conns: 200,
             memory_hold: "500ms",
             flood_conns: 10,
@@ -314,6 +333,38 @@ pub fn runs(p: &Params) -> Vec<Run> {
                 args,
             ));
         }
+    }
+    // Several senders in one room, nobody slow: every sink has several writers.
+    for server in CONTENDERS.into_iter().filter(|c| c.rooms) {
+        runs.push(Run::new(
+            Scenario::Slow,
+            server,
+            "contention",
+            "/ws/room/contention",
+            "slow",
+            strings(&[
+                "--conns",
+                &p.contention_conns.to_string(),
+                "--senders",
+                &p.contention_senders.to_string(),
+                "--size",
+                &p.contention_size.to_string(),
+                "--rate",
+                &p.contention_rate.to_string(),
+                "--duration",
+                p.duration,
+                "--warmup",
+                p.warmup,
+                "--drain-timeout",
+                p.drain,
+                "--stalled",
+                "0",
+                "--slow",
+                "1",
+                "--slow-delay",
+                "0s",
+            ]),
+        ));
     }
     for server in CONTENDERS {
         runs.push(Run::new(

@@ -143,7 +143,14 @@ pub fn method(ctx: &Ctx<'_>) -> String {
             ),
         ]);
     }
-    if let Some(r) = ctx.data.slow.iter().find_map(|r| r.result.as_ref()) {
+    // The contention runs describe themselves in the strategy section.
+    if let Some(r) = ctx
+        .data
+        .slow
+        .iter()
+        .filter(|r| r.record.case != "contention")
+        .find_map(|r| r.result.as_ref())
+    {
         t.row(vec![
             "Slow consumer isolation".into(),
             format!(

@@ -217,6 +217,12 @@ fn queue_cells(depth: &Histogram) -> [String; 3] {
 
 /// A run's case in words: `baseline` or `3 stalled`.
 fn case_label(run: &Run<SlowResult>) -> String {
+    if run.record.case == "contention" {
+        return run.result.as_ref().map_or_else(
+            || "contention".into(),
+            |r| format!("{} senders", r.config.senders),
+        );
+    }
     if run.record.case.ends_with("stalled") {
         run.result.as_ref().map_or_else(
             || "stalled".into(),
@@ -258,7 +264,7 @@ fn row(run: &Run<SlowResult>, samples: Option<&Samples>) -> Vec<String> {
 }
 
 /// The runs of `cases`, server by server, each server's cases in the order given.
-fn runs_of<'a>(runs: &'a [Run<SlowResult>], cases: [&str; 2]) -> Vec<&'a Run<SlowResult>> {
+fn runs_of<'a>(runs: &'a [Run<SlowResult>], cases: &[&str]) -> Vec<&'a Run<SlowResult>> {
     let mut out: Vec<&Run<SlowResult>> = runs
         .iter()
         .filter(|r| cases.contains(&r.record.case.as_str()))
@@ -334,16 +340,18 @@ fn change(
 /// "What each strategy saw (from its /metrics)".
 pub fn section(ctx: &Ctx<'_>) -> String {
     let data = ctx.data;
-    let slow = runs_of(&data.slow, ["baseline", "stalled"]);
-    let flood = runs_of(&data.flood, ["flood-baseline", "flood-stalled"]);
-    if slow.is_empty() && flood.is_empty() {
+    let slow = runs_of(&data.slow, &["baseline", "stalled"]);
+    let contention = runs_of(&data.slow, &["contention"]);
+    let flood = runs_of(&data.flood, &["flood-baseline", "flood-stalled"]);
+    if slow.is_empty() && flood.is_empty() && contention.is_empty() {
         return String::new();
     }
     let mut out = String::from("### What each strategy saw (from its /metrics)\n\n");
     let metrics = &data.server_metrics;
     let slow_table = table(metrics, &slow);
     let flood_table = table(metrics, &flood);
-    if slow_table.is_none() && flood_table.is_none() {
+    let contention_table = table(metrics, &contention);
+    if slow_table.is_none() && flood_table.is_none() && contention_table.is_none() {
         out.push_str(
             "No run in these results has a saved `GET /metrics` (`<run>.metrics.txt`): they were collected before `ws-report collect` saved it.\n\n",
         );
@@ -375,6 +383,27 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         if !changes.is_empty() {
             out.push_str(&format!("In these runs, {}.\n\n", changes.join("; ")));
         }
+    }
+    if let Some(t) = contention_table {
+        let senders = contention
+            .iter()
+            .find_map(|r| r.result.as_ref())
+            .map_or_else(String::new, |r| {
+                format!(
+                    ": {} of {} members sending {} B messages at {} in total, nobody slow",
+                    r.config.senders,
+                    r.config.conns,
+                    r.config.size,
+                    r.config
+                        .rate
+                        .map_or_else(|| "closed loop".to_owned(), format::rate)
+                )
+            });
+        out.push_str(&format!(
+            "**Contention** (several writers to every sink{senders}):\n\n"
+        ));
+        out.push_str(&t);
+        out.push('\n');
     }
     if let Some(t) = flood_table {
         out.push_str("**Stalled-consumer flood** (the floods of [Reliability](#reliability)):\n\n");
