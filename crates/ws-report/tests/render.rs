@@ -113,7 +113,7 @@ fn numbers_come_from_the_results() {
         .find(|l| l.contains("Request/reply"))
         .expect("echo claim");
     assert!(
-        echo_claim.contains(&format!("`{}` reached", CONTENDERS[best].name)),
+        echo_claim.contains(&format!("highest: `{}`", CONTENDERS[best].name)),
         "{echo_claim}"
     );
     // Memory: the smallest RSS per connection wins.

@@ -108,7 +108,7 @@ fn saved_metrics_fill_the_rows_of_their_runs() {
     // Lock figures, and "–" in the queue columns.
     assert_eq!(
         row(section, "ws-tokio-mutex", "baseline"),
-        "| `ws-tokio-mutex` | baseline | 99,000 | 1,000 | 4.0% | 10.0 µs | ≤ 64.0 µs | – | – | – |"
+        "| `ws-tokio-mutex` | baseline | 99,000 | 1,000 | 40 (4.0%) | 10.0 µs | ≤ 64.0 µs | – | – | – |"
     );
     // Queue figures: mean depth 2.50, the 396th of 400 flushes in the bucket up to 8.
     assert_eq!(

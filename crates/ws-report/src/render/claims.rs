@@ -115,21 +115,23 @@ fn group_claim(
         r.leaders.first()?.2
     );
     let ratio = |(name, ratio, _): &Ranked<usize>| format!("`{name}` {}", format::ratio(*ratio));
+    let against = format!("- **{when}**: against `{reference}`'s throughput ({over})");
     let mut s = if r.all_tied() {
         format!(
-            "- **{when}**: {}: {} of `{reference}`'s throughput ({over})",
+            "{against}, {}: {}",
             all_tied_words("throughput for every strategy"),
             join(r.leaders.iter().map(ratio).collect())
         )
     } else {
         let mut s = format!(
-            "- **{when}**: {} of `{reference}`'s throughput ({over})",
-            cohort(&r.leaders, "throughput", |(name, ratio, _)| {
-                format!("`{name}` reached {}", format::ratio(*ratio))
-            })
+            "{against}, highest: {}",
+            cohort(&r.leaders, "throughput", ratio)
         );
         if !r.trailers.is_empty() {
-            s.push_str(&format!(", {}", cohort(&r.trailers, "throughput", ratio)));
+            s.push_str(&format!(
+                "; lowest: {}",
+                cohort(&r.trailers, "throughput", ratio)
+            ));
         }
         s
     };
@@ -185,8 +187,19 @@ fn unpinned_claim(ctx: &Ctx<'_>) -> Option<String> {
             join(r.leaders.iter().map(change).collect())
         ));
     } else {
+        // Sharing cores can help a strategy as well as hurt it: say which.
+        let worst = if r.trailers.iter().all(|t| t.1 >= 1.0) {
+            "gained the least"
+        } else {
+            "lost the most"
+        };
+        let best = if r.leaders.iter().all(|t| t.1 > 1.0) {
+            "gained the most"
+        } else {
+            "held up best"
+        };
         s.push_str(&format!(
-            "lost the most against the ceiling: {}; held up best: {}",
+            "{worst} against the ceiling: {}; {best}: {}",
             cohort(&r.trailers, "change", change),
             cohort(&r.leaders, "change", change)
         ));

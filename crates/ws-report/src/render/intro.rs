@@ -201,7 +201,11 @@ pub fn method(ctx: &Ctx<'_>) -> String {
          Open-loop latency has a floor near 1 ms: Tokio's timer resolution delays each scheduled send by up to \
          a millisecond (see `crates/ws-loadgen/README.md`), so sub-millisecond differences show in the Criterion \
          (closed-loop) results, not in the latency tables. A run marked *generator limited* may describe \
-         `ws-loadgen` rather than the server.\n\n"
+         `ws-loadgen` rather than the server. Criterion's 95% interval describes the samples of one process: \
+         on a shared virtual machine, the same benchmark run again in a fresh process can land outside it, \
+         so a difference of a few per cent between two servers in one table is not a finding; the \
+         differences between regimes (batching under pipelined load, many writers, a stalled member) are \
+         many times larger than that.\n\n"
     ));
     out
 }

@@ -199,11 +199,33 @@ fn lock_cells(acquisitions: f64, contended: f64, wait: Option<&Histogram>) -> [S
     let wait = wait.filter(|w| w.count > 0.0);
     [
         format::count(acquisitions),
-        format::percent(contended / acquisitions),
+        // Contention is rare and matters when it happens: the count, and a
+        // share with significant digits rather than a rounded 0.0%.
+        format!(
+            "{} ({})",
+            format::count(contended),
+            small_percent(contended / acquisitions)
+        ),
         wait.and_then(Histogram::mean)
             .map_or_else(|| NONE.into(), seconds),
         wait.map_or_else(|| NONE.into(), |w| bound_cell(w, seconds)),
     ]
+}
+
+/// A share as a percentage that stays readable when tiny: one decimal from
+/// 0.1 % up, two significant digits below (`0.056%`), `0%` for none.
+fn small_percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p <= 0.0 || !p.is_finite() {
+        return "0%".into();
+    }
+    if p >= 0.1 {
+        return format!("{p:.1}%");
+    }
+    // Two significant digits: one more decimal than the first non-zero one.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let decimals = (1.0 - p.log10().floor()) as usize;
+    format!("{p:.decimals$}%")
 }
 
 /// Queue cells: wake-ups, mean depth, p99 bucket of the depth.
@@ -325,8 +347,8 @@ fn change(
             },
         ) => Some(format!(
             "`{server}` found a sink's lock held at {} of its acquisitions in the baseline and {} with {with} member(s)",
-            format::percent(bc / ba),
-            format::percent(sc / sa)
+            small_percent(bc / ba),
+            small_percent(sc / sa)
         )),
         (Figures::Queue { depth: bd }, Figures::Queue { depth: sd }) => Some(format!(
             "`{server}`'s writer tasks wrote {} message(s) per flush on average in the baseline and {} with {with} member(s)",
@@ -527,7 +549,7 @@ ws_writer_queue_depth_bucket{le=\"+Inf\"} 100
         };
         assert_eq!(
             lock_cells(*acquisitions, *contended, wait.as_ref()),
-            ["200", "5.0%", "10.0 µs", "≤ 64.0 µs"].map(String::from)
+            ["200", "10 (5.0%)", "10.0 µs", "≤ 64.0 µs"].map(String::from)
         );
         let queue = figures(&ws_rawframe::parse_metrics(QUEUE));
         let Figures::Queue { depth } = &queue else {
@@ -545,7 +567,16 @@ ws_writer_queue_depth_bucket{le=\"+Inf\"} 100
         let h = hist(0.0, &[(1e-6, 0.0), (f64::INFINITY, 0.0)]);
         assert_eq!(
             lock_cells(50.0, 0.0, Some(&h)),
-            ["50", "0.0%", NONE, NONE].map(String::from)
+            ["50", "0 (0%)", NONE, NONE].map(String::from)
         );
+    }
+
+    #[test]
+    fn tiny_shares_keep_two_significant_digits() {
+        assert_eq!(small_percent(0.0), "0%");
+        assert_eq!(small_percent(0.05), "5.0%");
+        assert_eq!(small_percent(0.001), "0.1%");
+        assert_eq!(small_percent(0.000_562), "0.056%");
+        assert_eq!(small_percent(0.000_005_2), "0.00052%");
     }
 }
