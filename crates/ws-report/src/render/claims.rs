@@ -89,6 +89,51 @@ fn all_tied_words(what: &str) -> String {
     )
 }
 
+/// How a claim words its ranking: the lead-in when everyone ties, and the
+/// labels of the best and worst cohorts.
+struct Words<'a> {
+    /// Before [`all_tied_words`] when every contender is within [`TIE`].
+    all: &'a str,
+    /// What is "about the same" when everyone ties.
+    all_what: &'a str,
+    /// Before the leaders.
+    best: &'a str,
+    /// Before the trailers.
+    worst: &'a str,
+    /// What is "about the same" within a cohort.
+    what: &'a str,
+}
+
+/// A ranking in words, best first: "{best}: …; {worst}: …", or "{all}
+/// about the same …: …" when every contender ties with the best.
+fn ranking_words<T>(
+    r: &Ranking<T>,
+    words: &Words<'_>,
+    describe: impl Fn(&Ranked<T>) -> String,
+) -> String {
+    if r.all_tied() {
+        return format!(
+            "{}{}: {}",
+            words.all,
+            all_tied_words(words.all_what),
+            join(r.leaders.iter().map(&describe).collect())
+        );
+    }
+    let mut s = format!(
+        "{}: {}",
+        words.best,
+        cohort(&r.leaders, words.what, &describe)
+    );
+    if !r.trailers.is_empty() {
+        s.push_str(&format!(
+            "; {}: {}",
+            words.worst,
+            cohort(&r.trailers, words.what, &describe)
+        ));
+    }
+    s
+}
+
 fn strategies() -> impl Iterator<Item = &'static str> {
     CONTENDERS.iter().filter(|c| !c.reference).map(|c| c.name)
 }
@@ -115,28 +160,17 @@ fn group_claim(
         r.leaders.first()?.2
     );
     let ratio = |(name, ratio, _): &Ranked<usize>| format!("`{name}` {}", format::ratio(*ratio));
-    let against = format!("- **{when}**: against `{reference}`'s throughput ({over})");
-    let mut s = if r.all_tied() {
-        format!(
-            "{against}, {}: {}",
-            all_tied_words("throughput for every strategy"),
-            join(r.leaders.iter().map(ratio).collect())
-        )
-    } else {
-        let mut s = format!(
-            "{against}, highest: {}",
-            cohort(&r.leaders, "throughput", ratio)
-        );
-        if !r.trailers.is_empty() {
-            s.push_str(&format!(
-                "; lowest: {}",
-                cohort(&r.trailers, "throughput", ratio)
-            ));
-        }
-        s
+    let words = Words {
+        all: "",
+        all_what: "throughput for every strategy",
+        best: "highest",
+        worst: "lowest",
+        what: "throughput",
     };
-    s.push_str(&format!(". See [{section}](#{anchor}).\n"));
-    Some(s)
+    Some(format!(
+        "- **{when}**: against `{reference}`'s throughput ({over}), {}. See [{section}](#{anchor}).\n",
+        ranking_words(&r, &words, ratio)
+    ))
 }
 
 fn unpinned_claim(ctx: &Ctx<'_>) -> Option<String> {
@@ -278,27 +312,17 @@ fn memory_claim(ctx: &Ctx<'_>) -> Option<String> {
     let r = rank(items, false)?;
     let conns = format::count(r.leaders.first()?.2 as f64);
     let per = |(name, bytes, _): &Ranked<u64>| format!("`{name}` {}", format::bytes(*bytes));
-    let mut s = String::from("- **Many idle connections**: ");
-    if r.all_tied() {
-        s.push_str(&format!(
-            "every server used {}: {}",
-            all_tied_words(&format!("memory per connection at {conns} connections")),
-            join(r.leaders.iter().map(per).collect())
-        ));
-    } else {
-        s.push_str(&format!(
-            "least memory per connection at {conns} connections: {}",
-            cohort(&r.leaders, "memory", per)
-        ));
-        if !r.trailers.is_empty() {
-            s.push_str(&format!(
-                "; the most: {}",
-                cohort(&r.trailers, "memory", per)
-            ));
-        }
-    }
-    s.push_str(". See [Memory](#memory).\n");
-    Some(s)
+    let words = Words {
+        all: "every server used ",
+        all_what: &format!("memory per connection at {conns} connections"),
+        best: &format!("least memory per connection at {conns} connections"),
+        worst: "the most",
+        what: "memory",
+    };
+    Some(format!(
+        "- **Many idle connections**: {}. See [Memory](#memory).\n",
+        ranking_words(&r, &words, per)
+    ))
 }
 
 fn latency_claim(ctx: &Ctx<'_>) -> Option<String> {
@@ -318,30 +342,18 @@ fn latency_claim(ctx: &Ctx<'_>) -> Option<String> {
             .collect();
     let r = rank(items, false)?;
     let p99 = |(name, p99, ()): &Ranked<()>| format!("`{name}` {}", format::micros(*p99 as u64));
-    let mut s = format!(
-        "- **Tail latency under steady load**: at {} offered (pinned), ",
-        format::rate(rate)
-    );
-    if r.all_tied() {
-        s.push_str(&format!(
-            "the strategies had {}: {}",
-            all_tied_words("p99"),
-            join(r.leaders.iter().map(p99).collect())
-        ));
-    } else {
-        s.push_str(&format!(
-            "lowest p99 of the strategies: {}",
-            cohort(&r.leaders, "p99", p99)
-        ));
-        if !r.trailers.is_empty() {
-            s.push_str(&format!(
-                "; the highest: {}",
-                cohort(&r.trailers, "p99", p99)
-            ));
-        }
-    }
-    s.push_str(". See [Latency](#latency).\n");
-    Some(s)
+    let words = Words {
+        all: "the strategies had ",
+        all_what: "p99",
+        best: "lowest p99 of the strategies",
+        worst: "the highest",
+        what: "p99",
+    };
+    Some(format!(
+        "- **Tail latency under steady load**: at {} offered (pinned), {}. See [Latency](#latency).\n",
+        format::rate(rate),
+        ranking_words(&r, &words, p99)
+    ))
 }
 
 fn reliability_claim(ctx: &Ctx<'_>) -> Option<String> {
