@@ -24,8 +24,8 @@ use tokio::io::AsyncWriteExt;
 use crate::LoadgenError;
 use crate::client::{self, ConnectOptions, End, Target};
 use crate::common::{self, EchoFailure, ser_duration};
-use crate::procmon::{self, OwnCpu, ServerReport, ServerSampler};
-use crate::report::{GeneratorReport, NamedHistogram, Table, fmt_bytes, fmt_rate};
+use crate::procmon::{self, OwnCpu, ServerSampler};
+use crate::report::{GeneratorReport, NamedHistogram, RunOutcome, Table, fmt_bytes, fmt_rate};
 use crate::stats::{Clock, Integrity, LatencySummary, new_histogram, record_ns};
 
 /// How often the server's metrics are read while settling.
@@ -213,15 +213,10 @@ pub struct Report {
     pub rss_after_bytes: Option<u64>,
     /// `rss_after_bytes / server.baseline_rss_bytes`.
     pub rss_after_vs_baseline: Option<f64>,
-    /// Was the generator the limit?
-    pub generator: GeneratorReport,
-    /// The server process, with `server_pid`: baseline and peak RSS.
-    pub server: Option<ServerReport>,
-    /// The first distinct errors.
-    pub errors: Vec<String>,
-    /// Histograms for `--hdr`.
-    #[serde(skip)]
-    pub histograms: Vec<NamedHistogram>,
+    /// Generator, server, errors, histograms (top level in JSON); the
+    /// server's baseline and peak RSS frame `rss_after_bytes`.
+    #[serde(flatten)]
+    pub outcome: RunOutcome,
 }
 
 impl crate::report::Report for Report {
@@ -272,7 +267,7 @@ impl crate::report::Report for Report {
         if let Some(e) = &self.metrics_error {
             t.row("metrics", e);
         }
-        if let (Some(after), Some(s)) = (self.rss_after_bytes, &self.server) {
+        if let (Some(after), Some(s)) = (self.rss_after_bytes, &self.outcome.server) {
             t.row(
                 "server RSS",
                 format!(
@@ -284,19 +279,14 @@ impl crate::report::Report for Report {
                 ),
             );
         }
-        t.integrity(&self.integrity)
-            .generator(&self.generator)
-            .server(self.server.as_ref());
-        for e in &self.errors {
-            t.row("error", e);
-        }
+        t.outcome(&self.integrity, &self.outcome);
         t.finish()
     }
     fn integrity(&self) -> &Integrity {
         &self.integrity
     }
     fn histograms(&self) -> &[NamedHistogram] {
-        &self.histograms
+        &self.outcome.histograms
     }
     fn failed(&self) -> bool {
         self.integrity.has_failures() || self.failures > 0 || self.leaked == Some(true)
@@ -530,13 +520,15 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         leaked,
         rss_after_bytes,
         rss_after_vs_baseline,
-        generator: GeneratorReport::judge(cpu_used, None),
-        server,
-        errors,
-        histograms: vec![NamedHistogram {
-            tag: "handshake".into(),
-            histogram: handshakes,
-        }],
+        outcome: RunOutcome {
+            generator: GeneratorReport::judge(cpu_used, None),
+            server,
+            errors: Some(errors),
+            histograms: vec![NamedHistogram {
+                tag: "handshake".into(),
+                histogram: handshakes,
+            }],
+        },
         config,
     })
 }

@@ -18,8 +18,8 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::LoadgenError;
 use crate::client::{self, ConnectOptions, End, Target, Ws};
 use crate::common::{self, ser_duration};
-use crate::procmon::{OwnCpu, ServerReport, ServerSampler};
-use crate::report::{GeneratorReport, NamedHistogram, Table, fmt_rate};
+use crate::procmon::{OwnCpu, ServerSampler};
+use crate::report::{GeneratorReport, NamedHistogram, RunOutcome, Table, fmt_rate};
 use crate::stats::{Clock, Integrity, LatencySummary, duration_ns, new_histogram, record_ns};
 
 /// Configuration of a connect run.
@@ -108,13 +108,11 @@ pub struct Report {
     pub handshake: LatencySummary,
     /// Connections still open at the end of the hold.
     pub open_after_hold: u64,
-    /// Was the generator the limit?
-    pub generator: GeneratorReport,
-    /// The server process, with `server_pid`; `rss_per_connection_bytes` is the figure to read.
-    pub server: Option<ServerReport>,
-    /// Histograms for `--hdr`.
-    #[serde(skip)]
-    pub histograms: Vec<NamedHistogram>,
+    /// Generator, server, histograms (top level in JSON; no `errors`, the
+    /// failures are above); of the server's figures,
+    /// `rss_per_connection_bytes` is the one to read.
+    #[serde(flatten)]
+    pub outcome: RunOutcome,
 }
 
 impl crate::report::Report for Report {
@@ -146,16 +144,14 @@ impl crate::report::Report for Report {
         if !self.config.hold.is_zero() {
             t.row("open after hold", self.open_after_hold);
         }
-        t.integrity(&self.integrity)
-            .generator(&self.generator)
-            .server(self.server.as_ref());
+        t.outcome(&self.integrity, &self.outcome);
         t.finish()
     }
     fn integrity(&self) -> &Integrity {
         &self.integrity
     }
     fn histograms(&self) -> &[NamedHistogram] {
-        &self.histograms
+        &self.outcome.histograms
     }
 }
 
@@ -287,12 +283,15 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         },
         handshake: LatencySummary::of(&latency),
         open_after_hold,
-        generator: GeneratorReport::judge(cpu_used, None),
-        server,
-        histograms: vec![NamedHistogram {
-            tag: "handshake".into(),
-            histogram: latency,
-        }],
+        outcome: RunOutcome {
+            generator: GeneratorReport::judge(cpu_used, None),
+            server,
+            errors: None,
+            histograms: vec![NamedHistogram {
+                tag: "handshake".into(),
+                histogram: latency,
+            }],
+        },
         config,
     })
 }

@@ -16,8 +16,8 @@ use crate::client::{self, ConnectOptions, Driver, End, Target};
 use crate::common;
 use crate::load::MessageLoad;
 use crate::payload::{self, Kind, PayloadCodec};
-use crate::procmon::{OwnCpu, ServerReport, ServerSampler};
-use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, Table, fmt_rate};
+use crate::procmon::{OwnCpu, ServerSampler};
+use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, Table, fmt_rate};
 use crate::stats::{
     Clock, Integrity, Schedule, SeqTracker, duration_ns, merge_into, new_histogram, record_ns,
 };
@@ -109,15 +109,9 @@ pub struct Report {
     pub latency: LatencyReport,
     /// Lowest per-connection share of sent messages that came back.
     pub delivered_fraction_worst: f64,
-    /// Was the generator the limit?
-    pub generator: GeneratorReport,
-    /// The server process, with `server_pid`.
-    pub server: Option<ServerReport>,
-    /// The first distinct connection errors.
-    pub errors: Vec<String>,
-    /// Histograms for `--hdr`.
-    #[serde(skip)]
-    pub histograms: Vec<NamedHistogram>,
+    /// Generator, server, errors, histograms (top level in JSON).
+    #[serde(flatten)]
+    pub outcome: RunOutcome,
 }
 
 impl crate::report::Report for Report {
@@ -146,19 +140,14 @@ impl crate::report::Report for Report {
             "worst delivered fraction",
             format!("{:.4}", self.delivered_fraction_worst),
         )
-        .integrity(&self.integrity)
-        .generator(&self.generator)
-        .server(self.server.as_ref());
-        for e in &self.errors {
-            t.row("error", e);
-        }
+        .outcome(&self.integrity, &self.outcome);
         t.finish()
     }
     fn integrity(&self) -> &Integrity {
         &self.integrity
     }
     fn histograms(&self) -> &[NamedHistogram] {
-        &self.histograms
+        &self.outcome.histograms
     }
 }
 
@@ -428,10 +417,12 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         throughput_bytes_per_s: (received as f64 * config.load.size as f64) / duration_s,
         latency: latency_report,
         delivered_fraction_worst: worst,
-        generator,
-        server,
-        errors,
-        histograms,
+        outcome: RunOutcome {
+            generator,
+            server,
+            errors: Some(errors),
+            histograms,
+        },
         config,
     })
 }

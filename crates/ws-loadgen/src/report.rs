@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::procmon::ServerReport;
 use crate::stats::{Integrity, LatencySummary, new_histogram, record_ns};
 
 /// CPU utilization of its threads above which the generator is called the bottleneck.
@@ -82,6 +83,30 @@ impl LatencyReport {
             with,
         )
     }
+}
+
+/// What every load scenario's report ends with, after its own figures: who
+/// limited the run, the server's resources, the errors seen, and the
+/// histograms for `--hdr`.
+///
+/// Scenario reports embed it with `#[serde(flatten)]` as their last field,
+/// so `generator`, `server` and `errors` stay top-level keys after the
+/// scenario's own figures: that is where `ws-report` and the committed
+/// `results/` files have them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunOutcome {
+    /// Was the generator the limit?
+    pub generator: GeneratorReport,
+    /// The server process, with `server_pid`.
+    pub server: Option<ServerReport>,
+    /// The first distinct errors the run met. `None` for `connect`, which
+    /// tallies its failures by text in its own `failures` map instead;
+    /// `None` leaves the key out of the JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<String>>,
+    /// Histograms for `--hdr`.
+    #[serde(skip)]
+    pub histograms: Vec<NamedHistogram>,
 }
 
 /// Whether the generator itself limited the run.
@@ -288,7 +313,7 @@ impl Table {
     }
 
     /// The server block.
-    pub fn server(&mut self, s: Option<&crate::procmon::ServerReport>) -> &mut Self {
+    pub fn server(&mut self, s: Option<&ServerReport>) -> &mut Self {
         if let Some(s) = s {
             let per = s
                 .rss_per_connection_bytes
@@ -312,9 +337,91 @@ impl Table {
         self
     }
 
+    /// The closing rows every load scenario shares, in this order: the
+    /// integrity block, the generator block, the server block, one row per
+    /// error. Integrity stays a separate argument because it is a report's
+    /// first field in JSON, not part of its [`RunOutcome`].
+    pub fn outcome(&mut self, integrity: &Integrity, o: &RunOutcome) -> &mut Self {
+        self.integrity(integrity)
+            .generator(&o.generator)
+            .server(o.server.as_ref());
+        for e in o.errors.iter().flatten() {
+            self.row("error", e);
+        }
+        self
+    }
+
     /// The rendered text.
     #[must_use]
     pub fn finish(&mut self) -> String {
         std::mem::take(&mut self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(errors: Option<Vec<String>>) -> RunOutcome {
+        RunOutcome {
+            server: Some(ServerReport {
+                pid: 7,
+                samples: 1,
+                baseline_rss_bytes: 0,
+                peak_rss_bytes: 0,
+                rss_per_connection_bytes: None,
+                cpu_seconds: 0.0,
+                cpu_cores_used: 0.0,
+                error: None,
+            }),
+            errors,
+            ..RunOutcome::default()
+        }
+    }
+
+    fn labels(text: &str) -> Vec<&str> {
+        text.lines()
+            .skip(1)
+            .filter_map(|l| l.trim_start().split("  ").next())
+            .collect()
+    }
+
+    #[test]
+    fn closing_rows_come_in_a_fixed_order() {
+        let o = outcome(Some(vec!["boom".into(), "bang".into()]));
+        let text = Table::new("t").outcome(&Integrity::default(), &o).finish();
+        assert_eq!(
+            labels(&text),
+            [
+                "integrity",
+                "server closes / drops",
+                "generator CPU",
+                "server",
+                "error",
+                "error"
+            ],
+            "{text}"
+        );
+        let without = Table::new("t")
+            .outcome(&Integrity::default(), &outcome(None))
+            .finish();
+        assert!(!without.contains("error"), "{without}");
+    }
+
+    #[test]
+    fn errors_key_is_left_out_only_when_none() {
+        let keys = |o: &RunOutcome| {
+            let mut keys = serde_json::to_value(o)
+                .ok()
+                .and_then(|v| v.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()))
+                .unwrap_or_default();
+            keys.sort();
+            keys
+        };
+        assert_eq!(
+            keys(&outcome(Some(Vec::new()))),
+            ["errors", "generator", "server"]
+        );
+        assert_eq!(keys(&outcome(None)), ["generator", "server"]);
     }
 }

@@ -28,8 +28,8 @@ use crate::client::{self, ConnectOptions, Driver, End, Target, Ws};
 use crate::common::{self, ser_duration};
 use crate::load::MessageLoad;
 use crate::payload::{self, Kind, PayloadCodec};
-use crate::procmon::{OwnCpu, ServerReport, ServerSampler};
-use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, Table, fmt_rate};
+use crate::procmon::{OwnCpu, ServerSampler};
+use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, Table, fmt_rate};
 use crate::stats::{
     Clock, Integrity, Schedule, SeqEvent, SeqTracker, duration_ns, merge_into, new_histogram,
     record_ns,
@@ -751,15 +751,9 @@ pub struct Report {
     pub delivered_fraction_mean: f64,
     /// Senders that did not hear all of their own messages.
     pub members_not_hearing_self: u64,
-    /// Was the generator the limit?
-    pub generator: GeneratorReport,
-    /// The server process, with `server_pid`.
-    pub server: Option<ServerReport>,
-    /// The first distinct connection errors.
-    pub errors: Vec<String>,
-    /// Histograms for `--hdr`.
-    #[serde(skip)]
-    pub histograms: Vec<NamedHistogram>,
+    /// Generator, server, errors, histograms (top level in JSON).
+    #[serde(flatten)]
+    pub outcome: RunOutcome,
 }
 
 impl crate::report::Report for Report {
@@ -803,19 +797,14 @@ impl crate::report::Report for Report {
             ),
         )
         .row("senders not hearing self", self.members_not_hearing_self)
-        .integrity(&self.integrity)
-        .generator(&self.generator)
-        .server(self.server.as_ref());
-        for e in &self.errors {
-            t.row("error", e);
-        }
+        .outcome(&self.integrity, &self.outcome);
         t.finish()
     }
     fn integrity(&self) -> &Integrity {
         &self.integrity
     }
     fn histograms(&self) -> &[NamedHistogram] {
-        &self.histograms
+        &self.outcome.histograms
     }
 }
 
@@ -998,10 +987,12 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         delivered_fraction_worst: g.worst_fraction,
         delivered_fraction_mean: g.fraction_sum / g.members.max(1) as f64,
         members_not_hearing_self: g.not_hearing_self,
-        generator,
-        server,
-        errors: g.errors.clone(),
-        histograms,
+        outcome: RunOutcome {
+            generator,
+            server,
+            errors: Some(g.errors.clone()),
+            histograms,
+        },
         config,
     })
 }

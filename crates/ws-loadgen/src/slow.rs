@@ -24,8 +24,10 @@ use crate::client::{self, ConnectOptions, End, Target};
 use crate::common::{self, ser_duration};
 use crate::load::MessageLoad;
 use crate::payload::PayloadCodec;
-use crate::procmon::{OwnCpu, ServerReport, ServerSampler};
-use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, Table, fmt_rate, fmt_us};
+use crate::procmon::{OwnCpu, ServerSampler};
+use crate::report::{
+    GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, Table, fmt_rate, fmt_us,
+};
 use crate::room::{self, Group, Member, MemberSpec, Plan, SendMode, Shared};
 use crate::stats::{Clock, Integrity, duration_ns};
 
@@ -205,15 +207,9 @@ pub struct Report {
     pub consumers: Vec<ConsumerReport>,
     /// Healthy deliveries per second of the measured window: how long the harm lasted.
     pub timeline: Vec<TimelinePoint>,
-    /// Was the generator the limit?
-    pub generator: GeneratorReport,
-    /// The server process, with `server_pid`.
-    pub server: Option<ServerReport>,
-    /// The first distinct connection errors.
-    pub errors: Vec<String>,
-    /// Histograms for `--hdr`.
-    #[serde(skip)]
-    pub histograms: Vec<NamedHistogram>,
+    /// Generator, server, errors, histograms (top level in JSON).
+    #[serde(flatten)]
+    pub outcome: RunOutcome,
 }
 
 impl crate::report::Report for Report {
@@ -310,19 +306,14 @@ impl crate::report::Report for Report {
                 ),
             );
         }
-        t.integrity(&self.integrity)
-            .generator(&self.generator)
-            .server(self.server.as_ref());
-        for e in &self.errors {
-            t.row("error", e);
-        }
+        t.outcome(&self.integrity, &self.outcome);
         t.finish()
     }
     fn integrity(&self) -> &Integrity {
         &self.integrity
     }
     fn histograms(&self) -> &[NamedHistogram] {
-        &self.histograms
+        &self.outcome.histograms
     }
 }
 
@@ -573,10 +564,12 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         slow: slow_r,
         consumers,
         timeline,
-        generator,
-        server,
-        errors,
-        histograms,
+        outcome: RunOutcome {
+            generator,
+            server,
+            errors: Some(errors),
+            histograms,
+        },
         config,
     })
 }
