@@ -18,8 +18,9 @@ use crate::load::MessageLoad;
 use crate::payload::{self, Kind, PayloadCodec};
 use crate::procmon::{OwnCpu, ServerSampler};
 use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, Table, fmt_rate};
+use crate::sender::{Phases, SendMode, Sender};
 use crate::stats::{
-    Clock, Integrity, Schedule, SeqTracker, duration_ns, merge_into, new_histogram, record_ns,
+    Clock, Integrity, SeqTracker, duration_ns, merge_into, new_histogram, record_ns,
 };
 
 /// Configuration of an echo run.
@@ -151,71 +152,25 @@ impl crate::report::Report for Report {
     }
 }
 
-enum Mode {
-    Closed { window: u64 },
-    Open { schedule: Schedule },
-}
-
 /// One connection's state while it runs.
 struct EchoConn {
     id: u32,
     codec: PayloadCodec,
     verify: bool,
-    warmup_end: u64,
-    end: u64,
-    mode: Mode,
-    next_seq: u64,
+    phases: Phases,
+    sender: Sender,
     tracker: SeqTracker,
     latency: Histogram<u64>,
-    lag: Histogram<u64>,
     corrupted: u64,
-    sent_measured: u64,
     received_measured: u64,
-    last_progress: u64,
-    response_timeout: u64,
-}
-
-impl EchoConn {
-    fn outstanding(&self) -> u64 {
-        self.next_seq.saturating_sub(self.tracker.next_expected())
-    }
-    fn measured(&self, t: u64) -> bool {
-        t >= self.warmup_end && t < self.end
-    }
 }
 
 impl Driver for EchoConn {
     fn next_send(&mut self, now: u64) -> Option<Message> {
-        let sent_ns = match &mut self.mode {
-            Mode::Closed { window } => {
-                if now >= self.end {
-                    return None;
-                }
-                if self.next_seq - self.tracker.next_expected() >= *window {
-                    // A window that gets no answer at all: declare it missing and go on,
-                    // so one dropped message does not stop the connection for the run.
-                    if now.saturating_sub(self.last_progress) < self.response_timeout {
-                        return None;
-                    }
-                    self.tracker.skip_to(self.next_seq);
-                    self.last_progress = now;
-                }
-                now
-            }
-            Mode::Open { schedule } => {
-                let t = schedule.take_due(now)?;
-                record_ns(&mut self.lag, now.saturating_sub(t));
-                t
-            }
-        };
-        if self.measured(sent_ns) {
-            self.sent_measured += 1;
-        }
-        let msg = self
-            .codec
-            .encode(Kind::Data, self.id, self.next_seq, sent_ns);
-        self.next_seq += 1;
-        Some(msg)
+        let (seq, sent_ns) = self
+            .sender
+            .take(now, &self.phases, Some(&mut self.tracker))?;
+        Some(self.codec.encode(Kind::Data, self.id, seq, sent_ns))
     }
 
     fn on_message(&mut self, msg: Message, now: u64) {
@@ -232,11 +187,11 @@ impl Driver for EchoConn {
                 return;
             }
         };
-        self.last_progress = now;
+        self.sender.progressed(now);
         match self.tracker.observe(h.seq) {
             crate::stats::SeqEvent::Duplicate => {}
             _ => {
-                if self.measured(h.sent_ns) {
+                if self.phases.measured(h.sent_ns) {
                     self.received_measured += 1;
                     record_ns(&mut self.latency, now.saturating_sub(h.sent_ns));
                 }
@@ -245,27 +200,16 @@ impl Driver for EchoConn {
     }
 
     fn wake_at(&self, now: u64) -> Option<u64> {
-        match &self.mode {
-            Mode::Closed { window } => {
-                if now >= self.end {
-                    None
-                } else if self.outstanding() >= *window {
-                    Some((self.last_progress + self.response_timeout).min(self.end))
-                } else {
-                    Some(self.end)
-                }
-            }
-            Mode::Open { schedule } => schedule.next_due_ns(),
+        if now >= self.phases.end {
+            return None;
         }
+        self.sender.wake_at(&self.phases, Some(&self.tracker))
     }
 
     fn finished(&mut self, now: u64) -> bool {
-        // A message due just before the end may still be untaken when the timer fires late.
-        let schedule_done = match &self.mode {
-            Mode::Open { schedule } => schedule.next_due_ns().is_none(),
-            Mode::Closed { .. } => true,
-        };
-        now >= self.end && schedule_done && self.tracker.next_expected() >= self.next_seq
+        now >= self.phases.end
+            && !self.sender.schedule_pending()
+            && self.tracker.next_expected() >= self.sender.next_seq
     }
 }
 
@@ -292,43 +236,29 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
 
     let clock = Clock::new();
     let cpu = OwnCpu::start();
-    let start = clock.now_ns();
-    let warmup_end = start + duration_ns(config.load.warmup);
-    let end = warmup_end + duration_ns(config.load.duration);
-    let deadline = end + duration_ns(config.load.drain_timeout);
+    let phases = Phases::starting_now(
+        &clock,
+        config.load.warmup,
+        config.load.duration,
+        config.load.drain_timeout,
+    );
     let n = conns.len();
     let mut handles = Vec::with_capacity(n);
     for (i, mut ws) in conns.into_iter().enumerate() {
-        let mode = match config.load.rate {
-            Some(rate) => {
-                let per_conn = rate / n as f64;
-                // Stagger the connections so the total rate is smooth, not bursts of n.
-                let offset = (i as f64 / rate * 1e9) as u64;
-                Mode::Open {
-                    schedule: Schedule::with_rate(start + offset, per_conn, end),
-                }
-            }
-            None => Mode::Closed {
-                window: config.load.inflight as u64,
-            },
-        };
+        // Every connection is a sender: open loop at an even share of the rate.
+        let mode = SendMode::for_sender(config.load.rate, config.load.inflight, i, n, &phases);
         let mut conn = EchoConn {
             id: i as u32,
             codec: codec.clone(),
             verify: config.load.verify,
-            warmup_end,
-            end,
-            mode,
-            next_seq: 0,
+            phases,
+            sender: Sender::new(mode, &phases, config.load.response_timeout),
             tracker: SeqTracker::new(),
             latency: new_histogram(),
-            lag: new_histogram(),
             corrupted: 0,
-            sent_measured: 0,
             received_measured: 0,
-            last_progress: start,
-            response_timeout: duration_ns(config.load.response_timeout),
         };
+        let deadline = phases.deadline;
         handles.push(tokio::spawn(async move {
             let end = client::drive(&mut ws, &mut conn, &clock, deadline).await;
             if matches!(end, End::Finished | End::Deadline) {
@@ -355,21 +285,20 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         }
         common::push_error(&mut errors, common::tally_end(&r.end, &mut integrity));
         let c = &r.conn;
-        integrity.lost += c.tracker.lost(c.next_seq);
+        let s = &c.sender;
+        integrity.lost += c.tracker.lost(s.next_seq);
         integrity.duplicated += c.tracker.duplicated();
         integrity.reordered += c.tracker.reordered();
         integrity.corrupted += c.corrupted;
-        sent += c.sent_measured;
+        sent += s.sent_measured;
         received += c.received_measured;
-        sent_total += c.next_seq;
-        if c.sent_measured > 0 {
-            worst = worst.min(c.received_measured as f64 / c.sent_measured as f64);
+        sent_total += s.next_seq;
+        if s.sent_measured > 0 {
+            worst = worst.min(c.received_measured as f64 / s.sent_measured as f64);
         }
         merge_into(&mut latency, &c.latency)?;
-        merge_into(&mut lag, &c.lag)?;
-        if let Mode::Open { schedule } = &c.mode {
-            scheduled += schedule.scheduled_by(end);
-        }
+        merge_into(&mut lag, &s.lag)?;
+        scheduled += s.scheduled_by(c.phases.end);
     }
     let server = match sampler {
         Some(s) => Some(s.finish(n).await),

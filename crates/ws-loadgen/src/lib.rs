@@ -37,6 +37,7 @@ pub mod payload;
 pub mod procmon;
 pub mod report;
 pub mod room;
+mod sender;
 pub mod slow;
 pub mod stats;
 

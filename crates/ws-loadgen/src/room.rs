@@ -30,9 +30,9 @@ use crate::load::MessageLoad;
 use crate::payload::{self, Kind, PayloadCodec};
 use crate::procmon::{OwnCpu, ServerSampler};
 use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, Table, fmt_rate};
+use crate::sender::{Phases, SendMode, Sender};
 use crate::stats::{
-    Clock, Integrity, Schedule, SeqEvent, SeqTracker, duration_ns, merge_into, new_histogram,
-    record_ns,
+    Clock, Integrity, SeqEvent, SeqTracker, duration_ns, merge_into, new_histogram, record_ns,
 };
 
 /// How often a room's caller repeats its hello while the room settles.
@@ -348,13 +348,6 @@ pub(crate) async fn settle(
     Ok(())
 }
 
-/// How a member sends.
-pub(crate) enum SendMode {
-    Silent,
-    Closed { window: u64 },
-    Open { schedule: Schedule },
-}
-
 /// The timeline of deliveries per second (slow scenario).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Timeline {
@@ -381,15 +374,6 @@ impl Timeline {
     }
 }
 
-/// Phase boundaries of a run, in ns since the clock's epoch.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Phases {
-    pub start: u64,
-    pub warmup_end: u64,
-    pub end: u64,
-    pub deadline: u64,
-}
-
 /// One member's state during the measured phase.
 pub(crate) struct Member {
     pub id: u32,
@@ -400,20 +384,15 @@ pub(crate) struct Member {
     verify: bool,
     phases: Phases,
     sender_index: Option<usize>,
-    pub send: SendMode,
-    pub next_seq: u64,
-    sent_measured: u64,
+    pub sender: Sender,
     published: bool,
     pub trackers: Vec<SeqTracker>,
     pub latency: Histogram<u64>,
-    pub lag: Histogram<u64>,
     pub corrupted: u64,
     pub received_measured: u64,
     slow_delay: Option<u64>,
     pause_until: u64,
     pub timeline: Option<Timeline>,
-    last_progress: u64,
-    response_timeout: u64,
 }
 
 /// What makes members differ.
@@ -445,31 +424,22 @@ impl Member {
             codec: codec.clone(),
             verify,
             phases,
-            send: spec.send,
-            next_seq: 0,
-            sent_measured: 0,
+            sender: Sender::new(spec.send, &phases, response_timeout),
             published: false,
             latency: new_histogram(),
-            lag: new_histogram(),
             corrupted: 0,
             received_measured: 0,
             slow_delay: spec.slow_delay.map(duration_ns),
             pause_until: 0,
             timeline: spec.timeline.then(Timeline::default),
-            last_progress: phases.start,
-            response_timeout: duration_ns(response_timeout),
         }
-    }
-
-    fn measured(&self, t: u64) -> bool {
-        t >= self.phases.warmup_end && t < self.phases.end
     }
 
     /// Publish what this member sent (once), so receivers know what to expect.
     pub fn publish(&mut self) {
         if let (Some(s), false) = (self.sender_index, self.published) {
-            self.shared.sent[s].store(self.next_seq, Ordering::Release);
-            self.shared.sent_measured[s].store(self.sent_measured, Ordering::Release);
+            self.shared.sent[s].store(self.sender.next_seq, Ordering::Release);
+            self.shared.sent_measured[s].store(self.sender.sent_measured, Ordering::Release);
             self.shared.senders_done.fetch_add(1, Ordering::AcqRel);
             self.published = true;
         }
@@ -514,7 +484,7 @@ impl Member {
     /// Did this member hear all of its own messages?
     pub fn heard_self(&self) -> bool {
         match self.sender_index {
-            Some(s) => self.trackers[s].received() >= self.next_seq,
+            Some(s) => self.trackers[s].received() >= self.sender.next_seq,
             None => true,
         }
     }
@@ -522,36 +492,9 @@ impl Member {
 
 impl Driver for Member {
     fn next_send(&mut self, now: u64) -> Option<Message> {
-        let sent_ns = match &mut self.send {
-            SendMode::Silent => return None,
-            SendMode::Closed { window } => {
-                if now >= self.phases.end || now < self.phases.start {
-                    return None;
-                }
-                let s = self.sender_index?;
-                if self.next_seq - self.trackers[s].next_expected() >= *window {
-                    if now.saturating_sub(self.last_progress) < self.response_timeout {
-                        return None;
-                    }
-                    self.trackers[s].skip_to(self.next_seq);
-                    self.last_progress = now;
-                }
-                now
-            }
-            SendMode::Open { schedule } => {
-                let t = schedule.take_due(now)?;
-                record_ns(&mut self.lag, now.saturating_sub(t));
-                t
-            }
-        };
-        if self.measured(sent_ns) {
-            self.sent_measured += 1;
-        }
-        let msg = self
-            .codec
-            .encode(Kind::Data, self.id, self.next_seq, sent_ns);
-        self.next_seq += 1;
-        Some(msg)
+        let acked = self.sender_index.map(|s| &mut self.trackers[s]);
+        let (seq, sent_ns) = self.sender.take(now, &self.phases, acked)?;
+        Some(self.codec.encode(Kind::Data, self.id, seq, sent_ns))
     }
 
     fn on_message(&mut self, msg: Message, now: u64) {
@@ -583,12 +526,12 @@ impl Driver for Member {
             }
         };
         if Some(s) == self.sender_index {
-            self.last_progress = now;
+            self.sender.progressed(now);
         }
         if self.trackers[s].observe(h.seq) == SeqEvent::Duplicate {
             return;
         }
-        if self.measured(h.sent_ns) {
+        if self.phases.measured(h.sent_ns) {
             self.received_measured += 1;
             let lat = now.saturating_sub(h.sent_ns);
             record_ns(&mut self.latency, lat);
@@ -603,18 +546,8 @@ impl Driver for Member {
         if now >= self.phases.end {
             return Some(now + duration_ns(POLL_SHARED));
         }
-        match &self.send {
-            SendMode::Silent => Some(self.phases.end),
-            SendMode::Closed { window } => {
-                let s = self.sender_index?;
-                if self.next_seq - self.trackers[s].next_expected() >= *window {
-                    Some((self.last_progress + self.response_timeout).min(self.phases.end))
-                } else {
-                    Some(self.phases.end)
-                }
-            }
-            SendMode::Open { schedule } => Some(schedule.next_due_ns().unwrap_or(self.phases.end)),
-        }
+        let acked = self.sender_index.map(|s| &self.trackers[s]);
+        self.sender.wake_at(&self.phases, acked)
     }
 
     fn read_paused_until(&self) -> Option<u64> {
@@ -625,10 +558,7 @@ impl Driver for Member {
         if now < self.phases.end {
             return false;
         }
-        // A message due just before the end may still be untaken when the timer fires late.
-        if let SendMode::Open { schedule } = &self.send
-            && schedule.next_due_ns().is_some()
-        {
+        if self.sender.schedule_pending() {
             return false;
         }
         self.publish();
@@ -689,7 +619,7 @@ impl Group {
         );
         m.add_integrity(&mut self.integrity, tail_is_loss);
         merge_into(&mut self.latency, &m.latency)?;
-        merge_into(&mut self.lag, &m.lag)?;
+        merge_into(&mut self.lag, &m.sender.lag)?;
         self.deliveries += m.received_measured;
         let (all, measured) = m.expected();
         self.expected_measured += measured;
@@ -703,11 +633,9 @@ impl Group {
         if !m.heard_self() {
             self.not_hearing_self += 1;
         }
-        self.sent_total += m.next_seq;
-        self.sent_measured += m.sent_measured;
-        if let SendMode::Open { schedule } = &m.send {
-            self.scheduled += schedule.scheduled_by(m.phases.end);
-        }
+        self.sent_total += m.sender.next_seq;
+        self.sent_measured += m.sender.sent_measured;
+        self.scheduled += m.sender.scheduled_by(m.phases.end);
         if let Some(t) = &m.timeline {
             self.timeline.add(t);
         }
@@ -808,45 +736,6 @@ impl crate::report::Report for Report {
     }
 }
 
-/// Compute the phases of a run starting now.
-pub(crate) fn phases(
-    clock: &Clock,
-    warmup: Duration,
-    duration: Duration,
-    drain: Duration,
-) -> Phases {
-    let start = clock.now_ns();
-    let warmup_end = start + duration_ns(warmup);
-    let end = warmup_end + duration_ns(duration);
-    Phases {
-        start,
-        warmup_end,
-        end,
-        deadline: end + duration_ns(drain),
-    }
-}
-
-/// The send mode of sender number `sender_rank` out of `senders`, for a total `rate`.
-pub(crate) fn send_mode(
-    rate: Option<f64>,
-    inflight: usize,
-    sender_rank: usize,
-    senders: usize,
-    p: &Phases,
-) -> SendMode {
-    match rate {
-        Some(rate) => {
-            let offset = (sender_rank as f64 / rate * 1e9) as u64;
-            SendMode::Open {
-                schedule: Schedule::with_rate(p.start + offset, rate / senders as f64, p.end),
-            }
-        }
-        None => SendMode::Closed {
-            window: inflight as u64,
-        },
-    }
-}
-
 /// Run the room scenario.
 ///
 /// # Errors
@@ -883,7 +772,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     .await?;
 
     let cpu = OwnCpu::start();
-    let p = phases(
+    let p = Phases::starting_now(
         &clock,
         config.load.warmup,
         config.load.duration,
@@ -892,7 +781,9 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     let mut handles = Vec::with_capacity(n);
     for (i, mut ws) in conns.into_iter().enumerate() {
         let send = match plan.sender_index_of[i] {
-            Some(rank) => send_mode(config.load.rate, config.load.inflight, rank, senders, &p),
+            Some(rank) => {
+                SendMode::for_sender(config.load.rate, config.load.inflight, rank, senders, &p)
+            }
             None => SendMode::Silent,
         };
         let spec = MemberSpec {

@@ -28,7 +28,8 @@ use crate::procmon::{OwnCpu, ServerSampler};
 use crate::report::{
     GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, Table, fmt_rate, fmt_us,
 };
-use crate::room::{self, Group, Member, MemberSpec, Plan, SendMode, Shared};
+use crate::room::{self, Group, Member, MemberSpec, Plan, Shared};
+use crate::sender::{Phases, SendMode};
 use crate::stats::{Clock, Integrity, duration_ns};
 
 /// How long to read a stalled member's buffered data at the end, looking for a close frame.
@@ -383,7 +384,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     .await?;
 
     let cpu = OwnCpu::start();
-    let p = room::phases(
+    let p = Phases::starting_now(
         &clock,
         config.load.warmup,
         config.load.duration,
@@ -397,7 +398,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             continue;
         }
         let send = match plan.sender_index_of[i] {
-            Some(rank) => room::send_mode(
+            Some(rank) => SendMode::for_sender(
                 config.load.rate,
                 config.load.inflight,
                 rank,
