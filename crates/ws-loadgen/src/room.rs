@@ -736,6 +736,95 @@ impl crate::report::Report for Report {
     }
 }
 
+/// What every member task of one run shares: the settled room, the load and
+/// the phases.
+pub(crate) struct MemberRun<'a> {
+    pub plan: &'a Arc<Plan>,
+    pub shared: &'a Arc<Shared>,
+    pub codec: &'a PayloadCodec,
+    pub load: &'a MessageLoad,
+    /// Members that send, each at its share of the rate.
+    pub senders: usize,
+    pub clock: Clock,
+    pub phases: Phases,
+}
+
+/// A member task's result: the member, how it ended, when (seconds after
+/// the start of the run) and its socket, still open for a polite close.
+pub(crate) type MemberDone = (Member, End, f64, Ws);
+
+impl MemberRun<'_> {
+    /// Drives member `i` on `ws` in a task of its own until the deadline; it
+    /// sends if the plan makes it a sender, reads with `slow_delay` per
+    /// message, and keeps a per-second timeline when asked.
+    pub fn spawn(
+        &self,
+        i: usize,
+        mut ws: Ws,
+        slow_delay: Option<Duration>,
+        timeline: bool,
+    ) -> tokio::task::JoinHandle<MemberDone> {
+        let send = match self.plan.sender_index_of[i] {
+            Some(rank) => SendMode::for_sender(
+                self.load.rate,
+                self.load.inflight,
+                rank,
+                self.senders,
+                &self.phases,
+            ),
+            None => SendMode::Silent,
+        };
+        let spec = MemberSpec {
+            send,
+            slow_delay,
+            timeline,
+        };
+        let mut m = Member::new(
+            i as u32,
+            self.plan,
+            self.shared,
+            self.codec,
+            self.load.verify,
+            self.phases,
+            self.load.response_timeout,
+            spec,
+        );
+        let (clock, p) = (self.clock, self.phases);
+        tokio::spawn(async move {
+            let end = client::drive(&mut ws, &mut m, &clock, p.deadline).await;
+            let at = clock.now_ns().saturating_sub(p.start) as f64 / 1e9;
+            // A member that ended early (closed, dropped) still counts as a sender that is done.
+            m.publish();
+            (m, end, at, ws)
+        })
+    }
+}
+
+/// Waits for every member task.
+pub(crate) async fn join_members(
+    handles: Vec<tokio::task::JoinHandle<MemberDone>>,
+) -> Result<Vec<MemberDone>, LoadgenError> {
+    let mut results = Vec::with_capacity(handles.len());
+    for h in handles {
+        results.push(
+            h.await
+                .map_err(|e| LoadgenError::Connection(format!("member task failed: {e}")))?,
+        );
+    }
+    Ok(results)
+}
+
+/// Closes politely the members that ended by finishing or by the deadline
+/// (the others were closed or dropped by the server).
+pub(crate) async fn close_members(results: &mut [MemberDone]) {
+    let closes = results.iter_mut().map(|(_, end, _, ws)| async move {
+        if matches!(end, End::Finished | End::Deadline) {
+            client::close(ws, common::CLOSE_BOUND).await;
+        }
+    });
+    futures_util::future::join_all(closes).await;
+}
+
 /// Run the room scenario.
 ///
 /// # Errors
@@ -772,59 +861,30 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     .await?;
 
     let cpu = OwnCpu::start();
-    let p = Phases::starting_now(
-        &clock,
-        config.load.warmup,
-        config.load.duration,
-        config.load.drain_timeout,
-    );
-    let mut handles = Vec::with_capacity(n);
-    for (i, mut ws) in conns.into_iter().enumerate() {
-        let send = match plan.sender_index_of[i] {
-            Some(rank) => {
-                SendMode::for_sender(config.load.rate, config.load.inflight, rank, senders, &p)
-            }
-            None => SendMode::Silent,
-        };
-        let spec = MemberSpec {
-            send,
-            slow_delay: None,
-            timeline: false,
-        };
-        let mut m = Member::new(
-            i as u32,
-            &plan,
-            &shared,
-            &codec,
-            config.load.verify,
-            p,
-            config.load.response_timeout,
-            spec,
-        );
-        handles.push(tokio::spawn(async move {
-            let end = client::drive(&mut ws, &mut m, &clock, p.deadline).await;
-            // A member that ended early (closed, dropped) still counts as a sender that is done.
-            m.publish();
-            (m, end, ws)
-        }));
-    }
-    let mut results = Vec::with_capacity(n);
-    for h in handles {
-        results.push(
-            h.await
-                .map_err(|e| LoadgenError::Connection(format!("member task failed: {e}")))?,
-        );
-    }
+    let run = MemberRun {
+        plan: &plan,
+        shared: &shared,
+        codec: &codec,
+        load: &config.load,
+        senders,
+        clock,
+        phases: Phases::starting_now(
+            &clock,
+            config.load.warmup,
+            config.load.duration,
+            config.load.drain_timeout,
+        ),
+    };
+    let handles = (0..n)
+        .zip(conns)
+        .map(|(i, ws)| run.spawn(i, ws, None, false))
+        .collect();
+    let mut results = join_members(handles).await?;
     let cpu_used = cpu.elapsed();
-    let closes = results.iter_mut().map(|(_, end, ws)| async move {
-        if matches!(end, End::Finished | End::Deadline) {
-            client::close(ws, common::CLOSE_BOUND).await;
-        }
-    });
-    futures_util::future::join_all(closes).await;
+    close_members(&mut results).await;
 
     let mut g = Group::new();
-    for (m, end, _) in &results {
+    for (m, end, _, _) in &results {
         g.add(m, end, true)?;
     }
     let server = match sampler {

@@ -28,8 +28,8 @@ use crate::procmon::{OwnCpu, ServerSampler};
 use crate::report::{
     GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, Table, fmt_rate, fmt_us,
 };
-use crate::room::{self, Group, Member, MemberSpec, Plan, Shared};
-use crate::sender::{Phases, SendMode};
+use crate::room::{self, Group, MemberRun, Plan, Shared};
+use crate::sender::Phases;
 use crate::stats::{Clock, Integrity, duration_ns};
 
 /// How long to read a stalled member's buffered data at the end, looking for a close frame.
@@ -384,59 +384,31 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     .await?;
 
     let cpu = OwnCpu::start();
-    let p = Phases::starting_now(
-        &clock,
-        config.load.warmup,
-        config.load.duration,
-        config.load.drain_timeout,
-    );
+    let run = MemberRun {
+        plan: &plan,
+        shared: &shared,
+        codec: &codec,
+        load: &config.load,
+        senders: config.senders,
+        clock,
+        phases: Phases::starting_now(
+            &clock,
+            config.load.warmup,
+            config.load.duration,
+            config.load.drain_timeout,
+        ),
+    };
     let mut handles = Vec::with_capacity(stalled_from);
     let mut stalled = Vec::with_capacity(config.stalled);
-    for (i, mut ws) in conns.into_iter().enumerate() {
+    for (i, ws) in conns.into_iter().enumerate() {
         if i >= stalled_from {
             stalled.push((i as u32, ws));
             continue;
         }
-        let send = match plan.sender_index_of[i] {
-            Some(rank) => SendMode::for_sender(
-                config.load.rate,
-                config.load.inflight,
-                rank,
-                config.senders,
-                &p,
-            ),
-            None => SendMode::Silent,
-        };
         let is_slow = i >= healthy;
-        let spec = MemberSpec {
-            send,
-            slow_delay: is_slow.then_some(config.slow_delay),
-            timeline: !is_slow,
-        };
-        let mut m = Member::new(
-            i as u32,
-            &plan,
-            &shared,
-            &codec,
-            config.load.verify,
-            p,
-            config.load.response_timeout,
-            spec,
-        );
-        handles.push(tokio::spawn(async move {
-            let end = client::drive(&mut ws, &mut m, &clock, p.deadline).await;
-            let at = clock.now_ns().saturating_sub(p.start) as f64 / 1e9;
-            m.publish();
-            (m, end, at, ws)
-        }));
+        handles.push(run.spawn(i, ws, is_slow.then_some(config.slow_delay), !is_slow));
     }
-    let mut results = Vec::with_capacity(handles.len());
-    for h in handles {
-        results.push(
-            h.await
-                .map_err(|e| LoadgenError::Connection(format!("member task failed: {e}")))?,
-        );
-    }
+    let mut results = room::join_members(handles).await?;
     let cpu_used = cpu.elapsed();
     // Stalled members: only now read what they have buffered, looking for the server's close.
     let stalled_ends = futures_util::future::join_all(
@@ -445,12 +417,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             .map(|(_, ws)| client::drain_for_close(ws, STALLED_DRAIN)),
     )
     .await;
-    let closes = results.iter_mut().map(|(_, end, _, ws)| async move {
-        if matches!(end, End::Finished | End::Deadline) {
-            client::close(ws, common::CLOSE_BOUND).await;
-        }
-    });
-    futures_util::future::join_all(closes).await;
+    room::close_members(&mut results).await;
     let closes = stalled
         .iter_mut()
         .zip(&stalled_ends)
