@@ -738,14 +738,14 @@ impl crate::report::Report for Report {
 
 /// What every member task of one run shares: the settled room, the load and
 /// the phases.
-pub(crate) struct MemberRun<'a> {
-    pub plan: &'a Arc<Plan>,
-    pub shared: &'a Arc<Shared>,
-    pub codec: &'a PayloadCodec,
-    pub load: &'a MessageLoad,
+pub(crate) struct MemberRun {
+    plan: Arc<Plan>,
+    shared: Arc<Shared>,
+    codec: PayloadCodec,
+    load: MessageLoad,
     /// Members that send, each at its share of the rate.
-    pub senders: usize,
-    pub clock: Clock,
+    senders: usize,
+    clock: Clock,
     pub phases: Phases,
 }
 
@@ -753,7 +753,37 @@ pub(crate) struct MemberRun<'a> {
 /// the start of the run) and its socket, still open for a polite close.
 pub(crate) type MemberDone = (Member, End, f64, Ws);
 
-impl MemberRun<'_> {
+impl MemberRun {
+    /// Spreads `conns` over `rooms`, makes the first `senders` of them
+    /// senders, waits until every room has settled (within `join_timeout`),
+    /// and starts the phases.
+    ///
+    /// # Errors
+    /// A member that cannot join in time, or drops while joining.
+    pub async fn settle(
+        conns: &mut [Ws],
+        rooms: usize,
+        senders: usize,
+        codec: &PayloadCodec,
+        load: &MessageLoad,
+        join_timeout: Duration,
+    ) -> Result<Self, LoadgenError> {
+        let sender_ids: Vec<u32> = (0..senders as u32).collect();
+        let plan = Arc::new(Plan::new(conns.len(), rooms, &sender_ids));
+        let shared = Arc::new(Shared::new(senders));
+        let clock = Clock::new();
+        settle(conns, &plan, &shared, codec, &clock, join_timeout).await?;
+        Ok(Self {
+            plan,
+            shared,
+            codec: codec.clone(),
+            load: load.clone(),
+            senders,
+            clock,
+            phases: Phases::starting_now(&clock, load.warmup, load.duration, load.drain_timeout),
+        })
+    }
+
     /// Drives member `i` on `ws` in a task of its own until the deadline; it
     /// sends if the plan makes it a sender, reads with `slow_delay` per
     /// message, and keeps a per-second timeline when asked.
@@ -781,9 +811,9 @@ impl MemberRun<'_> {
         };
         let mut m = Member::new(
             i as u32,
-            self.plan,
-            self.shared,
-            self.codec,
+            &self.plan,
+            &self.shared,
+            &self.codec,
             self.load.verify,
             self.phases,
             self.load.response_timeout,
@@ -840,41 +870,22 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         .collect();
     let n = config.conns;
     let senders = config.senders.unwrap_or(n);
-    let sender_ids: Vec<u32> = (0..senders as u32).collect();
-    let plan = Arc::new(Plan::new(n, config.rooms, &sender_ids));
-    let shared = Arc::new(Shared::new(senders));
     let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     let opts = ConnectOptions {
         timeout: config.load.connect_timeout,
         ..ConnectOptions::default()
     };
     let mut conns = common::connect_all(&targets, n, |_| opts).await?;
-    let clock = Clock::new();
-    settle(
+    let run = MemberRun::settle(
         &mut conns,
-        &plan,
-        &shared,
+        config.rooms,
+        senders,
         &codec,
-        &clock,
+        &config.load,
         config.join_timeout,
     )
     .await?;
-
     let cpu = OwnCpu::start();
-    let run = MemberRun {
-        plan: &plan,
-        shared: &shared,
-        codec: &codec,
-        load: &config.load,
-        senders,
-        clock,
-        phases: Phases::starting_now(
-            &clock,
-            config.load.warmup,
-            config.load.duration,
-            config.load.drain_timeout,
-        ),
-    };
     let handles = (0..n)
         .zip(conns)
         .map(|(i, ws)| run.spawn(i, ws, None, false))

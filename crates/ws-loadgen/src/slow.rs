@@ -14,7 +14,6 @@
 //! *inside* what it received count (the protocol promises no gap while
 //! connected); messages after its disconnection are not losses.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -28,9 +27,8 @@ use crate::procmon::{OwnCpu, ServerSampler};
 use crate::report::{
     GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, Table, fmt_rate, fmt_us,
 };
-use crate::room::{self, Group, MemberRun, Plan, Shared};
-use crate::sender::Phases;
-use crate::stats::{Clock, Integrity, duration_ns};
+use crate::room::{self, Group, MemberRun};
+use crate::stats::{Integrity, duration_ns};
 
 /// How long to read a stalled member's buffered data at the end, looking for a close frame.
 const STALLED_DRAIN: Duration = Duration::from_secs(2);
@@ -363,41 +361,22 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     let n = config.conns;
     let healthy = n - config.slow - config.stalled;
     let stalled_from = healthy + config.slow;
-    let sender_ids: Vec<u32> = (0..config.senders as u32).collect();
-    let plan = Arc::new(Plan::new(n, 1, &sender_ids));
-    let shared = Arc::new(Shared::new(config.senders));
     let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     let mut conns = common::connect_all(std::slice::from_ref(&target), n, |i| ConnectOptions {
         timeout: config.load.connect_timeout,
         recv_buffer: (i >= stalled_from).then_some(config.stalled_rcvbuf),
     })
     .await?;
-    let clock = Clock::new();
-    room::settle(
+    let run = MemberRun::settle(
         &mut conns,
-        &plan,
-        &shared,
+        1,
+        config.senders,
         &codec,
-        &clock,
+        &config.load,
         config.join_timeout,
     )
     .await?;
-
     let cpu = OwnCpu::start();
-    let run = MemberRun {
-        plan: &plan,
-        shared: &shared,
-        codec: &codec,
-        load: &config.load,
-        senders: config.senders,
-        clock,
-        phases: Phases::starting_now(
-            &clock,
-            config.load.warmup,
-            config.load.duration,
-            config.load.drain_timeout,
-        ),
-    };
     let mut handles = Vec::with_capacity(stalled_from);
     let mut stalled = Vec::with_capacity(config.stalled);
     for (i, ws) in conns.into_iter().enumerate() {
