@@ -93,15 +93,34 @@ trait Failing {
     fn progress(&self) -> String;
 }
 
+/// How a bench primitive sends and checks its batches.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchOptions {
+    /// Binary (default) or Text frames.
+    pub encoding: Encoding,
+    /// Check every body byte (default) or headers only.
+    pub verify: bool,
+    /// Bound on one timed call.
+    pub timeout: Duration,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self {
+            encoding: Encoding::Binary,
+            verify: true,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
 /// Echo connections for round-trip benches.
 pub struct EchoClients {
     conns: Vec<Ws>,
     seq: Vec<u64>,
     trackers: Vec<SeqTracker>,
     clock: Clock,
-    encoding: Encoding,
-    verify: bool,
-    timeout: Duration,
+    options: BatchOptions,
 }
 
 impl EchoClients {
@@ -124,30 +143,21 @@ impl EchoClients {
             seq: vec![0; n],
             trackers: vec![SeqTracker::new(); n],
             clock: Clock::new(),
-            encoding: Encoding::Binary,
-            verify: true,
-            timeout: DEFAULT_TIMEOUT,
+            options: BatchOptions::default(),
         })
     }
 
-    /// Send Text instead of Binary frames.
+    /// How batches are sent and checked.
     #[must_use]
-    pub fn with_encoding(mut self, encoding: Encoding) -> Self {
-        self.encoding = encoding;
-        self
-    }
-
-    /// Check body bytes (default) or headers only.
-    #[must_use]
-    pub fn with_verify(mut self, verify: bool) -> Self {
-        self.verify = verify;
+    pub fn with_options(mut self, options: BatchOptions) -> Self {
+        self.options = options;
         self
     }
 
     /// Bound on one timed call.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.options.timeout = timeout;
         self
     }
 
@@ -182,7 +192,7 @@ impl EchoClients {
         if window == 0 {
             return Err(LoadgenError::Config("window must be at least 1".into()));
         }
-        let codec = PayloadCodec::new(self.encoding, payload_size)?;
+        let codec = PayloadCodec::new(self.options.encoding, payload_size)?;
         let mut drivers: Vec<EchoBatch<'_>> = self
             .seq
             .iter_mut()
@@ -191,7 +201,7 @@ impl EchoClients {
             .map(|(i, (seq, tracker))| EchoBatch {
                 id: i as u32,
                 codec: codec.clone(),
-                verify: self.verify,
+                verify: self.options.verify,
                 target: *seq + messages_per_conn,
                 window,
                 seq,
@@ -199,7 +209,13 @@ impl EchoClients {
                 failure: None,
             })
             .collect();
-        run_batch(&mut self.conns, &mut drivers, &self.clock, self.timeout).await
+        run_batch(
+            &mut self.conns,
+            &mut drivers,
+            &self.clock,
+            self.options.timeout,
+        )
+        .await
     }
 
     /// Close every connection politely.
@@ -276,9 +292,7 @@ pub struct RoomClients {
     /// `trackers[receiver][sender]`, grown on demand.
     trackers: Vec<Vec<SeqTracker>>,
     clock: Clock,
-    encoding: Encoding,
-    verify: bool,
-    timeout: Duration,
+    options: BatchOptions,
 }
 
 impl RoomClients {
@@ -331,30 +345,21 @@ impl RoomClients {
             trackers: vec![Vec::new(); members],
             conns,
             clock,
-            encoding: Encoding::Binary,
-            verify: true,
-            timeout: DEFAULT_TIMEOUT,
+            options: BatchOptions::default(),
         })
     }
 
-    /// Send Text instead of Binary frames.
+    /// How batches are sent and checked.
     #[must_use]
-    pub fn with_encoding(mut self, encoding: Encoding) -> Self {
-        self.encoding = encoding;
-        self
-    }
-
-    /// Check body bytes (default) or headers only.
-    #[must_use]
-    pub fn with_verify(mut self, verify: bool) -> Self {
-        self.verify = verify;
+    pub fn with_options(mut self, options: BatchOptions) -> Self {
+        self.options = options;
         self
     }
 
     /// Bound on one timed call.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.options.timeout = timeout;
         self
     }
 
@@ -397,7 +402,7 @@ impl RoomClients {
                 "senders must be 1..={receivers}, got {senders}"
             )));
         }
-        let codec = PayloadCodec::new(self.encoding, payload_size)?;
+        let codec = PayloadCodec::new(self.options.encoding, payload_size)?;
         let targets: Vec<u64> = self.seq[..senders].iter().map(|s| s + msgs_each).collect();
         for t in &mut self.trackers[..receivers] {
             if t.len() < senders {
@@ -411,7 +416,7 @@ impl RoomClients {
             .map(|(i, (seq, trackers))| RoomBatch {
                 id: i as u32,
                 codec: codec.clone(),
-                verify: self.verify,
+                verify: self.options.verify,
                 own_target: if i < senders { targets[i] } else { *seq },
                 seq,
                 trackers,
@@ -423,7 +428,7 @@ impl RoomClients {
             &mut self.conns[..receivers],
             &mut drivers,
             &self.clock,
-            self.timeout,
+            self.options.timeout,
         )
         .await
     }
@@ -571,7 +576,7 @@ impl SlowRoom {
     /// Bound on one timed call (default 10 s; make it longer than the server's send timeout).
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.room.timeout = timeout;
+        self.room.options.timeout = timeout;
         self
     }
 
@@ -620,7 +625,7 @@ impl SlowRoom {
                     .sum();
                 let expected = (self.room.seq[0] - start) * self.healthy as u64;
                 Ok(BatchOutcome {
-                    elapsed: self.room.timeout,
+                    elapsed: self.room.options.timeout,
                     delivered: after.saturating_sub(before),
                     expected,
                     complete: false,
