@@ -105,7 +105,8 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         "At one message in flight every echo costs each side a `write` and a `read` system call, and on \
          loopback the sender's `write` also does the receiver's TCP work, so generator and server are both \
          near one core there: that regime measures the pair. With more in flight, replies share system \
-         calls and the generator goes far beyond what any server here takes.\n\n",
+         calls and the rate grows several times over; the *Limit* column says which side ran out of \
+         CPU first.\n\n",
     );
     out
 }
