@@ -4,7 +4,33 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+
+/// When a writer flushes what it has written into the sink (`--flush`). The
+/// same meaning in every server, so that the flush policy and the sharing
+/// strategy can be measured apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum FlushPolicy {
+    /// Every message is written and flushed on its own: one `write` per
+    /// message per receiver, the form people write first.
+    Each,
+    /// Each strategy at its best: a writer that knows more follows (or that
+    /// another writer is about to write) leaves the flush to whoever writes
+    /// last, so consecutive and concurrent messages share one `write`.
+    /// Nothing is ever left unflushed.
+    #[default]
+    Batched,
+}
+
+impl FlushPolicy {
+    /// The flag's value, as `--flush` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlushPolicy::Each => "each",
+            FlushPolicy::Batched => "batched",
+        }
+    }
+}
 
 /// Every setting a server takes. The same flags, defaults and meaning in every
 /// variant, so that a comparison only ever changes the strategy.
@@ -30,13 +56,25 @@ pub struct ServerConfig {
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
-    /// Mutex variants: a send that does not complete within this disconnects the member (1008).
+    /// Every server: a write to a member's socket that does not complete within this
+    /// disconnects the member as a slow consumer (1008).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub send_timeout: Duration,
 
-    /// mpsc variant: messages queued per connection; a full queue disconnects the member (1008).
+    /// Queueing servers: messages queued for one member; a member this far behind its
+    /// room is disconnected as a slow consumer (1008).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub queue_capacity: u32,
+
+    /// Queueing servers: payload bytes queued for one member; past this (with at least one
+    /// message already waiting) the member is disconnected as a slow consumer (1008).
+    #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub queue_bytes: u64,
+
+    /// When writers flush: `each` message on its own (the naive form), or `batched`
+    /// (each strategy at its best: consecutive and concurrent writes share a flush).
+    #[arg(long, value_enum, default_value_t = FlushPolicy::Batched)]
+    pub flush: FlushPolicy,
 
     /// Largest message accepted, in bytes; larger ones close the connection (1009).
     #[arg(long, default_value_t = 64 << 20)]
@@ -111,6 +149,8 @@ mod tests {
         assert_eq!(config.shutdown_grace, Duration::from_secs(5));
         assert_eq!(config.send_timeout, Duration::from_secs(5));
         assert_eq!(config.queue_capacity, 1024);
+        assert_eq!(config.queue_bytes, 4 << 20);
+        assert_eq!(config.flush, FlushPolicy::Batched);
         assert_eq!(ServerConfig::ephemeral().addr.port(), 0);
     }
 }

@@ -7,17 +7,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
-use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
+use futures_util::{FutureExt, StreamExt};
 use tokio::time::Instant;
 
 use crate::close::End;
+use crate::config::FlushPolicy;
 use crate::heartbeat;
 use crate::metrics::Metrics;
 use crate::rooms::{MemberId, Membership, RoomName};
 use crate::state::AppState;
-use crate::strategy::SharedSink;
-use crate::writer::{CLOSE_TIMEOUT, WriterContext};
+use crate::strategy::{Burst, SharedSink};
+use crate::writer::{CLOSE_TIMEOUT, SinkPolicy, WriterContext};
 
 /// What a connection was opened for.
 #[derive(Debug, Clone)]
@@ -41,8 +42,7 @@ pub(crate) async fn serve<S: SharedSink>(socket: WebSocket, route: Route, app: A
 
     let context = WriterContext::new(
         app.shutdown.child_token(),
-        app.config.send_timeout,
-        usize::try_from(app.config.queue_capacity).unwrap_or(usize::MAX),
+        SinkPolicy::from_config(&app.config),
         app.metrics.clone(),
     );
     let (sink, mut stream) = socket.split();
@@ -68,7 +68,7 @@ pub(crate) async fn serve<S: SharedSink>(socket: WebSocket, route: Route, app: A
         &app.metrics,
         {
             let (writer, membership, metrics) = (&writer, membership.as_ref(), &app.metrics);
-            move |message| dispatch(writer, membership, metrics, message)
+            move |message, burst| dispatch(writer, membership, metrics, message, burst)
         },
     )
     .await;
@@ -83,16 +83,30 @@ pub(crate) async fn serve<S: SharedSink>(socket: WebSocket, route: Route, app: A
 /// arrives for `idle_timeout`, or `context` is torn down (by a writer's
 /// policy or the server's shutdown). Pings and Pongs only count as life:
 /// tungstenite answers Pings itself. Every server reads this way.
+///
+/// Under `--flush batched` each message goes with a [`Burst`] hint: before
+/// dispatching a message the reader looks, without waiting, whether another
+/// complete data message is already readable (at most one extra
+/// non-blocking read per burst). If so, it holds that message and dispatches
+/// it next, whatever happens meanwhile, so a [`Burst::More`] is always
+/// followed by another dispatch; the last message before the reader goes
+/// idle always goes with [`Burst::Last`].
+///
+/// A burst already in memory is parsed without touching the socket, so the
+/// reader spends a unit of tokio's cooperative budget per message and yields
+/// when it runs out: the writers it feeds get to run within every 128
+/// messages or so, and a burst cannot outrun them just by arriving at once.
 pub async fn read_until_end<Dispatched>(
     stream: &mut SplitStream<WebSocket>,
     context: &WriterContext,
     idle_timeout: Duration,
     metrics: &Metrics,
-    mut dispatch: impl FnMut(Message) -> Dispatched,
+    mut dispatch: impl FnMut(Message, Burst) -> Dispatched,
 ) -> End
 where
     Dispatched: Future<Output = ()>,
 {
+    let look_ahead = context.flush() == FlushPolicy::Batched;
     let mut last_heard = Instant::now();
     // Re-armed only when it fires, rather than on every message, which keeps
     // the timer wheel out of the per-message path.
@@ -102,37 +116,65 @@ where
     // a lock per message.
     let disconnected = context.disconnected();
     tokio::pin!(disconnected);
+    // A data message read ahead: promised to `dispatch` by a `Burst::More`.
+    let mut held = None;
+    // Anything else read ahead (a control frame, the end): handled next.
+    let mut read_ahead = None;
 
     loop {
-        let next = tokio::select! {
-            biased;
-            () = &mut disconnected => {
-                return match context.reason() {
-                    Some(reason) => End::Disconnected(reason),
-                    None => End::Shutdown,
-                };
-            }
-            () = &mut idle => {
-                if last_heard.elapsed() >= idle_timeout {
-                    return End::Idle;
+        let message = if let Some(message) = held.take() {
+            message
+        } else {
+            let next = if let Some(next) = read_ahead.take() {
+                next
+            } else {
+                tokio::select! {
+                    biased;
+                    () = &mut disconnected => {
+                        return match context.reason() {
+                            Some(reason) => End::Disconnected(reason),
+                            None => End::Shutdown,
+                        };
+                    }
+                    () = &mut idle => {
+                        if last_heard.elapsed() >= idle_timeout {
+                            return End::Idle;
+                        }
+                        idle.as_mut().reset(last_heard + idle_timeout);
+                        continue;
+                    }
+                    next = stream.next() => next,
                 }
-                idle.as_mut().reset(last_heard + idle_timeout);
-                continue;
+            };
+            last_heard = Instant::now();
+            match next {
+                None => return End::Vanished,
+                Some(Err(err)) => return End::ReadError(err),
+                Some(Ok(Message::Close(_))) => return End::PeerClosed,
+                // tungstenite queues the Pong itself and flushes it on the next
+                // read; a Pong only proves the peer is alive.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(message)) => message,
             }
-            next = stream.next() => next,
         };
-        last_heard = Instant::now();
-        let message = match next {
-            None => return End::Vanished,
-            Some(Err(err)) => return End::ReadError(err),
-            Some(Ok(Message::Close(_))) => return End::PeerClosed,
-            // tungstenite queues the Pong itself and flushes it on the next
-            // read; a Pong only proves the peer is alive.
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(message)) => message,
+        let burst = if look_ahead {
+            match stream.next().now_or_never() {
+                Some(Some(Ok(next @ (Message::Text(_) | Message::Binary(_))))) => {
+                    held = Some(next);
+                    Burst::More
+                }
+                Some(other) => {
+                    read_ahead = Some(other);
+                    Burst::Last
+                }
+                None => Burst::Last,
+            }
+        } else {
+            Burst::Last
         };
         metrics.messages_received.inc();
-        dispatch(message).await;
+        dispatch(message, burst).await;
+        tokio::task::consume_budget().await;
     }
 }
 
@@ -142,18 +184,19 @@ async fn dispatch<S: SharedSink>(
     membership: Option<&Membership<S>>,
     metrics: &Metrics,
     message: Message,
+    burst: Burst,
 ) {
     match membership {
         None => {
             metrics.messages_sent.inc();
             // An error means the writer has disconnected us; the reader
             // picks up why on its next turn.
-            let _ = writer.send(message).await;
+            let _ = writer.send(message, burst).await;
         }
         Some(membership) => {
             let members = membership.members();
             metrics.messages_sent.inc_by(members.len() as u64);
-            S::broadcast(&members, message).await;
+            S::broadcast(&members, message, burst).await;
         }
     }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::strategy::SharedSink;
+use crate::strategy::{Burst, SharedSink};
 
 /// Starts pinging through `writer` every `every`, until the returned task is
 /// aborted or a ping cannot be delivered.
@@ -21,7 +21,11 @@ pub(crate) fn spawn<S: SharedSink>(writer: S, every: Duration) -> JoinHandle<()>
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if writer.send(Message::Ping(Bytes::new())).await.is_err() {
+            if writer
+                .send(Message::Ping(Bytes::new()), Burst::Last)
+                .await
+                .is_err()
+            {
                 break;
             }
         }

@@ -34,21 +34,22 @@ pub mod reliability;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use config::ServerConfig;
+pub use config::{FlushPolicy, ServerConfig};
 pub use connection::Route;
 pub use handler::Handler;
 pub use metrics::{LockWait, Metrics, StrategyMetrics};
 pub use server::{ServeError, ShutdownReport, bind, serve};
 pub use state::AppState;
-pub use strategy::{Disconnected, SharedSink, WsSink};
-pub use writer::{CLOSE_TIMEOUT, DisconnectReason, WriterContext, close_sink};
+pub use strategy::{Burst, Disconnected, SharedSink, WsSink};
+pub use writer::{CLOSE_TIMEOUT, DisconnectReason, SinkPolicy, WriterContext, close_sink};
 
 /// Re-exports for the strategies, so that every variant names the same types
 /// from one place.
 pub mod prelude {
     pub use axum::extract::ws::{CloseFrame, Message};
 
+    pub use crate::config::FlushPolicy;
     pub use crate::metrics::{LockWait, StrategyMetrics};
-    pub use crate::strategy::{Disconnected, SharedSink, WsSink};
+    pub use crate::strategy::{Burst, Disconnected, SharedSink, WsSink};
     pub use crate::writer::{CLOSE_TIMEOUT, DisconnectReason, WriterContext, close_sink};
 }

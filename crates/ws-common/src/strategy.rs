@@ -24,12 +24,32 @@ pub type WsSink = SplitSink<WebSocket, Message>;
 #[error("the connection is gone")]
 pub struct Disconnected;
 
+/// What a writer knows about its next message when it sends one: the hint
+/// that lets a strategy leave a flush to a later write (`--flush batched`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Burst {
+    /// The same caller sends again at once (its next message is already in
+    /// hand): this one may stay in the sink's buffer, because the caller's
+    /// next send will flush it, or pass the job on to a later one.
+    More,
+    /// Nothing more is known to follow from this caller: the message must
+    /// reach the socket without waiting for this caller's next one.
+    Last,
+}
+
 /// A handle through which any task may write to one connection.
 ///
 /// Clones are cheap and all write to the same connection. Implementations must
 /// keep every caller's messages in the order that caller sent them, must not
 /// lose or duplicate a message without disconnecting the member, and must
 /// honour [`WriterContext`]'s disconnect signal promptly.
+///
+/// Under `--flush each` ([`WriterContext::flush`]) every message is flushed
+/// on its own. Under `--flush batched` a strategy may leave a message in the
+/// sink's buffer, but only for as long as something is certain to flush it:
+/// the caller's next send ([`Burst::More`]), another writer already waiting
+/// to write, or a flush of its own that it has already scheduled. A message
+/// sent with [`Burst::Last`] reaches the socket without any further send.
 pub trait SharedSink: Clone + Send + Sync + 'static {
     /// The package name, printed on start and used in reports.
     const NAME: &'static str;
@@ -48,19 +68,33 @@ pub trait SharedSink: Clone + Send + Sync + 'static {
     /// Resolves once the message is handed over far enough that a later
     /// `send` from the same caller cannot overtake it. An error means the
     /// connection is gone (or was just disconnected by the slow consumer
-    /// policy): the caller stops writing to it, nothing else.
-    fn send(&self, message: Message) -> impl Future<Output = Result<(), Disconnected>> + Send;
+    /// policy): the caller stops writing to it, nothing else. `burst` says
+    /// whether the caller's next message follows at once.
+    fn send(
+        &self,
+        message: Message,
+        burst: Burst,
+    ) -> impl Future<Output = Result<(), Disconnected>> + Send;
 
     /// Delivers one message to every member of a room, in the order of the
     /// caller's earlier broadcasts.
     ///
     /// The default sends to all members concurrently and waits for all; a
     /// strategy overrides it when it has a cheaper way to reach many sinks.
-    fn broadcast(members: &[Self], message: Message) -> impl Future<Output = ()> + Send {
+    fn broadcast(
+        members: &[Self],
+        message: Message,
+        burst: Burst,
+    ) -> impl Future<Output = ()> + Send {
         async move {
             // A failed member has already been disconnected by its writer; the
             // rest of the room is unaffected.
-            join_all(members.iter().map(|member| member.send(message.clone()))).await;
+            join_all(
+                members
+                    .iter()
+                    .map(|member| member.send(message.clone(), burst)),
+            )
+            .await;
         }
     }
 

@@ -9,6 +9,7 @@ use axum::extract::ws::{CloseFrame, Message};
 use futures_util::SinkExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{FlushPolicy, ServerConfig};
 use crate::metrics::Metrics;
 use crate::strategy::{Disconnected, WsSink};
 
@@ -26,6 +27,34 @@ pub enum DisconnectReason {
     WriteFailed,
 }
 
+/// The slow consumer policy's and the flush policy's settings: the same
+/// flags, with the same meaning, for every server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkPolicy {
+    /// A write that does not complete within this disconnects the member
+    /// (`--send-timeout`).
+    pub send_timeout: Duration,
+    /// Messages a queueing server may hold for one member (`--queue-capacity`).
+    pub queue_capacity: usize,
+    /// Payload bytes a queueing server may hold for one member, beyond the
+    /// first message waiting (`--queue-bytes`).
+    pub queue_bytes: usize,
+    /// When writers flush (`--flush`).
+    pub flush: FlushPolicy,
+}
+
+impl SinkPolicy {
+    /// The policy `config` asks for.
+    pub fn from_config(config: &ServerConfig) -> Self {
+        Self {
+            send_timeout: config.send_timeout,
+            queue_capacity: usize::try_from(config.queue_capacity).unwrap_or(usize::MAX),
+            queue_bytes: usize::try_from(config.queue_bytes).unwrap_or(usize::MAX),
+            flush: config.flush,
+        }
+    }
+}
+
 /// Per-connection context handed to [`crate::SharedSink::share`]. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct WriterContext {
@@ -36,25 +65,18 @@ pub struct WriterContext {
 struct Inner {
     token: CancellationToken,
     reason: OnceLock<DisconnectReason>,
-    send_timeout: Duration,
-    queue_capacity: usize,
+    policy: SinkPolicy,
     metrics: Metrics,
 }
 
 impl WriterContext {
     /// A context whose disconnect signal is `token` (cancel it to tear the
-    /// connection down), with the slow consumer policy's settings.
-    pub fn new(
-        token: CancellationToken,
-        send_timeout: Duration,
-        queue_capacity: usize,
-        metrics: Metrics,
-    ) -> Self {
+    /// connection down), with the slow consumer and flush policies' settings.
+    pub fn new(token: CancellationToken, policy: SinkPolicy, metrics: Metrics) -> Self {
         let inner = Inner {
             token,
             reason: OnceLock::new(),
-            send_timeout,
-            queue_capacity,
+            policy,
             metrics,
         };
         Self {
@@ -68,14 +90,30 @@ impl WriterContext {
         &self.inner.metrics
     }
 
-    /// The mutex variants' policy: how long one send may take (`--send-timeout`).
-    pub fn send_timeout(&self) -> Duration {
-        self.inner.send_timeout
+    /// The policies' settings.
+    pub fn policy(&self) -> &SinkPolicy {
+        &self.inner.policy
     }
 
-    /// The mpsc variant's policy: messages a connection may have queued (`--queue-capacity`).
+    /// How long one write may take (`--send-timeout`).
+    pub fn send_timeout(&self) -> Duration {
+        self.inner.policy.send_timeout
+    }
+
+    /// Messages a queueing strategy may hold for this connection (`--queue-capacity`).
     pub fn queue_capacity(&self) -> usize {
-        self.inner.queue_capacity
+        self.inner.policy.queue_capacity
+    }
+
+    /// Payload bytes a queueing strategy may hold for this connection beyond
+    /// the first message waiting (`--queue-bytes`).
+    pub fn queue_bytes(&self) -> usize {
+        self.inner.policy.queue_bytes
+    }
+
+    /// When this connection's writers flush (`--flush`).
+    pub fn flush(&self) -> FlushPolicy {
+        self.inner.policy.flush
     }
 
     /// Gives up on this connection: every pending and future send fails, the

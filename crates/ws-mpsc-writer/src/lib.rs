@@ -71,7 +71,7 @@ impl SharedSink for Writer {
         Self { queue, context }
     }
 
-    async fn send(&self, message: Message) -> Result<(), Disconnected> {
+    async fn send(&self, message: Message, _burst: Burst) -> Result<(), Disconnected> {
         if self.context.is_disconnected() {
             return Err(Disconnected);
         }
@@ -85,10 +85,10 @@ impl SharedSink for Writer {
         }
     }
 
-    async fn broadcast(members: &[Self], message: Message) {
+    async fn broadcast(members: &[Self], message: Message, burst: Burst) {
         // `send` never waits, so a plain loop reaches every member at once.
         for member in members {
-            let _ = member.send(message.clone()).await;
+            let _ = member.send(message.clone(), burst).await;
         }
     }
 

@@ -53,7 +53,8 @@ use ws_common::close::End;
 use ws_common::connection::{await_close_reply, read_until_end};
 use ws_common::rooms::{MemberId, Membership};
 use ws_common::{
-    AppState, DisconnectReason, Handler, Metrics, Route, WriterContext, WsSink, close_sink,
+    AppState, DisconnectReason, Handler, Metrics, Route, SinkPolicy, WriterContext, WsSink,
+    close_sink,
 };
 
 /// The room server built on `tokio::sync::broadcast`.
@@ -88,8 +89,10 @@ impl Handler for Server {
         let teardown = app.shutdown().child_token();
         let context = WriterContext::new(
             teardown.clone(),
-            config.send_timeout,
-            capacity,
+            SinkPolicy {
+                queue_capacity: capacity,
+                ..SinkPolicy::from_config(config)
+            },
             metrics.clone(),
         );
         let (sink, mut stream) = socket.split();
@@ -139,7 +142,7 @@ impl Handler for Server {
             &context,
             config.idle_timeout,
             metrics,
-            |message| {
+            |message, _burst| {
                 dispatch(&outbox, &context, metrics, message);
                 std::future::ready(())
             },

@@ -177,7 +177,7 @@ impl SharedSink for Writer {
         }
     }
 
-    async fn send(&self, message: Message) -> Result<(), Disconnected> {
+    async fn send(&self, message: Message, _burst: Burst) -> Result<(), Disconnected> {
         if self.context.is_disconnected() {
             return Err(Disconnected);
         }
@@ -201,7 +201,7 @@ impl SharedSink for Writer {
         }
     }
 
-    async fn broadcast(members: &[Self], message: Message) {
+    async fn broadcast(members: &[Self], message: Message, _burst: Burst) {
         // Every member gets the attempt that does not wait; those that need
         // to wait share one blocking task, written one after another.
         let mut waiting = Vec::new();

@@ -59,7 +59,7 @@ impl SharedSink for Writer {
         }
     }
 
-    async fn send(&self, message: Message) -> Result<(), Disconnected> {
+    async fn send(&self, message: Message, _burst: Burst) -> Result<(), Disconnected> {
         let metrics = self.context.metrics();
         // `try_lock` fails whenever writers are queued (the lock stays FIFO),
         // so it only tells the uncontended case apart, to time the others.
