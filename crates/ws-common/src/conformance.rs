@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::config::ServerConfig;
+use crate::config::{FlushPolicy, ServerConfig};
 use crate::handler::Handler;
 use crate::testkit::{self, Client, TestServer};
 
@@ -36,14 +36,14 @@ const RECEIVE_TIMEOUT: Duration = Duration::from_secs(10);
 #[macro_export]
 macro_rules! conformance_tests {
     (echo_only: $server:ty) => {
-        $crate::conformance_tests!(@cases $server;
-            echo_text, echo_binary, echo_empty, echo_unicode, echo_16_mib,
-            pipelined_echo_keeps_order, hundred_concurrent_echo_connections,
-            ping_is_answered_with_pong, client_close_is_answered_and_released,
-            plain_http_routes, heartbeat_pings_arrive, idle_connection_is_closed,
-            live_client_answering_pings_is_not_closed, shutdown_sends_1001,
-            oversized_message_is_closed_with_1009,
-        );
+        /// The protocol under `--flush batched`, each strategy at its best.
+        mod batched {
+            $crate::conformance_tests!(@echo $server, $crate::FlushPolicy::Batched);
+        }
+        /// The protocol under `--flush each`, the naive form.
+        mod each {
+            $crate::conformance_tests!(@echo $server, $crate::FlushPolicy::Each);
+        }
         $crate::conformance_tests!(@reliability $server;
             handshake_garbage_is_refused, bad_frames_are_closed_with_the_rfc_code,
             fuzzed_frames_never_break_the_server, connection_limit_refuses_upgrades_with_503,
@@ -52,16 +52,49 @@ macro_rules! conformance_tests {
         );
     };
     ($server:ty) => {
-        $crate::conformance_tests!(echo_only: $server);
-        $crate::conformance_tests!(@cases $server;
+        /// The protocol under `--flush batched`, each strategy at its best.
+        mod batched {
+            $crate::conformance_tests!(@echo $server, $crate::FlushPolicy::Batched);
+            $crate::conformance_tests!(@rooms $server, $crate::FlushPolicy::Batched);
+        }
+        /// The protocol under `--flush each`, the naive form.
+        mod each {
+            $crate::conformance_tests!(@echo $server, $crate::FlushPolicy::Each);
+            $crate::conformance_tests!(@rooms $server, $crate::FlushPolicy::Each);
+        }
+        $crate::conformance_tests!(@reliability $server;
+            handshake_garbage_is_refused, bad_frames_are_closed_with_the_rfc_code,
+            fuzzed_frames_never_break_the_server, connection_limit_refuses_upgrades_with_503,
+            echo_churn_releases_everything, shutdown_under_load_closes_everyone_with_1001,
+            strategy_metrics_count_what_happened,
+            room_limit_refuses_new_rooms_with_503, room_churn_releases_everything,
+        );
+    };
+    (@echo $server:ty, $flush:expr) => {
+        $crate::conformance_tests!(@cases $server, $flush, conformance;
+            echo_text, echo_binary, echo_empty, echo_unicode, echo_16_mib,
+            pipelined_echo_keeps_order, hundred_concurrent_echo_connections,
+            ping_is_answered_with_pong, client_close_is_answered_and_released,
+            plain_http_routes, heartbeat_pings_arrive, idle_connection_is_closed,
+            live_client_answering_pings_is_not_closed, shutdown_sends_1001,
+            oversized_message_is_closed_with_1009,
+        );
+        $crate::conformance_tests!(@cases $server, $flush, bursts;
+            echo_burst_arrives_whole_and_promptly, lone_message_after_a_burst_arrives_at_once,
+            close_right_after_a_burst,
+        );
+    };
+    (@rooms $server:ty, $flush:expr) => {
+        $crate::conformance_tests!(@cases $server, $flush, conformance;
             room_fan_out_with_concurrent_senders, rooms_are_isolated,
             leaving_and_vanishing_members_leave_the_room_working,
             invalid_room_names_are_refused_with_400,
             stalled_member_is_disconnected_and_the_room_keeps_receiving,
             paused_member_with_many_writers_catches_up,
         );
-        $crate::conformance_tests!(@reliability $server;
-            room_limit_refuses_new_rooms_with_503, room_churn_releases_everything,
+        $crate::conformance_tests!(@cases $server, $flush, bursts;
+            room_burst_reaches_every_reading_member, concurrent_room_bursts_keep_per_sender_order,
+            stopped_member_in_a_quiet_room_is_disconnected,
         );
     };
     (@reliability $writer:ty; $($case:ident),* $(,)?) => {
@@ -72,11 +105,11 @@ macro_rules! conformance_tests {
             }
         )*
     };
-    (@cases $writer:ty; $($case:ident),* $(,)?) => {
+    (@cases $writer:ty, $flush:expr, $suite:ident; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                $crate::conformance::run($crate::conformance::$case::<$writer>()).await;
+                $crate::conformance::run($crate::$suite::$case::<$writer>($flush)).await;
             }
         )*
     };
@@ -89,20 +122,22 @@ pub async fn run(case: impl Future<Output = ()>) {
     }
 }
 
-/// The defaults on an ephemeral port, with a short shutdown grace.
-fn config() -> ServerConfig {
+/// The defaults on an ephemeral port, with a short shutdown grace and the
+/// flush policy under test.
+pub(crate) fn config(flush: FlushPolicy) -> ServerConfig {
     ServerConfig {
         workers: Some(2),
         shutdown_grace: Duration::from_secs(3),
+        flush,
         ..ServerConfig::ephemeral()
     }
 }
 
-fn start<H: Handler>(config: ServerConfig) -> TestServer {
+pub(crate) fn start<H: Handler>(config: ServerConfig) -> TestServer {
     TestServer::start::<H>(config).expect("the server starts")
 }
 
-async fn connect(url: &str) -> Client {
+pub(crate) async fn connect(url: &str) -> Client {
     testkit::connect(url)
         .await
         .unwrap_or_else(|err| panic!("connect to {url}: {err}"))
@@ -110,7 +145,7 @@ async fn connect(url: &str) -> Client {
 
 /// The next Text or Binary message (pings and pongs skipped), or what ended
 /// the connection instead.
-async fn next_data(client: &mut Client) -> Message {
+pub(crate) async fn next_data(client: &mut Client) -> Message {
     loop {
         let next = tokio::time::timeout(RECEIVE_TIMEOUT, client.next())
             .await
@@ -125,7 +160,7 @@ async fn next_data(client: &mut Client) -> Message {
 }
 
 /// Reads until the server's Close arrives and returns its frame.
-async fn next_close(client: &mut Client) -> Option<CloseFrame> {
+pub(crate) async fn next_close(client: &mut Client) -> Option<CloseFrame> {
     loop {
         let next = tokio::time::timeout(RECEIVE_TIMEOUT, client.next())
             .await
@@ -139,7 +174,7 @@ async fn next_close(client: &mut Client) -> Option<CloseFrame> {
     }
 }
 
-async fn echo_round_trip(client: &mut Client, message: Message) {
+pub(crate) async fn echo_round_trip(client: &mut Client, message: Message) {
     client.send(message.clone()).await.expect("send");
     assert_eq!(
         next_data(client).await,
@@ -149,7 +184,7 @@ async fn echo_round_trip(client: &mut Client, message: Message) {
 }
 
 /// Polls `value` until it equals `expected` or `RECEIVE_TIMEOUT` passes.
-async fn eventually(what: &str, expected: i64, value: impl Fn() -> i64) {
+pub(crate) async fn eventually(what: &str, expected: i64, value: impl Fn() -> i64) {
     let deadline = tokio::time::Instant::now() + RECEIVE_TIMEOUT;
     while value() != expected {
         assert!(
@@ -162,15 +197,15 @@ async fn eventually(what: &str, expected: i64, value: impl Fn() -> i64) {
 }
 
 /// Echo of a Text message.
-pub async fn echo_text<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn echo_text<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let mut client = connect(&server.url("/ws/echo")).await;
     echo_round_trip(&mut client, Message::text("hello")).await;
 }
 
 /// Echo of a Binary message, every byte value included.
-pub async fn echo_binary<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn echo_binary<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let mut client = connect(&server.url("/ws/echo")).await;
     echo_round_trip(
         &mut client,
@@ -180,31 +215,31 @@ pub async fn echo_binary<H: Handler>() {
 }
 
 /// Echo of empty Text and Binary messages: same type back.
-pub async fn echo_empty<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn echo_empty<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let mut client = connect(&server.url("/ws/echo")).await;
     echo_round_trip(&mut client, Message::text("")).await;
     echo_round_trip(&mut client, Message::binary(Bytes::new())).await;
 }
 
 /// Echo of multi-byte UTF-8.
-pub async fn echo_unicode<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn echo_unicode<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let mut client = connect(&server.url("/ws/echo")).await;
     echo_round_trip(&mut client, Message::text("héllo wörld, 你好, 🦀🦀")).await;
 }
 
 /// Echo of a 16 MiB message.
-pub async fn echo_16_mib<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn echo_16_mib<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let mut client = connect(&server.url("/ws/echo")).await;
     let payload: Vec<u8> = (0..16 << 20).map(|i: u32| (i % 251) as u8).collect();
     echo_round_trip(&mut client, Message::binary(payload)).await;
 }
 
 /// 1,000 messages sent back to back come back in the order sent.
-pub async fn pipelined_echo_keeps_order<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn pipelined_echo_keeps_order<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let mut client = connect(&server.url("/ws/echo")).await;
     for i in 0..1000 {
         client
@@ -223,8 +258,8 @@ pub async fn pipelined_echo_keeps_order<H: Handler>() {
 }
 
 /// 100 connections echo at the same time, each getting only its own messages.
-pub async fn hundred_concurrent_echo_connections<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn hundred_concurrent_echo_connections<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let url = server.url("/ws/echo");
     let clients = (0..100).map(|c| {
         let url = url.clone();
@@ -239,8 +274,8 @@ pub async fn hundred_concurrent_echo_connections<H: Handler>() {
 }
 
 /// A Ping gets a Pong with the same payload.
-pub async fn ping_is_answered_with_pong<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn ping_is_answered_with_pong<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let mut client = connect(&server.url("/ws/echo")).await;
     client
         .send(Message::Ping(Bytes::from_static(b"are you there")))
@@ -263,8 +298,8 @@ pub async fn ping_is_answered_with_pong<H: Handler>() {
 
 /// A client's Close is answered with a Close carrying its code, and the
 /// server releases the connection.
-pub async fn client_close_is_answered_and_released<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn client_close_is_answered_and_released<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let mut client = connect(&server.url("/ws/echo")).await;
     echo_round_trip(&mut client, Message::text("before closing")).await;
     let frame = CloseFrame {
@@ -291,10 +326,10 @@ pub async fn client_close_is_answered_and_released<H: Handler>() {
 
 /// Several members send at once; every member receives every message of
 /// every sender in order, without gaps or duplicates, its own included.
-pub async fn room_fan_out_with_concurrent_senders<H: Handler>() {
+pub async fn room_fan_out_with_concurrent_senders<H: Handler>(flush: FlushPolicy) {
     const MEMBERS: usize = 4;
     const MESSAGES: usize = 200;
-    let server = start::<H>(config());
+    let server = start::<H>(config(flush));
     let url = server.url("/ws/room/fan-out");
     let mut clients = Vec::new();
     for _ in 0..MEMBERS {
@@ -352,8 +387,8 @@ pub async fn room_fan_out_with_concurrent_senders<H: Handler>() {
 }
 
 /// Messages stay in their room.
-pub async fn rooms_are_isolated<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn rooms_are_isolated<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let mut a1 = connect(&server.url("/ws/room/a")).await;
     let mut a2 = connect(&server.url("/ws/room/a")).await;
     let mut b = connect(&server.url("/ws/room/b")).await;
@@ -371,8 +406,8 @@ pub async fn rooms_are_isolated<H: Handler>() {
 
 /// A member that closes and one whose TCP connection is reset both leave;
 /// the room keeps working, and once everyone is gone the registry is empty.
-pub async fn leaving_and_vanishing_members_leave_the_room_working<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn leaving_and_vanishing_members_leave_the_room_working<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let url = server.url("/ws/room/churn");
     let mut stays = connect(&url).await;
     let mut leaves = connect(&url).await;
@@ -391,8 +426,8 @@ pub async fn leaving_and_vanishing_members_leave_the_room_working<H: Handler>() 
 }
 
 /// Bad room names get 400 with a reason, before any upgrade.
-pub async fn invalid_room_names_are_refused_with_400<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn invalid_room_names_are_refused_with_400<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let long = "a".repeat(65);
     let bad = [
         "/ws/room/",
@@ -425,8 +460,8 @@ pub async fn invalid_room_names_are_refused_with_400<H: Handler>() {
 
 /// Health, metrics, 404 for unknown routes, 4xx for a WebSocket route
 /// without an upgrade.
-pub async fn plain_http_routes<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn plain_http_routes<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let get = |path: &'static str| {
         let addr = server.addr();
         async move {
@@ -451,10 +486,10 @@ pub async fn plain_http_routes<H: Handler>() {
 }
 
 /// The server pings on its own every `--ping-interval`.
-pub async fn heartbeat_pings_arrive<H: Handler>() {
+pub async fn heartbeat_pings_arrive<H: Handler>(flush: FlushPolicy) {
     let server = start::<H>(ServerConfig {
         ping_interval: Duration::from_millis(100),
-        ..config()
+        ..config(flush)
     });
     let mut client = connect(&server.url("/ws/echo")).await;
     let mut pings = 0;
@@ -470,11 +505,11 @@ pub async fn heartbeat_pings_arrive<H: Handler>() {
 }
 
 /// A connection from which nothing arrives is closed after `--idle-timeout`.
-pub async fn idle_connection_is_closed<H: Handler>() {
+pub async fn idle_connection_is_closed<H: Handler>(flush: FlushPolicy) {
     let server = start::<H>(ServerConfig {
         ping_interval: Duration::from_secs(3600),
         idle_timeout: Duration::from_millis(300),
-        ..config()
+        ..config(flush)
     });
     let mut client = connect(&server.url("/ws/echo")).await;
     let started = tokio::time::Instant::now();
@@ -490,11 +525,11 @@ pub async fn idle_connection_is_closed<H: Handler>() {
 
 /// A client that answers pings (tungstenite does while it reads) stays open
 /// well past the idle timeout.
-pub async fn live_client_answering_pings_is_not_closed<H: Handler>() {
+pub async fn live_client_answering_pings_is_not_closed<H: Handler>(flush: FlushPolicy) {
     let server = start::<H>(ServerConfig {
         ping_interval: Duration::from_millis(100),
         idle_timeout: Duration::from_millis(400),
-        ..config()
+        ..config(flush)
     });
     let mut client = connect(&server.url("/ws/echo")).await;
     let until = tokio::time::Instant::now() + Duration::from_millis(1500);
@@ -508,8 +543,8 @@ pub async fn live_client_answering_pings_is_not_closed<H: Handler>() {
 }
 
 /// Shutdown closes every connection with 1001 within the grace period.
-pub async fn shutdown_sends_1001<H: Handler>() {
-    let server = start::<H>(config());
+pub async fn shutdown_sends_1001<H: Handler>(flush: FlushPolicy) {
+    let server = start::<H>(config(flush));
     let paths = if H::SERVES_ROOMS {
         ["/ws/echo", "/ws/room/lobby", "/ws/room/lobby"]
     } else {
@@ -533,10 +568,10 @@ pub async fn shutdown_sends_1001<H: Handler>() {
 }
 
 /// A message over `--max-message-size` closes the connection with 1009.
-pub async fn oversized_message_is_closed_with_1009<H: Handler>() {
+pub async fn oversized_message_is_closed_with_1009<H: Handler>(flush: FlushPolicy) {
     let server = start::<H>(ServerConfig {
         max_message_size: 1024,
-        ..config()
+        ..config(flush)
     });
     let mut client = connect(&server.url("/ws/echo")).await;
     echo_round_trip(&mut client, Message::binary(vec![7u8; 1024])).await;
@@ -550,7 +585,7 @@ pub async fn oversized_message_is_closed_with_1009<H: Handler>() {
 
 /// Reads `count` binary messages of the form `[sender, seq(4 bytes), ...]`
 /// and checks each sender's sequence.
-async fn receive_in_order(client: &mut Client, senders: usize, count: usize) {
+pub(crate) async fn receive_in_order(client: &mut Client, senders: usize, count: usize) {
     let mut next_seq: HashMap<u8, u32> = HashMap::new();
     for _ in 0..count {
         let Message::Binary(data) = next_data(client).await else {
@@ -568,7 +603,7 @@ async fn receive_in_order(client: &mut Client, senders: usize, count: usize) {
     assert_eq!(next_seq.len(), senders, "heard every sender");
 }
 
-fn numbered(sender: u8, seq: u32, size: usize) -> Message {
+pub(crate) fn numbered(sender: u8, seq: u32, size: usize) -> Message {
     let mut data = vec![0u8; size];
     data[0] = sender;
     data[1..5].copy_from_slice(&seq.to_be_bytes());
@@ -577,13 +612,15 @@ fn numbered(sender: u8, seq: u32, size: usize) -> Message {
 
 /// A member that stops reading under a broadcast flood is disconnected by the
 /// slow consumer policy, and the other members receive every message.
-pub async fn stalled_member_is_disconnected_and_the_room_keeps_receiving<H: Handler>() {
+pub async fn stalled_member_is_disconnected_and_the_room_keeps_receiving<H: Handler>(
+    flush: FlushPolicy,
+) {
     const MESSAGES: u32 = 300;
     const SIZE: usize = 32 << 10;
     let server = start::<H>(ServerConfig {
         send_timeout: Duration::from_millis(300),
         queue_capacity: 128,
-        ..config()
+        ..config(flush)
     });
     let url = server.url("/ws/room/flood");
     let stalled = testkit::connect_with_receive_buffer(&url, 4096)
@@ -643,13 +680,13 @@ pub async fn stalled_member_is_disconnected_and_the_room_keeps_receiving<H: Hand
 /// write to it gets everything once it reads again. Catches lost wakeups:
 /// with several writers parked on one socket, one of them must be woken when
 /// the socket drains.
-pub async fn paused_member_with_many_writers_catches_up<H: Handler>() {
+pub async fn paused_member_with_many_writers_catches_up<H: Handler>(flush: FlushPolicy) {
     const WRITERS: u8 = 8;
     const MESSAGES: u32 = 25;
     const SIZE: usize = 32 << 10;
     let server = start::<H>(ServerConfig {
         send_timeout: Duration::from_secs(20),
-        ..config()
+        ..config(flush)
     });
     let url = server.url("/ws/room/pause");
     let mut paused = testkit::connect_with_receive_buffer(&url, 4096)

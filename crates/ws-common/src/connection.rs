@@ -70,6 +70,7 @@ pub(crate) async fn serve<S: SharedSink>(socket: WebSocket, route: Route, app: A
             let (writer, membership, metrics) = (&writer, membership.as_ref(), &app.metrics);
             move |message, burst| dispatch(writer, membership, metrics, message, burst)
         },
+        || end_burst(&writer, membership.as_ref()),
     )
     .await;
     heartbeat.abort();
@@ -84,29 +85,40 @@ pub(crate) async fn serve<S: SharedSink>(socket: WebSocket, route: Route, app: A
 /// policy or the server's shutdown). Pings and Pongs only count as life:
 /// tungstenite answers Pings itself. Every server reads this way.
 ///
-/// Under `--flush batched` each message goes with a [`Burst`] hint: before
-/// dispatching a message the reader looks, without waiting, whether another
-/// complete data message is already readable (at most one extra
-/// non-blocking read per burst). If so, it holds that message and dispatches
-/// it next, whatever happens meanwhile, so a [`Burst::More`] is always
-/// followed by another dispatch; the last message before the reader goes
-/// idle always goes with [`Burst::Last`].
+/// Under `--flush batched` each message is dispatched with [`Burst::More`];
+/// then the reader looks, without waiting, whether another complete data
+/// message is already readable (at most one extra non-blocking read per
+/// burst). If so it dispatches that one the same way; if not, it calls
+/// `end_burst`, which flushes what the burst left in the sinks. The look
+/// ahead comes after the dispatch on purpose: once tungstenite has read the
+/// peer's Close it refuses to write data, so a reply must be in its buffer
+/// before the next frame is parsed, or a Close right behind a burst would
+/// lose it. Under `--flush each` every message goes with [`Burst::Last`]
+/// and `end_burst` is never called.
 ///
-/// A burst already in memory is parsed without touching the socket, so the
-/// reader spends a unit of tokio's cooperative budget per message and yields
-/// when it runs out: the writers it feeds get to run within every 128
-/// messages or so, and a burst cannot outrun them just by arriving at once.
-pub async fn read_until_end<Dispatched>(
+/// A burst already in memory is parsed without touching the socket, so
+/// nothing would make the reader yield until the burst is over. It counts
+/// the deliveries its messages made (`dispatch` returns them: one for an
+/// echo, the room's size for a broadcast) and yields to the runtime every
+/// [`YIELD_EVERY`]: the writers it feeds get to run, and a burst cannot
+/// outrun them, or fill a queue, just by arriving at once.
+pub async fn read_until_end<Dispatched, Ended>(
     stream: &mut SplitStream<WebSocket>,
     context: &WriterContext,
     idle_timeout: Duration,
     metrics: &Metrics,
     mut dispatch: impl FnMut(Message, Burst) -> Dispatched,
+    mut end_burst: impl FnMut() -> Ended,
 ) -> End
 where
-    Dispatched: Future<Output = ()>,
+    Dispatched: Future<Output = usize>,
+    Ended: Future<Output = ()>,
 {
-    let look_ahead = context.flush() == FlushPolicy::Batched;
+    let mut delivered_since_yield = 0;
+    let burst = match context.flush() {
+        FlushPolicy::Batched => Burst::More,
+        FlushPolicy::Each => Burst::Last,
+    };
     let mut last_heard = Instant::now();
     // Re-armed only when it fires, rather than on every message, which keeps
     // the timer wheel out of the per-message path.
@@ -116,88 +128,100 @@ where
     // a lock per message.
     let disconnected = context.disconnected();
     tokio::pin!(disconnected);
-    // A data message read ahead: promised to `dispatch` by a `Burst::More`.
-    let mut held = None;
-    // Anything else read ahead (a control frame, the end): handled next.
+    // Something the look-ahead read that is not a data message: handled next.
     let mut read_ahead = None;
 
     loop {
-        let message = if let Some(message) = held.take() {
-            message
+        let next = if let Some(next) = read_ahead.take() {
+            next
         } else {
-            let next = if let Some(next) = read_ahead.take() {
-                next
-            } else {
-                tokio::select! {
-                    biased;
-                    () = &mut disconnected => {
-                        return match context.reason() {
-                            Some(reason) => End::Disconnected(reason),
-                            None => End::Shutdown,
-                        };
-                    }
-                    () = &mut idle => {
-                        if last_heard.elapsed() >= idle_timeout {
-                            return End::Idle;
-                        }
-                        idle.as_mut().reset(last_heard + idle_timeout);
-                        continue;
-                    }
-                    next = stream.next() => next,
+            tokio::select! {
+                biased;
+                () = &mut disconnected => {
+                    return match context.reason() {
+                        Some(reason) => End::Disconnected(reason),
+                        None => End::Shutdown,
+                    };
                 }
-            };
-            last_heard = Instant::now();
-            match next {
-                None => return End::Vanished,
-                Some(Err(err)) => return End::ReadError(err),
-                Some(Ok(Message::Close(_))) => return End::PeerClosed,
-                // tungstenite queues the Pong itself and flushes it on the next
-                // read; a Pong only proves the peer is alive.
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(message)) => message,
+                () = &mut idle => {
+                    if last_heard.elapsed() >= idle_timeout {
+                        return End::Idle;
+                    }
+                    idle.as_mut().reset(last_heard + idle_timeout);
+                    continue;
+                }
+                next = stream.next() => next,
             }
         };
-        let burst = if look_ahead {
+        last_heard = Instant::now();
+        let mut message = match next {
+            None => return End::Vanished,
+            Some(Err(err)) => return End::ReadError(err),
+            Some(Ok(Message::Close(_))) => return End::PeerClosed,
+            // tungstenite queues the Pong itself and flushes it on the next
+            // read; a Pong only proves the peer is alive.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(message)) => message,
+        };
+        loop {
+            metrics.messages_received.inc();
+            delivered_since_yield += dispatch(message, burst).await;
+            if delivered_since_yield >= YIELD_EVERY {
+                delivered_since_yield = 0;
+                tokio::task::yield_now().await;
+            }
+            if burst == Burst::Last {
+                break;
+            }
             match stream.next().now_or_never() {
-                Some(Some(Ok(next @ (Message::Text(_) | Message::Binary(_))))) => {
-                    held = Some(next);
-                    Burst::More
+                Some(Some(Ok(next @ (Message::Text(_) | Message::Binary(_))))) => message = next,
+                other => {
+                    read_ahead = other;
+                    end_burst().await;
+                    break;
                 }
-                Some(other) => {
-                    read_ahead = Some(other);
-                    Burst::Last
-                }
-                None => Burst::Last,
             }
-        } else {
-            Burst::Last
-        };
-        metrics.messages_received.inc();
-        dispatch(message, burst).await;
-        tokio::task::consume_budget().await;
+        }
     }
 }
 
-/// Echoes to the connection itself, or broadcasts to its room.
+/// Deliveries a reader makes between two yields to the runtime: tokio's own
+/// cooperative budget per task poll, so that a reader parsing a burst from
+/// memory gives way as often as one reading from the socket would.
+pub const YIELD_EVERY: usize = 128;
+
+/// Echoes to the connection itself, or broadcasts to its room. Returns the
+/// deliveries it made.
 async fn dispatch<S: SharedSink>(
     writer: &S,
     membership: Option<&Membership<S>>,
     metrics: &Metrics,
     message: Message,
     burst: Burst,
-) {
+) -> usize {
     match membership {
         None => {
             metrics.messages_sent.inc();
             // An error means the writer has disconnected us; the reader
             // picks up why on its next turn.
             let _ = writer.send(message, burst).await;
+            1
         }
         Some(membership) => {
             let members = membership.members();
             metrics.messages_sent.inc_by(members.len() as u64);
             S::broadcast(&members, message, burst).await;
+            members.len()
         }
+    }
+}
+
+/// Flushes what a burst left in the sinks it reached: the connection's own,
+/// or its room's.
+async fn end_burst<S: SharedSink>(writer: &S, membership: Option<&Membership<S>>) {
+    match membership {
+        None => S::flush(std::slice::from_ref(writer)).await,
+        Some(membership) => S::flush(&membership.members()).await,
     }
 }
 

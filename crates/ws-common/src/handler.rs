@@ -24,6 +24,12 @@ pub trait Handler: Send + Sync + 'static {
     /// The strategy-specific figures its `/metrics` reports.
     const STRATEGY_METRICS: StrategyMetrics = StrategyMetrics::None;
 
+    /// Whether replies still queued inside the server when it reads the
+    /// peer's Close are lost: tungstenite refuses to write data after that,
+    /// so a server that queues between its reader and the socket cannot send
+    /// them. The conformance suite pins it either way.
+    const REPLIES_QUEUED_AT_PEER_CLOSE_ARE_LOST: bool = false;
+
     /// What the room registry keeps for each member.
     type Member: Clone + Send + Sync + 'static;
 
@@ -38,6 +44,7 @@ pub trait Handler: Send + Sync + 'static {
 impl<S: SharedSink> Handler for S {
     const NAME: &'static str = S::NAME;
     const STRATEGY_METRICS: StrategyMetrics = S::STRATEGY_METRICS;
+    const REPLIES_QUEUED_AT_PEER_CLOSE_ARE_LOST: bool = S::REPLIES_QUEUED_AT_PEER_CLOSE_ARE_LOST;
     type Member = S;
 
     fn serve(

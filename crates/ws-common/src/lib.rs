@@ -18,6 +18,7 @@ pub mod config;
 pub mod connection;
 mod handler;
 mod heartbeat;
+pub mod locked;
 pub mod metrics;
 pub mod rooms;
 mod router;
@@ -27,6 +28,8 @@ pub mod state;
 pub mod strategy;
 pub mod writer;
 
+#[cfg(feature = "testkit")]
+pub mod bursts;
 #[cfg(feature = "testkit")]
 pub mod conformance;
 #[cfg(feature = "testkit")]
@@ -49,6 +52,7 @@ pub mod prelude {
     pub use axum::extract::ws::{CloseFrame, Message};
 
     pub use crate::config::FlushPolicy;
+    pub use crate::locked::{Flush, LockedSink, Rest, Waiters, Write};
     pub use crate::metrics::{LockWait, StrategyMetrics};
     pub use crate::strategy::{Burst, Disconnected, SharedSink, WsSink};
     pub use crate::writer::{CLOSE_TIMEOUT, DisconnectReason, WriterContext, close_sink};

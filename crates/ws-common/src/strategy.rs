@@ -24,16 +24,17 @@ pub type WsSink = SplitSink<WebSocket, Message>;
 #[error("the connection is gone")]
 pub struct Disconnected;
 
-/// What a writer knows about its next message when it sends one: the hint
-/// that lets a strategy leave a flush to a later write (`--flush batched`).
+/// What a writer tells a strategy about its next message when it sends one:
+/// the hint that lets a strategy leave a flush to a later write under
+/// `--flush batched`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Burst {
-    /// The same caller sends again at once (its next message is already in
-    /// hand): this one may stay in the sink's buffer, because the caller's
-    /// next send will flush it, or pass the job on to a later one.
+    /// The caller may send again at once: the message only has to reach the
+    /// sink's buffer. The caller promises another send to the same sinks or
+    /// a [`SharedSink::flush`] of them, whichever comes first.
     More,
     /// Nothing more is known to follow from this caller: the message must
-    /// reach the socket without waiting for this caller's next one.
+    /// reach the socket without any further call from this caller.
     Last,
 }
 
@@ -45,11 +46,13 @@ pub enum Burst {
 /// honour [`WriterContext`]'s disconnect signal promptly.
 ///
 /// Under `--flush each` ([`WriterContext::flush`]) every message is flushed
-/// on its own. Under `--flush batched` a strategy may leave a message in the
-/// sink's buffer, but only for as long as something is certain to flush it:
-/// the caller's next send ([`Burst::More`]), another writer already waiting
-/// to write, or a flush of its own that it has already scheduled. A message
-/// sent with [`Burst::Last`] reaches the socket without any further send.
+/// on its own, whatever the hint. Under `--flush batched` a strategy may
+/// leave a message in the sink's buffer, but only for as long as something
+/// is certain to flush it: the caller's next send or flush ([`Burst::More`]),
+/// another writer already waiting for the same sink (who then inherits the
+/// job), or a flush the strategy has already scheduled. A message sent with
+/// [`Burst::Last`], or covered by a [`SharedSink::flush`], reaches the socket
+/// with no further call. Closing flushes whatever is left.
 pub trait SharedSink: Clone + Send + Sync + 'static {
     /// The package name, printed on start and used in reports.
     const NAME: &'static str;
@@ -57,6 +60,11 @@ pub trait SharedSink: Clone + Send + Sync + 'static {
     /// The strategy-specific figures it records through
     /// [`WriterContext::metrics`].
     const STRATEGY_METRICS: StrategyMetrics;
+
+    /// Whether replies still queued when the reader reads the peer's Close
+    /// are lost (see [`crate::Handler::REPLIES_QUEUED_AT_PEER_CLOSE_ARE_LOST`]):
+    /// true for a strategy that queues between the reader and the sink.
+    const REPLIES_QUEUED_AT_PEER_CLOSE_ARE_LOST: bool = false;
 
     /// Takes ownership of a fresh connection's write half.
     ///
@@ -75,6 +83,12 @@ pub trait SharedSink: Clone + Send + Sync + 'static {
         message: Message,
         burst: Burst,
     ) -> impl Future<Output = Result<(), Disconnected>> + Send;
+
+    /// Ends the caller's burst: whatever it sent to `members` with
+    /// [`Burst::More`] reaches their sockets with no further call. A strategy
+    /// that flushes on its own schedule (a writer task that flushes whenever
+    /// its queue runs dry) has nothing to do here.
+    fn flush(members: &[Self]) -> impl Future<Output = ()> + Send;
 
     /// Delivers one message to every member of a room, in the order of the
     /// caller's earlier broadcasts.

@@ -158,26 +158,24 @@ impl WriterContext {
 
     /// Sends one message (write and flush) under the send timeout, or gives up
     /// at once if the connection is torn down meanwhile. A timeout or a failed
-    /// write disconnects the connection. This is the mutex variants' policy;
-    /// they call it while holding their lock.
+    /// write disconnects the connection.
     pub async fn send_with_timeout(
         &self,
         sink: &mut WsSink,
         message: Message,
     ) -> Result<(), Disconnected> {
-        self.within_send_timeout(sink.send(message)).await
+        self.bounded(sink.send(message)).await
     }
 
-    /// Flushes what the sink holds under the send timeout; see
-    /// [`WriterContext::send_with_timeout`].
-    pub async fn flush_with_timeout(&self, sink: &mut WsSink) -> Result<(), Disconnected> {
-        self.within_send_timeout(sink.flush()).await
-    }
-
-    async fn within_send_timeout<E>(
+    /// Runs one write to this connection's socket under the slow consumer
+    /// policy: it disconnects the connection as a slow consumer when the
+    /// write makes no progress for `--send-timeout`, and as gone when it
+    /// fails; it gives up at once when the connection is torn down meanwhile.
+    /// Every strategy bounds its writes with it.
+    pub async fn bounded<T, E>(
         &self,
-        write: impl Future<Output = Result<(), E>>,
-    ) -> Result<(), Disconnected> {
+        write: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, Disconnected> {
         if self.is_disconnected() {
             return Err(Disconnected);
         }
@@ -190,7 +188,7 @@ impl WriterContext {
             () = self.disconnected() => return Err(Disconnected),
         };
         match outcome {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(written)) => Ok(written),
             Ok(Err(_)) => {
                 self.disconnect(DisconnectReason::WriteFailed);
                 Err(Disconnected)

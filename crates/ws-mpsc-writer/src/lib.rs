@@ -39,19 +39,39 @@
 //!
 //! Run it with `cargo run -p ws-mpsc-writer --release -- --help`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use futures_util::SinkExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use ws_common::prelude::*;
 
 /// Most messages written between two flushes: enough to share syscalls under
 /// load, few enough that the first of them is not held back for long.
 pub const BATCH: usize = 64;
 
+/// What a queued message costs beyond its payload (its slot in the channel,
+/// the `Bytes` handle, allocator rounding), counted into `--queue-bytes` so
+/// that the budget bounds memory for tiny messages too.
+pub const QUEUED_OVERHEAD: usize = 64;
+
 /// A connection's shared write half: clones queue to the same writer task.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    queue: mpsc::Sender<Command>,
+    queue: mpsc::UnboundedSender<Command>,
+    queued: Arc<Queued>,
     context: WriterContext,
+}
+
+/// What is queued for the writer task, in bytes (payload plus
+/// [`QUEUED_OVERHEAD`] a message): the queue's only bound. The channel
+/// itself is unbounded, so that a count of messages never disconnects a
+/// member whose writer merely has not run yet. Also the signal the writer
+/// gives each time it has taken messages out.
+#[derive(Debug, Default)]
+struct Queued {
+    bytes: AtomicUsize,
+    taken: Notify,
 }
 
 /// What the writer task is asked to do.
@@ -61,49 +81,119 @@ enum Command {
     Close(Option<CloseFrame>, oneshot::Sender<()>),
 }
 
+impl Writer {
+    /// Counts `message` into the queue's byte budget: `false` when it does
+    /// not fit. A message always fits into an empty queue, so the budget
+    /// never refuses a message just for being large.
+    fn reserve(&self, message: &Message) -> bool {
+        let size = queued_size(message);
+        let before = self.queued.bytes.fetch_add(size, Ordering::AcqRel);
+        if before > 0 && before + size > self.context.queue_bytes() {
+            self.queued.bytes.fetch_sub(size, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Queues a message that has already been counted in, or gives its bytes
+    /// back when the writer is gone.
+    fn queue_now(&self, message: Message) -> Result<(), Disconnected> {
+        let size = queued_size(&message);
+        self.queue.send(Command::Send(message)).map_err(|_| {
+            self.queued.bytes.fetch_sub(size, Ordering::AcqRel);
+            Disconnected
+        })
+    }
+}
+
 impl SharedSink for Writer {
     const NAME: &'static str = "ws-mpsc-writer";
     const STRATEGY_METRICS: StrategyMetrics = StrategyMetrics::Queue;
+    // Replies still in the queue when the reader reads the peer's Close
+    // cannot be written any more (see "Trade-offs").
+    const REPLIES_QUEUED_AT_PEER_CLOSE_ARE_LOST: bool = true;
 
     fn share(sink: WsSink, context: WriterContext) -> Self {
-        let (queue, commands) = mpsc::channel(context.queue_capacity());
-        tokio::spawn(write_loop(sink, commands, context.clone()));
-        Self { queue, context }
+        let (queue, commands) = mpsc::unbounded_channel();
+        let queued = Arc::new(Queued::default());
+        tokio::spawn(write_loop(
+            sink,
+            commands,
+            Arc::clone(&queued),
+            context.clone(),
+        ));
+        Self {
+            queue,
+            queued,
+            context,
+        }
     }
 
     async fn send(&self, message: Message, _burst: Burst) -> Result<(), Disconnected> {
         if self.context.is_disconnected() {
             return Err(Disconnected);
         }
-        match self.queue.try_send(Command::Send(message)) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.context.disconnect(DisconnectReason::SlowConsumer);
-                Err(Disconnected)
+        // The connection's own replies (and its pings) wait for room in the
+        // queue instead of disconnecting: a client that outpaces its own
+        // echoes is slowed down, and only a socket that takes nothing for
+        // `--send-timeout` (the writer's bound) makes it a slow consumer.
+        let room = async {
+            loop {
+                let taken = self.queued.taken.notified();
+                if self.reserve(&message) {
+                    return;
+                }
+                taken.await;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Disconnected),
+        };
+        tokio::select! {
+            biased;
+            () = room => {}
+            () = self.context.disconnected() => return Err(Disconnected),
         }
+        self.queue_now(message)
     }
 
-    async fn broadcast(members: &[Self], message: Message, burst: Burst) {
-        // `send` never waits, so a plain loop reaches every member at once.
+    async fn flush(_members: &[Self]) {
+        // The writer task flushes whenever its queue runs dry.
+    }
+
+    async fn broadcast(members: &[Self], message: Message, _burst: Burst) {
+        // Never waits for a member: one with more than `--queue-bytes`
+        // waiting is a slow consumer. A burst alone does not get there: the
+        // reader yields often enough for writers that keep up.
         for member in members {
-            let _ = member.send(message.clone(), burst).await;
+            if member.context.is_disconnected() {
+                continue;
+            }
+            if !member.reserve(&message) {
+                member.context.disconnect(DisconnectReason::SlowConsumer);
+                continue;
+            }
+            // A closed queue means the writer is gone, and it has
+            // disconnected the member already.
+            let _ = member.queue_now(message.clone());
         }
     }
 
     async fn close(&self, frame: Option<CloseFrame>) {
         let (done, closed) = oneshot::channel();
-        let request = self.queue.send(Command::Close(frame, done));
-        // The writer drains its queue without writing once the connection is
-        // torn down, so there is room for the request shortly.
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-            if request.await.is_ok() {
-                let _ = closed.await;
-            }
-        })
-        .await;
+        if self.queue.send(Command::Close(frame, done)).is_ok() {
+            // The writer skips what is still queued once the connection is
+            // torn down, so it gets to the request shortly.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, closed).await;
+        }
     }
+}
+
+/// The bytes a message counts for in the queue's budget.
+fn queued_size(message: &Message) -> usize {
+    QUEUED_OVERHEAD
+        + match message {
+            Message::Text(text) => text.len(),
+            Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes.len(),
+            Message::Close(_) => 0,
+        }
 }
 
 /// A close request: the frame to send, and whom to tell when it is done.
@@ -112,20 +202,28 @@ type CloseRequest = (Option<CloseFrame>, oneshot::Sender<()>);
 /// The writer task: the only code that touches the sink.
 async fn write_loop(
     mut sink: WsSink,
-    mut commands: mpsc::Receiver<Command>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    queued: Arc<Queued>,
     context: WriterContext,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
-    // Made once: registering for the cancellation on every batch would be a
-    // lock per batch.
-    let disconnected = context.disconnected();
-    tokio::pin!(disconnected);
+    // Grown on the first message, not allocated up front: an idle
+    // connection does not pay for it.
+    let mut batch = Vec::new();
     let close = loop {
         if commands.recv_many(&mut batch, BATCH).await == 0 {
             return;
         }
         // What was queued when the writer woke: this batch and what is behind it.
         context.metrics().queue_depth(batch.len() + commands.len());
+        let taken: usize = batch
+            .iter()
+            .map(|command| match command {
+                Command::Send(message) => queued_size(message),
+                Command::Close(..) => 0,
+            })
+            .sum();
+        queued.bytes.fetch_sub(taken, Ordering::AcqRel);
+        queued.taken.notify_waiters();
         if context.is_disconnected() {
             // Nothing more is written, but a close request in this batch is
             // still honoured.
@@ -134,20 +232,21 @@ async fn write_loop(
                 Command::Send(_) => None,
             });
         }
-        let written = tokio::select! {
-            // The write first: when the socket takes it at once, the
-            // cancellation is not even polled.
-            biased;
-            written = write_batch(&mut sink, &mut batch) => written,
-            () = &mut disconnected => break None,
-        };
-        match written {
+        // Bounded like every strategy's writes: a socket that takes nothing
+        // for `--send-timeout` makes its member a slow consumer. The batch's
+        // socket writes do not spend the task's cooperative budget one by
+        // one: the batch is bounded, and under `--flush each` (a write per
+        // message) the budget alone would let readers that parse bursts from
+        // memory fill this queue faster than the writer may drain it, and
+        // disconnect a member that reads at full speed.
+        let batch_written = write_batch(&mut sink, &mut batch, context.flush());
+        match context
+            .bounded(tokio::task::unconstrained(batch_written))
+            .await
+        {
             Ok(None) => {}
             Ok(Some(close)) => break Some(close),
-            Err(Disconnected) => {
-                context.disconnect(DisconnectReason::WriteFailed);
-                break None;
-            }
+            Err(Disconnected) => break None,
         }
     };
     // Torn down: write nothing more, but wait for the close request, which
@@ -167,16 +266,22 @@ async fn write_loop(
     let _ = done.send(());
 }
 
-/// Feeds a batch into the sink and flushes once. Stops at a close request
-/// and returns it.
+/// Writes a batch: under `--flush batched` fed into the sink and flushed
+/// once, under `--flush each` flushed message by message. Stops at a close
+/// request and returns it.
 async fn write_batch(
     sink: &mut WsSink,
     batch: &mut Vec<Command>,
+    flush: FlushPolicy,
 ) -> Result<Option<CloseRequest>, Disconnected> {
     let mut close = None;
     for command in batch.drain(..) {
         match command {
-            Command::Send(message) => sink.feed(message).await.map_err(|_| Disconnected)?,
+            Command::Send(message) => match flush {
+                FlushPolicy::Batched => sink.feed(message).await,
+                FlushPolicy::Each => sink.send(message).await,
+            }
+            .map_err(|_| Disconnected)?,
             Command::Close(frame, done) => {
                 close = Some((frame, done));
                 break;

@@ -44,8 +44,8 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
+use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -53,8 +53,8 @@ use ws_common::close::End;
 use ws_common::connection::{await_close_reply, read_until_end};
 use ws_common::rooms::{MemberId, Membership};
 use ws_common::{
-    AppState, DisconnectReason, Handler, Metrics, Route, SinkPolicy, WriterContext, WsSink,
-    close_sink,
+    AppState, DisconnectReason, FlushPolicy, Handler, Metrics, Route, SinkPolicy, WriterContext,
+    WsSink, close_sink,
 };
 
 /// The room server built on `tokio::sync::broadcast`.
@@ -67,6 +67,9 @@ pub type RoomSender = broadcast::Sender<Message>;
 
 impl Handler for Server {
     const NAME: &'static str = "ws-ref-broadcast";
+    // Replies still in the queue when the reader reads the peer's Close
+    // cannot be written any more (see "Trade-offs").
+    const REPLIES_QUEUED_AT_PEER_CLOSE_ARE_LOST: bool = true;
     type Member = RoomSender;
 
     async fn serve(socket: WebSocket, route: Route, app: Arc<AppState<RoomSender>>) {
@@ -142,10 +145,9 @@ impl Handler for Server {
             &context,
             config.idle_timeout,
             metrics,
-            |message, _burst| {
-                dispatch(&outbox, &context, metrics, message);
-                std::future::ready(())
-            },
+            |message, _burst| dispatch(&outbox, &context, metrics, message),
+            // The writer task flushes whenever its inbox runs dry.
+            || std::future::ready(()),
         )
         .await;
         // Leave the room before closing, so nothing more is queued for us.
@@ -194,6 +196,21 @@ enum Missed {
 }
 
 impl Inbox {
+    /// The next message if one is ready now.
+    fn try_next(&mut self) -> Option<Result<Message, Missed>> {
+        match self {
+            Inbox::Echo(queue) => queue.try_recv().ok().map(Ok),
+            Inbox::Room(receiver) => match receiver.try_recv() {
+                Ok(message) => Some(Ok(message)),
+                Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                    Some(Err(Missed::Lagged(missed)))
+                }
+                Err(broadcast::error::TryRecvError::Closed) => Some(Err(Missed::Closed)),
+                Err(broadcast::error::TryRecvError::Empty) => None,
+            },
+        }
+    }
+
     /// The next message to write. Cancel safe, as both `recv`s are.
     async fn next(&mut self) -> Result<Message, Missed> {
         match self {
@@ -205,6 +222,10 @@ impl Inbox {
         }
     }
 }
+
+/// Most messages written between two flushes under `--flush batched`, as in
+/// `ws-mpsc-writer`.
+pub const BATCH: usize = 64;
 
 /// The writer task: the only code that touches the sink. Returns the sink
 /// once the connection is torn down, so that the reader can close it.
@@ -220,50 +241,107 @@ async fn write_loop(
     let disconnected = context.disconnected();
     tokio::pin!(disconnected);
     loop {
-        let message = tokio::select! {
+        let next = tokio::select! {
             biased;
             () = &mut disconnected => break,
-            _ = heartbeat.tick() => Message::Ping(Bytes::new()),
-            next = inbox.next() => match next {
-                Ok(message) => message,
-                Err(Missed::Lagged(missed)) => {
-                    // The member has lost messages; skipping them silently
-                    // is what the protocol forbids.
-                    tracing::debug!(missed, "room member lagged");
-                    context.disconnect(DisconnectReason::SlowConsumer);
-                    break;
-                }
-                Err(Missed::Closed) => break,
-            },
+            _ = heartbeat.tick() => Ok(Message::Ping(Bytes::new())),
+            next = inbox.next() => next,
         };
         // Bounded by `--send-timeout`: a writer stuck here would never see
-        // that it lagged.
-        if context.send_with_timeout(&mut sink, message).await.is_err() {
-            break;
+        // that it lagged. The batch's socket writes do not spend the task's
+        // cooperative budget one by one (see `write_ready`).
+        let written = context
+            .bounded(tokio::task::unconstrained(write_ready(
+                &mut sink,
+                next,
+                &mut inbox,
+                context.flush(),
+            )))
+            .await;
+        match written {
+            Ok(None) => {}
+            Ok(Some(Missed::Lagged(missed))) => {
+                // The member has lost messages; skipping them silently is
+                // what the protocol forbids.
+                tracing::debug!(missed, "room member lagged");
+                context.disconnect(DisconnectReason::SlowConsumer);
+                break;
+            }
+            Ok(Some(Missed::Closed)) | Err(_) => break,
         }
     }
     sink
 }
 
+/// Writes `first` and whatever else the inbox has ready (up to [`BATCH`]):
+/// under `--flush batched` fed and flushed once, under `--flush each`
+/// flushed one by one. Returns why the inbox stopped giving messages, if it
+/// did.
+///
+/// Run unconstrained by tokio's cooperative budget: the batch is bounded,
+/// and spending a unit per socket write would let a reader that parses a
+/// burst from memory outrun this writer by budget alone, and the member
+/// would lag behind its room without being slow.
+async fn write_ready(
+    sink: &mut WsSink,
+    first: Result<Message, Missed>,
+    inbox: &mut Inbox,
+    flush: FlushPolicy,
+) -> Result<Option<Missed>, axum::Error> {
+    let mut next = first;
+    for written in 1..=BATCH {
+        match next {
+            Ok(message) => match flush {
+                FlushPolicy::Batched => sink.feed(message).await?,
+                FlushPolicy::Each => sink.send(message).await?,
+            },
+            Err(missed) => {
+                sink.flush().await?;
+                return Ok(Some(missed));
+            }
+        }
+        if written == BATCH {
+            break;
+        }
+        match inbox.try_next() {
+            Some(ready) => next = ready,
+            None => break,
+        }
+    }
+    sink.flush().await?;
+    Ok(None)
+}
+
 /// Hands a message read from the client to its writer (echo) or to the
-/// whole room (one send).
-fn dispatch(outbox: &Outbox, context: &WriterContext, metrics: &Metrics, message: Message) {
+/// whole room (one send). Returns the deliveries it made.
+async fn dispatch(
+    outbox: &Outbox,
+    context: &WriterContext,
+    metrics: &Metrics,
+    message: Message,
+) -> usize {
     match outbox {
         Outbox::Echo(replies) => {
             metrics.messages_sent.inc();
-            // Never waits, as in `ws-mpsc-writer`: a full queue is a slow
-            // consumer. A closed one means the writer is gone, and it has
+            // The connection's own replies wait for room, as in
+            // `ws-mpsc-writer`: a client that outpaces its own echoes is
+            // slowed down, and only a socket that takes nothing for
+            // `--send-timeout` (the writer's bound) makes it a slow consumer.
+            // A closed queue means the writer is gone, and it has
             // disconnected us: the reader picks up why on its next turn.
-            if let Err(mpsc::error::TrySendError::Full(_)) = replies.try_send(message) {
-                context.disconnect(DisconnectReason::SlowConsumer);
+            tokio::select! {
+                biased;
+                _ = replies.send(message) => {}
+                () = context.disconnected() => {}
             }
+            1
         }
         Outbox::Room { room, .. } => {
             // One send reaches every member; it fails only when nobody is
             // subscribed, and then there is nobody to reach.
-            if let Ok(members) = room.send(message) {
-                metrics.messages_sent.inc_by(members as u64);
-            }
+            let members = room.send(message).unwrap_or(0);
+            metrics.messages_sent.inc_by(members as u64);
+            members
         }
     }
 }

@@ -7,7 +7,8 @@
 //! interval, the idle timer and the shutdown signal. It `feed`s each echo,
 //! then echoes whatever else has already arrived (up to [`BATCH`] messages)
 //! and flushes once: one `write` for a burst of pipelined messages, the best
-//! an unsplit server can do. No lock, no channel, no second task:
+//! an unsplit server can do (`--flush batched`; under `--flush each` every
+//! echo is flushed on its own). No lock, no channel, no second task:
 //! whatever the strategies pay for sharing the sink, this server does not,
 //! so it is the ceiling they are read against. Rooms need many writers per
 //! socket, so it serves `/ws/echo` and the plain HTTP routes only.
@@ -42,7 +43,7 @@ use bytes::Bytes;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::time::{Instant, MissedTickBehavior};
 use ws_common::close::End;
-use ws_common::{AppState, CLOSE_TIMEOUT, DisconnectReason, Handler, Metrics, Route};
+use ws_common::{AppState, CLOSE_TIMEOUT, DisconnectReason, FlushPolicy, Handler, Metrics, Route};
 
 /// Most echoes written between two flushes, as in `ws-mpsc-writer`.
 pub const BATCH: usize = 64;
@@ -97,6 +98,11 @@ async fn echo_until_end(socket: &mut WebSocket, app: &AppState<()>) -> End {
     let idle = tokio::time::sleep_until(last_heard + idle_timeout);
     tokio::pin!(idle);
 
+    // `--flush each` flushes every echo on its own.
+    let batch = match config.flush {
+        FlushPolicy::Batched => BATCH,
+        FlushPolicy::Each => 1,
+    };
     // A message read while batching that is not an echo: handled next.
     let mut pending = None;
     loop {
@@ -150,7 +156,7 @@ async fn echo_until_end(socket: &mut WebSocket, app: &AppState<()>) -> End {
         }
         // Echo what has already arrived before flushing: without waiting,
         // so a lone message is flushed at once.
-        for _ in 1..BATCH {
+        for _ in 1..batch {
             let message = match socket.next().now_or_never() {
                 Some(Some(Ok(message @ (Message::Text(_) | Message::Binary(_))))) => message,
                 Some(other) => {

@@ -58,66 +58,56 @@
 //! Run it with `cargo run -p ws-std-mutex --release -- --help`.
 
 use std::future::poll_fn;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::{Context, Poll};
 
-use futures_util::Sink;
 use tokio::runtime::Handle;
+use ws_common::locked::each_without_waiting;
 use ws_common::prelude::*;
 
 /// A connection's shared write half: clones lock the same sink.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    sink: Arc<Mutex<WsSink>>,
+    shared: Arc<Shared>,
     context: WriterContext,
 }
 
-/// What is left of a send after the attempt that does not wait.
+/// The sink behind its lock, and who is waiting for it.
 #[derive(Debug)]
-enum Rest {
-    /// Written and flushed.
-    Done,
-    /// In the sink's buffer; the flush has to wait for the socket.
-    Flush,
-    /// Not taken: the sink's buffer was full.
-    Send(Message),
-    /// Not taken: another writer held the lock; the wait is being timed.
-    Locked(Message, LockWait),
-    /// The write failed: the connection is gone.
-    Failed,
+struct Shared {
+    sink: Mutex<LockedSink>,
+    waiters: Waiters,
 }
 
+/// What is left of a write after the attempt that does not wait, and
+/// whether that attempt found the lock held (the wait is then being timed).
+#[derive(Debug)]
+struct Pending(Write, Option<LockWait>);
+
 impl Writer {
-    /// Sends without blocking and without waiting: `try_lock`, then one poll
-    /// of each step of the send. The guard lives inside this synchronous
-    /// call only, never across an `.await`.
-    fn send_now(&self, cx: &mut Context<'_>, message: Message) -> Rest {
+    /// Makes every step of `write` that needs no waiting, under `try_lock`;
+    /// returns what is left. The guard lives inside this synchronous call
+    /// only, never across an `.await`.
+    fn write_now(&self, cx: &mut Context<'_>, write: Write) -> Option<Pending> {
         let Some(mut sink) = self.try_lock() else {
-            return Rest::Locked(message, self.context.metrics().lock_wait());
+            return Some(Pending(write, Some(self.context.metrics().lock_wait())));
         };
         self.context.metrics().lock_taken();
-        let mut sink = Pin::new(&mut *sink);
-        match sink.as_mut().poll_ready(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(_)) => return Rest::Failed,
-            Poll::Pending => return Rest::Send(message),
-        }
-        if sink.as_mut().start_send(message).is_err() {
-            return Rest::Failed;
-        }
-        match sink.poll_flush(cx) {
-            Poll::Ready(Ok(())) => Rest::Done,
-            Poll::Ready(Err(_)) => Rest::Failed,
-            Poll::Pending => Rest::Flush,
+        match sink.try_write(cx, write, &self.shared.waiters) {
+            Rest::Done => None,
+            Rest::Wait(rest) => Some(Pending(rest, None)),
+            Rest::Failed => {
+                self.context.disconnect(DisconnectReason::WriteFailed);
+                None
+            }
         }
     }
 
     /// The lock if it is free now.
-    fn try_lock(&self) -> Option<MutexGuard<'_, WsSink>> {
-        match self.sink.try_lock() {
+    fn try_lock(&self) -> Option<MutexGuard<'_, LockedSink>> {
+        match self.shared.sink.try_lock() {
             Ok(sink) => Some(sink),
-            // A poisoned lock means a send panicked half-way; the sink is
+            // A poisoned lock means a write panicked half-way; the sink is
             // still a valid object, and the send timeout decides whether it
             // is usable.
             Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
@@ -127,7 +117,7 @@ impl Writer {
 
     /// Takes the lock, blocking this thread, which must be a blocking-pool
     /// thread. `waiting` is a wait that began before the hop to this thread.
-    fn lock_blocking(&self, waiting: Option<LockWait>) -> MutexGuard<'_, WsSink> {
+    fn lock_blocking(&self, waiting: Option<LockWait>) -> MutexGuard<'_, LockedSink> {
         let metrics = self.context.metrics();
         if let Some(sink) = self.try_lock() {
             match waiting {
@@ -136,33 +126,41 @@ impl Writer {
             }
             return sink;
         }
+        let _waiting = self.shared.waiters.enter();
         let wait = waiting.unwrap_or_else(|| metrics.lock_wait());
-        let sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+        let sink = self
+            .shared
+            .sink
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         wait.acquired();
         sink
     }
 
-    /// Finishes a send on this thread, which must be a blocking-pool thread:
+    /// Finishes a write on this thread, which must be a blocking-pool thread:
     /// waits for the lock, then drives the rest under the send timeout.
-    fn finish_blocking(&self, runtime: &Handle, rest: Rest) -> Result<(), Disconnected> {
-        let (message, waiting) = match rest {
-            Rest::Done => return Ok(()),
-            Rest::Failed => {
-                self.context.disconnect(DisconnectReason::WriteFailed);
-                return Err(Disconnected);
-            }
-            Rest::Flush => (None, None),
-            Rest::Send(message) => (Some(message), None),
-            Rest::Locked(message, wait) => (Some(message), Some(wait)),
-        };
+    fn finish_blocking(&self, runtime: &Handle, Pending(write, waiting): Pending) {
         if self.context.is_disconnected() {
-            return Err(Disconnected);
+            return;
         }
         let mut sink = self.lock_blocking(waiting);
-        match message {
-            Some(message) => runtime.block_on(self.context.send_with_timeout(&mut sink, message)),
-            None => runtime.block_on(self.context.flush_with_timeout(&mut sink)),
+        // A failure has disconnected the member through its context.
+        let _ = runtime.block_on(sink.write(&self.context, write, &self.shared.waiters));
+    }
+
+    /// Finishes every write that has to wait, one after another on one
+    /// blocking-pool thread, and waits for them.
+    async fn finish_all(waiting: Vec<(Self, Pending)>) {
+        if waiting.is_empty() {
+            return;
         }
+        let runtime = Handle::current();
+        let written = tokio::task::spawn_blocking(move || {
+            for (member, pending) in waiting {
+                member.finish_blocking(&runtime, pending);
+            }
+        });
+        let _ = written.await;
     }
 }
 
@@ -171,64 +169,65 @@ impl SharedSink for Writer {
     const STRATEGY_METRICS: StrategyMetrics = StrategyMetrics::Lock;
 
     fn share(sink: WsSink, context: WriterContext) -> Self {
+        let shared = Shared {
+            sink: Mutex::new(LockedSink::new(sink)),
+            waiters: Waiters::default(),
+        };
         Self {
-            sink: Arc::new(Mutex::new(sink)),
+            shared: Arc::new(shared),
             context,
         }
     }
 
-    async fn send(&self, message: Message, _burst: Burst) -> Result<(), Disconnected> {
+    async fn send(&self, message: Message, burst: Burst) -> Result<(), Disconnected> {
         if self.context.is_disconnected() {
             return Err(Disconnected);
         }
-        let mut message = Some(message);
-        let rest = poll_fn(|cx| {
-            Poll::Ready(match message.take() {
-                Some(message) => self.send_now(cx, message),
-                None => Rest::Failed,
-            })
-        })
-        .await;
-        match rest {
-            Rest::Done => Ok(()),
-            rest => {
-                let writer = self.clone();
-                let runtime = Handle::current();
-                tokio::task::spawn_blocking(move || writer.finish_blocking(&runtime, rest))
-                    .await
-                    .unwrap_or(Err(Disconnected))
-            }
+        let write = Write::message(&self.context, message, burst);
+        let mut write = Some(write);
+        let rest =
+            poll_fn(|cx| Poll::Ready(write.take().and_then(|w| self.write_now(cx, w)))).await;
+        if let Some(rest) = rest {
+            Self::finish_all(vec![(self.clone(), rest)]).await;
         }
+        if self.context.is_disconnected() {
+            return Err(Disconnected);
+        }
+        Ok(())
     }
 
-    async fn broadcast(members: &[Self], message: Message, _burst: Burst) {
-        // Every member gets the attempt that does not wait; those that need
-        // to wait share one blocking task, written one after another.
-        let mut waiting = Vec::new();
-        poll_fn(|cx| {
-            for member in members {
-                if member.context.is_disconnected() {
-                    continue;
-                }
-                match member.send_now(cx, message.clone()) {
-                    Rest::Done => {}
-                    rest => waiting.push((member.clone(), rest)),
-                }
+    async fn flush(members: &[Self]) {
+        if members.len() > 1 {
+            // Let the other broadcasters of this turn write into the same
+            // sinks first: one flush then covers all of them.
+            tokio::task::yield_now().await;
+        }
+        let waiting = each_without_waiting(members, |cx, member| {
+            if member.context.is_disconnected() {
+                return None;
             }
-            Poll::Ready(())
+            let rest = member.write_now(cx, Write::end_of_burst())?;
+            Some((member.clone(), rest))
         })
         .await;
-        if waiting.is_empty() {
-            return;
-        }
-        let runtime = Handle::current();
-        let sent = tokio::task::spawn_blocking(move || {
-            for (member, rest) in waiting {
-                // A failed member is disconnected by its own context.
-                let _ = member.finish_blocking(&runtime, rest);
+        Self::finish_all(waiting).await;
+    }
+
+    async fn broadcast(members: &[Self], message: Message, burst: Burst) {
+        // Every member gets the attempt that does not wait; those that have
+        // to wait share one blocking task, written one after another.
+        let waiting = each_without_waiting(members, |cx, member| {
+            if member.context.is_disconnected() {
+                return None;
             }
-        });
-        let _ = sent.await;
+            let write = Write::message(&member.context, message.clone(), burst);
+            let rest = member.write_now(cx, write)?;
+            Some((member.clone(), rest))
+        })
+        .await;
+        // A failed member is disconnected by its own context; the rest of
+        // the room is unaffected.
+        Self::finish_all(waiting).await;
     }
 
     async fn close(&self, frame: Option<CloseFrame>) {
@@ -237,8 +236,12 @@ impl SharedSink for Writer {
         let closed = tokio::task::spawn_blocking(move || {
             // The connection is torn down by now, and a writer holding the
             // lock gives it up as soon as it sees that: this wait is short.
-            let mut sink = writer.sink.lock().unwrap_or_else(PoisonError::into_inner);
-            runtime.block_on(close_sink(&mut sink, frame));
+            let mut sink = writer
+                .shared
+                .sink
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            runtime.block_on(close_sink(sink.sink(), frame));
         });
         let _ = closed.await;
     }

@@ -3,23 +3,43 @@
 //! # How it works
 //! Every writer (the connection's own reader sending echo replies, other
 //! members' readers broadcasting into the room, the heartbeat) locks the
-//! mutex with `.lock().await` and sends while holding the guard. The async
-//! lock queues waiting writers fairly (FIFO) and parks them without blocking a
-//! thread, so holding the guard across the send's `.await` is what it is for.
-//! Each caller awaits its own send, so its messages stay in order.
+//! mutex and writes while holding the guard. A write first tries what needs
+//! no waiting: `try_lock`, then one poll of each step of the write. When the
+//! lock is busy or the socket is full, it waits with `.lock().await` and
+//! finishes the write holding the guard across the `.await`, which is what
+//! the async lock is for: it queues waiting writers fairly (FIFO) and parks
+//! them without blocking a thread. Each caller awaits its own write, so its
+//! messages stay in order. A broadcast makes the attempt for every member,
+//! then waits for the members that need it, all at once.
+//!
+//! Under `--flush batched` a writer leaves the flush to someone certain to
+//! make it: the caller's next write when more follows ([`Burst::More`]), or
+//! the next holder of the lock when other writers are already waiting (write
+//! combining). A flush that ends a broadcast is deferred: the broadcaster
+//! yields once to the runtime and then flushes only the sinks still holding
+//! unflushed messages, so that the broadcasts of every member that ran in
+//! the same turn share one `write` per sink. A reply to the connection's own
+//! reader flushes at once: nobody else writes to an echo connection but the
+//! heartbeat. Why nothing is stranded: every message is written by a holder
+//! of the lock that then flushes, or hands the flush to a writer that is
+//! certain to hold the lock after it (the same caller, or one already
+//! queued); queued writers only give up when the connection is torn down,
+//! and closing flushes. Under `--flush each` every message is flushed on its
+//! own.
 //!
 //! # Trade-offs
-//! - One lock acquisition and one flush (a `write` syscall) per message per
-//!   receiver: nothing batches concurrent writers. See "Echo throughput" and
-//!   "Contention" in `RESULTS.md`.
-//! - A broadcast waits for every member's send: one member that does not read
-//!   holds every sender in the room for up to `--send-timeout`. See "Slow
-//!   consumer isolation" in `RESULTS.md`.
+//! - One lock acquisition per message per receiver, a second one for the
+//!   flush that ends a burst, and under contention a FIFO hand-off through
+//!   the runtime's queue. See "Flush policy or strategy?" and "Contention"
+//!   in `RESULTS.md`.
+//! - A broadcast waits for every member's write: one member that does not
+//!   read holds every sender in the room for up to `--send-timeout`, and one
+//!   that reads slowly sets the room's pace. See "Slow consumer isolation".
 //! - No queue, so no per-connection buffer beyond the socket's own: memory
 //!   stays flat under a stalled consumer. See "Memory".
 //!
 //! # Slow consumers
-//! A send that does not complete within `--send-timeout` (default 5s)
+//! A write that does not complete within `--send-timeout` (default 5s)
 //! disconnects that member: it gets Close 1008 ("slow consumer") if its socket
 //! still takes one, every writer queued on its lock gives up at once, and it
 //! leaves its room.
@@ -36,16 +56,72 @@
 //!
 //! Run it with `cargo run -p ws-tokio-mutex --release -- --help`.
 
+use std::future::poll_fn;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use tokio::sync::Mutex;
+use futures_util::future::join_all;
+use tokio::sync::{Mutex, MutexGuard};
+use ws_common::locked::each_without_waiting;
 use ws_common::prelude::*;
 
 /// A connection's shared write half: clones lock the same sink.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    sink: Arc<Mutex<WsSink>>,
+    shared: Arc<Shared>,
     context: WriterContext,
+}
+
+/// The sink behind its lock, and who is waiting for it.
+#[derive(Debug)]
+struct Shared {
+    sink: Mutex<LockedSink>,
+    waiters: Waiters,
+}
+
+impl Writer {
+    /// Makes every step of `write` that needs no waiting, under `try_lock`;
+    /// returns what is left.
+    fn write_now(&self, cx: &mut Context<'_>, write: Write) -> Option<Write> {
+        let Ok(mut sink) = self.shared.sink.try_lock() else {
+            return Some(write);
+        };
+        self.context.metrics().lock_taken();
+        match sink.try_write(cx, write, &self.shared.waiters) {
+            Rest::Done => None,
+            Rest::Wait(rest) => {
+                drop(sink);
+                Some(rest)
+            }
+            Rest::Failed => {
+                self.context.disconnect(DisconnectReason::WriteFailed);
+                None
+            }
+        }
+    }
+
+    /// Waits for the lock (counted among the waiters meanwhile), then
+    /// finishes `write` under the send timeout.
+    async fn write_waiting(&self, write: Write) -> Result<(), Disconnected> {
+        let mut sink = self.lock_waiting().await?;
+        sink.write(&self.context, write, &self.shared.waiters).await
+    }
+
+    /// The lock, waited for. Not bounded by the send timeout: the writer
+    /// holding it is, and a disconnect releases every waiter at once.
+    async fn lock_waiting(&self) -> Result<MutexGuard<'_, LockedSink>, Disconnected> {
+        let _waiting = self.shared.waiters.enter();
+        let wait = self.context.metrics().lock_wait();
+        // The lock is polled first, so a lock that is free by now never
+        // registers for the cancellation.
+        let sink = tokio::select! {
+            biased;
+            sink = self.shared.sink.lock() => sink,
+            () = self.context.disconnected() => return Err(Disconnected),
+        };
+        wait.acquired();
+        Ok(sink)
+    }
 }
 
 impl SharedSink for Writer {
@@ -53,42 +129,82 @@ impl SharedSink for Writer {
     const STRATEGY_METRICS: StrategyMetrics = StrategyMetrics::Lock;
 
     fn share(sink: WsSink, context: WriterContext) -> Self {
+        let shared = Shared {
+            sink: Mutex::new(LockedSink::new(sink)),
+            waiters: Waiters::default(),
+        };
         Self {
-            sink: Arc::new(Mutex::new(sink)),
+            shared: Arc::new(shared),
             context,
         }
     }
 
-    async fn send(&self, message: Message, _burst: Burst) -> Result<(), Disconnected> {
-        let metrics = self.context.metrics();
-        // `try_lock` fails whenever writers are queued (the lock stays FIFO),
-        // so it only tells the uncontended case apart, to time the others.
-        let mut sink = if let Ok(sink) = self.sink.try_lock() {
-            metrics.lock_taken();
-            sink
-        } else {
-            let wait = metrics.lock_wait();
-            // Waiting for the lock is not bounded by the send timeout: the
-            // writer holding it is, and a disconnect releases every waiter
-            // at once. The lock is polled first, so a lock that is free by
-            // now never registers for the cancellation.
-            let sink = tokio::select! {
-                biased;
-                sink = self.sink.lock() => sink,
-                () = self.context.disconnected() => return Err(Disconnected),
-            };
-            wait.acquired();
-            sink
-        };
-        self.context.send_with_timeout(&mut sink, message).await
+    async fn send(&self, message: Message, burst: Burst) -> Result<(), Disconnected> {
+        if self.context.is_disconnected() {
+            return Err(Disconnected);
+        }
+        let write = Write::message(&self.context, message, burst);
+        let mut write = Some(write);
+        let rest =
+            poll_fn(|cx| Poll::Ready(write.take().and_then(|w| self.write_now(cx, w)))).await;
+        match rest {
+            None if self.context.is_disconnected() => Err(Disconnected),
+            None => Ok(()),
+            Some(rest) => self.write_waiting(rest).await,
+        }
+    }
+
+    async fn flush(members: &[Self]) {
+        if members.len() > 1 {
+            // Let the other broadcasters of this turn write into the same
+            // sinks first: one flush then covers all of them.
+            tokio::task::yield_now().await;
+        }
+        let waiting = each_without_waiting(members, |cx, member| {
+            if member.context.is_disconnected() {
+                return None;
+            }
+            member
+                .write_now(cx, Write::end_of_burst())
+                .map(|rest| (member, rest))
+        })
+        .await;
+        join_all(
+            waiting
+                .into_iter()
+                .map(|(member, rest)| member.write_waiting(rest)),
+        )
+        .await;
+    }
+
+    async fn broadcast(members: &[Self], message: Message, burst: Burst) {
+        // Every member gets the attempt that does not wait; those that have
+        // to wait then wait together.
+        let waiting = each_without_waiting(members, |cx, member| {
+            if member.context.is_disconnected() {
+                return None;
+            }
+            let write = Write::message(&member.context, message.clone(), burst);
+            member.write_now(cx, write).map(|rest| (member, rest))
+        })
+        .await;
+        // A failed member is disconnected by its own context; the rest of
+        // the room is unaffected.
+        join_all(
+            waiting
+                .into_iter()
+                .map(|(member, rest)| member.write_waiting(rest)),
+        )
+        .await;
     }
 
     async fn close(&self, frame: Option<CloseFrame>) {
         // Writers give the lock up as soon as the connection is torn down,
         // which it is by now; the bound is for the one that does not.
-        let Ok(mut sink) = tokio::time::timeout(CLOSE_TIMEOUT, self.sink.lock()).await else {
+        let Ok(mut sink) = tokio::time::timeout(CLOSE_TIMEOUT, self.shared.sink.lock()).await
+        else {
             return;
         };
-        close_sink(&mut sink, frame).await;
+        close_sink(sink.sink(), frame).await;
     }
 }
