@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::LoadgenError;
+use crate::pacing::Pacer;
 use crate::stats::Clock;
 
 /// A client WebSocket over plain TCP.
@@ -224,6 +225,7 @@ pub(crate) async fn drive<D: Driver>(
         clock.instant_at(deadline_ns).into(),
     ));
     let mut timer_at = deadline_ns;
+    let mut pacer = Pacer::default();
     let mut dirty = false;
     poll_fn(|cx| {
         loop {
@@ -245,7 +247,9 @@ pub(crate) async fn drive<D: Driver>(
                         break;
                     }
                 }
-                let Some(msg) = driver.next_send(now) else {
+                // A fresh reading: the message's lateness is measured at the
+                // moment it is handed to the socket.
+                let Some(msg) = driver.next_send(clock.now_ns()) else {
                     break;
                 };
                 if let Err(e) = Pin::new(&mut *ws).start_send(msg) {
@@ -296,20 +300,38 @@ pub(crate) async fn drive<D: Driver>(
             // Timer: the driver's next wake-up (only while the socket can take a
             // message, else the write waker will call us), a read pause, the deadline.
             let mut at = deadline_ns;
-            if sink_ready && let Some(t) = driver.wake_at(now) {
-                at = at.min(t);
+            // Whether `at` is a send time, which the pacer keeps to microseconds.
+            let mut send_time = false;
+            if sink_ready
+                && let Some(t) = driver.wake_at(now)
+                && t < at
+            {
+                at = t;
+                send_time = true;
             }
             if let Some(t) =
                 paused_until.or_else(|| driver.read_paused_until().filter(|&t| t > now))
+                && t < at
             {
-                at = at.min(t);
+                at = t;
+                send_time = false;
             }
             if at <= now {
                 continue;
             }
-            if at != timer_at {
-                timer_at = at;
-                timer.as_mut().reset(clock.instant_at(at).into());
+            let mut wake = at;
+            if send_time {
+                wake = pacer.coarse_wake(at);
+                if wake <= now {
+                    match pacer.poll_fine(cx, at, now) {
+                        Poll::Ready(()) => continue,
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+            }
+            if wake != timer_at {
+                timer_at = wake;
+                timer.as_mut().reset(clock.instant_at(wake).into());
             }
             match timer.as_mut().poll(cx) {
                 Poll::Ready(()) => continue,

@@ -134,6 +134,46 @@ fn numbers_come_from_the_results() {
 }
 
 #[test]
+fn the_pacing_error_stands_beside_every_latency_table() {
+    let (_, report) = rendered("pacing");
+    let md = read(&report);
+    let section = md
+        .split("\n### Latency\n")
+        .nth(1)
+        .and_then(|s| s.split("\n### ").next())
+        .expect("latency section");
+    let tables: Vec<&str> = section.split("\n#### ").skip(1).collect();
+    assert_eq!(tables.len(), 2 * fixtures::RATES.len(), "{section}");
+    for table in tables {
+        let mode = if table.starts_with("Pinned") {
+            Mode::Pinned
+        } else {
+            Mode::Unpinned
+        };
+        assert!(table.contains("| Pacing error |"), "{table}");
+        for (i, c) in CONTENDERS.iter().enumerate() {
+            let row = table
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", c.name)))
+                .expect("a row per server");
+            // Results without the key (here: the unpinned ones) still render.
+            let want = fixtures::pacing_error(i, mode).map_or_else(
+                || "–".to_owned(),
+                |p| {
+                    format!(
+                        "{} / {} / {}",
+                        format::micros(p.p50_us),
+                        format::micros(p.p99_us),
+                        format::micros(p.max_us)
+                    )
+                },
+            );
+            assert!(row.contains(&format!("| {want} |")), "{row}");
+        }
+    }
+}
+
+#[test]
 fn a_changed_number_fails_the_check() {
     let (results, report) = rendered("changed");
     // Change one p99 in one raw result.

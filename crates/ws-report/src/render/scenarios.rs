@@ -7,7 +7,7 @@ use super::table::{Align, Table};
 use super::{Ctx, format};
 use crate::Result;
 use crate::contenders;
-use crate::loadgen::{Consumer, EchoResult, LatencySummary, SlowResult};
+use crate::loadgen::{Consumer, EchoResult, LatencySummary, PacingError, SlowResult};
 use crate::manifest::Mode;
 
 /// A healthy delivery later than this counts as a "frozen" second.
@@ -248,6 +248,22 @@ fn percentiles(l: &LatencySummary) -> [u64; 5] {
     [l.p50_us, l.p90_us, l.p99_us, l.p99_9_us, l.max_us]
 }
 
+/// The generator's pacing error as `p50 / p99 / max`; "–" for results from
+/// before the generator reported it.
+pub fn pacing(p: Option<&PacingError>) -> String {
+    p.map_or_else(
+        || "–".into(),
+        |p| {
+            format!(
+                "{} / {} / {}",
+                format::micros(p.p50_us),
+                format::micros(p.p99_us),
+                format::micros(p.max_us)
+            )
+        },
+    )
+}
+
 /// Latency runs of one mode and rate, by server.
 pub fn latency_runs(runs: &[Run<EchoResult>], mode: Mode, rate: f64) -> Vec<&Run<EchoResult>> {
     sorted(
@@ -275,7 +291,9 @@ pub fn latency(ctx: &mut Ctx<'_>) -> Result<String> {
     }
     out.push_str(
         "`ws-loadgen echo`, open loop: round-trip latency at a fixed offered rate, from each message's intended send time, \
-         undelivered messages counted at the drain bound. *Achieved* is echoes received per second of the measured window.\n\n",
+         undelivered messages counted at the drain bound. *Achieved* is echoes received per second of the measured window. \
+         *Pacing error* is how late the generator sent each message against its intended time (p50 / p99 / max); a run whose \
+         pacing p99 is over a tenth of its latency p50 counts as generator limited.\n\n",
     );
     let labels: Vec<String> = ["p50", "p90", "p99", "p99.9", "max"]
         .map(String::from)
@@ -301,6 +319,7 @@ pub fn latency(ctx: &mut Ctx<'_>) -> Result<String> {
                 ("max", Align::Right),
                 ("Undelivered", Align::Right),
                 ("Server CPU (cores)", Align::Right),
+                ("Pacing error", Align::Right),
                 ("Generator limited", Align::Left),
             ]);
             let mut series = Vec::new();
@@ -320,6 +339,7 @@ pub fn latency(ctx: &mut Ctx<'_>) -> Result<String> {
                         .as_ref()
                         .map_or_else(|| "–".into(), |s| format::cores(s.cpu_cores_used)),
                 );
+                row.push(pacing(e.generator.pacing_error.as_ref()));
                 row.push(if e.generator.bottleneck { "yes" } else { "no" }.into());
                 t.row(row);
                 series.push(Series {
