@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::LoadgenError;
-use crate::pacing::Pacer;
+use crate::pacing;
 use crate::stats::Clock;
 
 /// A client WebSocket over plain TCP.
@@ -193,6 +193,12 @@ pub(crate) trait Driver {
     fn on_message(&mut self, msg: Message, now_ns: u64);
     /// When to call [`Driver::next_send`] again if nothing arrives (a schedule, an end of phase).
     fn wake_at(&self, now_ns: u64) -> Option<u64>;
+    /// Whether [`Driver::wake_at`] is an open-loop send time, which [`drive`]
+    /// keeps to microseconds (see [`pacing`](crate::pacing)) rather than to
+    /// Tokio's millisecond timer.
+    fn paced(&self, _now_ns: u64) -> bool {
+        false
+    }
     /// Do not read before this time (a deliberately slow reader).
     fn read_paused_until(&self) -> Option<u64> {
         None
@@ -225,7 +231,6 @@ pub(crate) async fn drive<D: Driver>(
         clock.instant_at(deadline_ns).into(),
     ));
     let mut timer_at = deadline_ns;
-    let mut pacer = Pacer::default();
     let mut dirty = false;
     poll_fn(|cx| {
         loop {
@@ -300,14 +305,14 @@ pub(crate) async fn drive<D: Driver>(
             // Timer: the driver's next wake-up (only while the socket can take a
             // message, else the write waker will call us), a read pause, the deadline.
             let mut at = deadline_ns;
-            // Whether `at` is a send time, which the pacer keeps to microseconds.
+            // Whether `at` is an open-loop send time, kept to microseconds.
             let mut send_time = false;
             if sink_ready
                 && let Some(t) = driver.wake_at(now)
                 && t < at
             {
                 at = t;
-                send_time = true;
+                send_time = driver.paced(now);
             }
             if let Some(t) =
                 paused_until.or_else(|| driver.read_paused_until().filter(|&t| t > now))
@@ -319,15 +324,15 @@ pub(crate) async fn drive<D: Driver>(
             if at <= now {
                 continue;
             }
-            let mut wake = at;
-            if send_time {
-                wake = pacer.coarse_wake(at);
-                if wake <= now {
-                    match pacer.poll_fine(cx, at, now) {
-                        Poll::Ready(()) => continue,
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
+            // A send time: the millisecond timer only until shortly before
+            // it, then spin (see `pacing`).
+            let wake = if send_time {
+                pacing::coarse_wake(at)
+            } else {
+                at
+            };
+            if wake <= now {
+                return pacing::spin(cx);
             }
             if wake != timer_at {
                 timer_at = wake;

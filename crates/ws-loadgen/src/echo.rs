@@ -208,6 +208,10 @@ impl Driver for EchoConn {
         self.sender.wake_at(&self.phases, Some(&self.tracker))
     }
 
+    fn paced(&self, _now: u64) -> bool {
+        self.sender.paced()
+    }
+
     fn finished(&mut self, now: u64) -> bool {
         now >= self.phases.end
             && !self.sender.schedule_pending()

@@ -552,6 +552,10 @@ impl Driver for Member {
         self.sender.wake_at(&self.phases, acked)
     }
 
+    fn paced(&self, now: u64) -> bool {
+        now < self.phases.end && self.sender.paced()
+    }
+
     fn read_paused_until(&self) -> Option<u64> {
         self.slow_delay.map(|_| self.pause_until)
     }

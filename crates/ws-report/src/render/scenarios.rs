@@ -7,7 +7,7 @@ use super::table::{Align, Table};
 use super::{Ctx, format};
 use crate::Result;
 use crate::contenders;
-use crate::loadgen::{Consumer, EchoResult, LatencySummary, PacingError, SlowResult};
+use crate::loadgen::{Consumer, EchoResult, LatencySummary, SlowResult};
 use crate::manifest::Mode;
 
 /// A healthy delivery later than this counts as a "frozen" second.
@@ -248,22 +248,6 @@ fn percentiles(l: &LatencySummary) -> [u64; 5] {
     [l.p50_us, l.p90_us, l.p99_us, l.p99_9_us, l.max_us]
 }
 
-/// The generator's pacing error as `p50 / p99 / max`; "–" for results from
-/// before the generator reported it.
-pub fn pacing(p: Option<&PacingError>) -> String {
-    p.map_or_else(
-        || "–".into(),
-        |p| {
-            format!(
-                "{} / {} / {}",
-                format::micros(p.p50_us),
-                format::micros(p.p99_us),
-                format::micros(p.max_us)
-            )
-        },
-    )
-}
-
 /// Latency runs of one mode and rate, by server.
 pub fn latency_runs(runs: &[Run<EchoResult>], mode: Mode, rate: f64) -> Vec<&Run<EchoResult>> {
     sorted(
@@ -339,7 +323,7 @@ pub fn latency(ctx: &mut Ctx<'_>) -> Result<String> {
                         .as_ref()
                         .map_or_else(|| "–".into(), |s| format::cores(s.cpu_cores_used)),
                 );
-                row.push(pacing(e.generator.pacing_error.as_ref()));
+                row.push(format::pacing(e.generator.pacing_error.as_ref()));
                 row.push(if e.generator.bottleneck { "yes" } else { "no" }.into());
                 t.row(row);
                 series.push(Series {
