@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::LoadgenError;
+use crate::pacing;
 use crate::stats::Clock;
 
 /// A client WebSocket over plain TCP.
@@ -192,6 +193,12 @@ pub(crate) trait Driver {
     fn on_message(&mut self, msg: Message, now_ns: u64);
     /// When to call [`Driver::next_send`] again if nothing arrives (a schedule, an end of phase).
     fn wake_at(&self, now_ns: u64) -> Option<u64>;
+    /// Whether [`Driver::wake_at`] is an open-loop send time, which [`drive`]
+    /// keeps to microseconds (see [`pacing`](crate::pacing)) rather than to
+    /// Tokio's millisecond timer.
+    fn paced(&self, _now_ns: u64) -> bool {
+        false
+    }
     /// Do not read before this time (a deliberately slow reader).
     fn read_paused_until(&self) -> Option<u64> {
         None
@@ -245,7 +252,9 @@ pub(crate) async fn drive<D: Driver>(
                         break;
                     }
                 }
-                let Some(msg) = driver.next_send(now) else {
+                // A fresh reading: the message's lateness is measured at the
+                // moment it is handed to the socket.
+                let Some(msg) = driver.next_send(clock.now_ns()) else {
                     break;
                 };
                 if let Err(e) = Pin::new(&mut *ws).start_send(msg) {
@@ -296,20 +305,38 @@ pub(crate) async fn drive<D: Driver>(
             // Timer: the driver's next wake-up (only while the socket can take a
             // message, else the write waker will call us), a read pause, the deadline.
             let mut at = deadline_ns;
-            if sink_ready && let Some(t) = driver.wake_at(now) {
-                at = at.min(t);
+            // Whether `at` is an open-loop send time, kept to microseconds.
+            let mut send_time = false;
+            if sink_ready
+                && let Some(t) = driver.wake_at(now)
+                && t < at
+            {
+                at = t;
+                send_time = driver.paced(now);
             }
             if let Some(t) =
                 paused_until.or_else(|| driver.read_paused_until().filter(|&t| t > now))
+                && t < at
             {
-                at = at.min(t);
+                at = t;
+                send_time = false;
             }
             if at <= now {
                 continue;
             }
-            if at != timer_at {
-                timer_at = at;
-                timer.as_mut().reset(clock.instant_at(at).into());
+            // A send time: the millisecond timer only until shortly before
+            // it, then spin (see `pacing`).
+            let wake = if send_time {
+                pacing::coarse_wake(at)
+            } else {
+                at
+            };
+            if wake <= now {
+                return pacing::spin(cx);
+            }
+            if wake != timer_at {
+                timer_at = wake;
+                timer.as_mut().reset(clock.instant_at(wake).into());
             }
             match timer.as_mut().poll(cx) {
                 Poll::Ready(()) => continue,

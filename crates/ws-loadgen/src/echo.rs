@@ -17,7 +17,9 @@ use crate::common;
 use crate::load::MessageLoad;
 use crate::payload::{self, Kind, PayloadCodec};
 use crate::procmon::{OwnCpu, ServerSampler};
-use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, Table, fmt_rate};
+use crate::report::{
+    GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, ScheduleKept, Table, fmt_rate,
+};
 use crate::sender::{Phases, SendMode, Sender};
 use crate::stats::{
     Clock, Integrity, SeqTracker, duration_ns, merge_into, new_histogram, record_ns,
@@ -206,6 +208,10 @@ impl Driver for EchoConn {
         self.sender.wake_at(&self.phases, Some(&self.tracker))
     }
 
+    fn paced(&self, _now: u64) -> bool {
+        self.sender.paced()
+    }
+
     fn finished(&mut self, now: u64) -> bool {
         now >= self.phases.end
             && !self.sender.schedule_pending()
@@ -312,7 +318,12 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     );
     let generator = GeneratorReport::judge(
         cpu_used.unwrap_or_else(|| cpu.elapsed()),
-        config.load.rate.map(|_| (scheduled, sent_total, &lag)),
+        config.load.rate.map(|_| ScheduleKept {
+            scheduled,
+            sent: sent_total,
+            lag: &lag,
+            latency_p50_us: latency_report.delivered.p50_us,
+        }),
     );
     let duration_s = config.load.duration.as_secs_f64();
     let mut histograms = vec![

@@ -33,6 +33,7 @@ pub mod echo;
 mod error;
 pub mod load;
 pub mod merge;
+mod pacing;
 pub mod payload;
 pub mod procmon;
 pub mod report;

@@ -29,7 +29,9 @@ use crate::common::{self, ser_duration};
 use crate::load::MessageLoad;
 use crate::payload::{self, Kind, PayloadCodec};
 use crate::procmon::{OwnCpu, ServerSampler};
-use crate::report::{GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, Table, fmt_rate};
+use crate::report::{
+    GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, ScheduleKept, Table, fmt_rate,
+};
 use crate::sender::{Phases, SendMode, Sender};
 use crate::stats::{
     Clock, Integrity, SeqEvent, SeqTracker, duration_ns, merge_into, new_histogram, record_ns,
@@ -550,6 +552,10 @@ impl Driver for Member {
         self.sender.wake_at(&self.phases, acked)
     }
 
+    fn paced(&self, now: u64) -> bool {
+        now < self.phases.end && self.sender.paced()
+    }
+
     fn read_paused_until(&self) -> Option<u64> {
         self.slow_delay.map(|_| self.pause_until)
     }
@@ -644,6 +650,17 @@ impl Group {
 
     pub fn undelivered(&self) -> u64 {
         self.expected_measured.saturating_sub(self.deliveries)
+    }
+
+    /// How the group's senders kept their schedule, judged against its
+    /// delivered latency p50.
+    pub fn schedule_kept(&self) -> ScheduleKept<'_> {
+        ScheduleKept {
+            scheduled: self.scheduled,
+            sent: self.sent_total,
+            lag: &self.lag,
+            latency_p50_us: self.latency.value_at_quantile(0.5),
+        }
     }
 }
 
@@ -907,13 +924,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         g.undelivered(),
         duration_ns(config.load.drain_timeout),
     );
-    let generator = GeneratorReport::judge(
-        cpu_used,
-        config
-            .load
-            .rate
-            .map(|_| (g.scheduled, g.sent_total, &g.lag)),
-    );
+    let generator = GeneratorReport::judge(cpu_used, config.load.rate.map(|_| g.schedule_kept()));
     let duration_s = config.load.duration.as_secs_f64();
     let mut histograms = vec![
         NamedHistogram {

@@ -174,6 +174,11 @@ impl Sender {
         }
     }
 
+    /// Whether [`Sender::wake_at`] is a scheduled send time (open loop).
+    pub fn paced(&self) -> bool {
+        matches!(self.mode, SendMode::Open { .. })
+    }
+
     /// Whether a schedule still has a message to take: one due just before
     /// the end may be untaken when the timer fires late.
     pub fn schedule_pending(&self) -> bool {

@@ -475,10 +475,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     };
     let generator = GeneratorReport::judge(
         cpu_used,
-        config
-            .load
-            .rate
-            .map(|_| (healthy_g.scheduled, healthy_g.sent_total, &healthy_g.lag)),
+        config.load.rate.map(|_| healthy_g.schedule_kept()),
     );
     if config.load.rate.is_some() {
         histograms.push(NamedHistogram {

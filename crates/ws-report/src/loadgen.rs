@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+pub use ws_loadgen::report::PacingError;
 pub use ws_loadgen::stats::LatencySummary;
 
 /// `latency` of echo results and of slow's groups.
@@ -34,6 +35,10 @@ pub struct Generator {
     /// Why.
     #[serde(default)]
     pub bottleneck_reasons: Vec<String>,
+    /// Open loop: lateness of actual over intended send time; absent in
+    /// results from before the generator reported it.
+    #[serde(default)]
+    pub pacing_error: Option<PacingError>,
 }
 
 /// `server` (with `--server-pid`).

@@ -27,6 +27,14 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).expect("read")
 }
 
+/// The text of section `### {heading}`, up to the next one.
+fn section<'a>(md: &'a str, heading: &str) -> &'a str {
+    md.split(&format!("\n### {heading}\n"))
+        .nth(1)
+        .and_then(|s| s.split("\n### ").next())
+        .unwrap_or_else(|| panic!("no section {heading}"))
+}
+
 #[test]
 fn render_is_deterministic_and_checks_clean() {
     let (results_a, report_a) = rendered("deterministic-a");
@@ -134,6 +142,33 @@ fn numbers_come_from_the_results() {
 }
 
 #[test]
+fn the_pacing_error_stands_beside_every_latency_table() {
+    let (_, report) = rendered("pacing");
+    let md = read(&report);
+    let section = section(&md, "Latency");
+    let tables: Vec<&str> = section.split("\n#### ").skip(1).collect();
+    assert_eq!(tables.len(), 2 * fixtures::RATES.len(), "{section}");
+    for table in tables {
+        let mode = if table.starts_with("Pinned") {
+            Mode::Pinned
+        } else {
+            Mode::Unpinned
+        };
+        assert!(table.contains("| Pacing error |"), "{table}");
+        for (i, c) in CONTENDERS.iter().enumerate() {
+            let row = table
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", c.name)))
+                .expect("a row per server");
+            // Results without the key (here: the unpinned ones) still render.
+            let want = format::pacing(fixtures::pacing_error(i, mode).as_ref());
+            assert_eq!(want == "–", mode == Mode::Unpinned, "{want}");
+            assert!(row.contains(&format!("| {want} |")), "{row}");
+        }
+    }
+}
+
+#[test]
 fn a_changed_number_fails_the_check() {
     let (results, report) = rendered("changed");
     // Change one p99 in one raw result.
@@ -166,11 +201,7 @@ fn a_changed_number_fails_the_check() {
 fn the_reliability_table_comes_from_the_results() {
     let (results, report) = rendered("reliability");
     let md = read(&report);
-    let section = md
-        .split("\n### Reliability\n")
-        .nth(1)
-        .and_then(|s| s.split("\n### ").next())
-        .expect("reliability section");
+    let section = section(&md, "Reliability");
     // Peak RSS under the stalled flood, relative to the no-stall run (20 MiB).
     let row = |name: &str| {
         section

@@ -1,6 +1,8 @@
 //! Number formatting: one function per kind of number, so every figure in the
 //! report is written the same way on every machine.
 
+use crate::loadgen::PacingError;
+
 /// `x` rounded to three significant digits.
 fn round3(x: f64) -> f64 {
     if x == 0.0 || !x.is_finite() {
@@ -42,6 +44,23 @@ pub fn nanos(ns: f64) -> String {
 #[must_use]
 pub fn micros(us: u64) -> String {
     nanos(us as f64 * 1e3)
+}
+
+/// The generator's pacing error as `p50 / p99 / max`; "–" for results from
+/// before the generator reported it.
+#[must_use]
+pub fn pacing(p: Option<&PacingError>) -> String {
+    p.map_or_else(
+        || "–".into(),
+        |p| {
+            format!(
+                "{} / {} / {}",
+                micros(p.p50_us),
+                micros(p.p99_us),
+                micros(p.max_us)
+            )
+        },
+    )
 }
 
 /// An integer-like quantity with thousands separators: `1,234,567`.

@@ -194,13 +194,26 @@ pub fn method(ctx: &Ctx<'_>) -> String {
         .manifest
         .as_ref()
         .map_or_else(|| "the".to_owned(), |m| m.machine.cores.to_string());
+    // Results from before the generator paced its sends to microseconds carry
+    // no pacing error, and their latency sits on the timer's 1 ms floor.
+    let paced = ctx.data.latency.iter().any(|r| {
+        r.result
+            .as_ref()
+            .is_some_and(|e| e.generator.pacing_error.is_some())
+    });
+    let floor = if paced {
+        "Open-loop sends are paced to microseconds; each latency table shows how late the generator sent \
+         (*Pacing error*). "
+    } else {
+        "Open-loop latency has a floor near 1 ms: Tokio's timer resolution delays each scheduled send by up to \
+         a millisecond (see `crates/ws-loadgen/README.md`), so sub-millisecond differences show in the Criterion \
+         (closed-loop) results, not in the latency tables. "
+    };
     out.push_str(&format!(
         "**Caveats.** Everything runs over loopback on one machine with {cores} cores: server and load share \
          its memory bandwidth and kernel, and in the unpinned runs its cores too, so absolute numbers are lower \
          bounds and only the comparisons between servers under identical conditions mean much. \
-         Open-loop latency has a floor near 1 ms: Tokio's timer resolution delays each scheduled send by up to \
-         a millisecond (see `crates/ws-loadgen/README.md`), so sub-millisecond differences show in the Criterion \
-         (closed-loop) results, not in the latency tables. A run marked *generator limited* may describe \
+         {floor}A run marked *generator limited* may describe \
          `ws-loadgen` rather than the server. Criterion's 95% interval describes the samples of one process: \
          on a shared virtual machine, the same benchmark run again in a fresh process can land outside it, \
          so a difference of a few per cent between two servers in one table is not a finding; the \

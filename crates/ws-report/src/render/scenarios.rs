@@ -275,7 +275,9 @@ pub fn latency(ctx: &mut Ctx<'_>) -> Result<String> {
     }
     out.push_str(
         "`ws-loadgen echo`, open loop: round-trip latency at a fixed offered rate, from each message's intended send time, \
-         undelivered messages counted at the drain bound. *Achieved* is echoes received per second of the measured window.\n\n",
+         undelivered messages counted at the drain bound. *Achieved* is echoes received per second of the measured window. \
+         *Pacing error* is how late the generator sent each message against its intended time (p50 / p99 / max); a run whose \
+         pacing p99 is over a tenth of its latency p50 counts as generator limited.\n\n",
     );
     let labels: Vec<String> = ["p50", "p90", "p99", "p99.9", "max"]
         .map(String::from)
@@ -301,6 +303,7 @@ pub fn latency(ctx: &mut Ctx<'_>) -> Result<String> {
                 ("max", Align::Right),
                 ("Undelivered", Align::Right),
                 ("Server CPU (cores)", Align::Right),
+                ("Pacing error", Align::Right),
                 ("Generator limited", Align::Left),
             ]);
             let mut series = Vec::new();
@@ -320,6 +323,7 @@ pub fn latency(ctx: &mut Ctx<'_>) -> Result<String> {
                         .as_ref()
                         .map_or_else(|| "–".into(), |s| format::cores(s.cpu_cores_used)),
                 );
+                row.push(format::pacing(e.generator.pacing_error.as_ref()));
                 row.push(if e.generator.bottleneck { "yes" } else { "no" }.into());
                 t.row(row);
                 series.push(Series {
