@@ -327,3 +327,53 @@ pub async fn stopped_member_in_a_quiet_room_is_disconnected<H: Handler>(flush: F
     );
     drop(stopped);
 }
+
+/// One message into a room larger than tokio's cooperative budget (128
+/// units a task poll): each member's lock is taken exactly once, and never
+/// found held. A write refused for want of budget looks like a full socket,
+/// so without care every member after the 128th or so would take the slow
+/// path (a second acquisition, counted as contended; in `ws-std-mutex` a hop
+/// to the blocking pool). Only servers that report a lock are checked.
+pub async fn large_room_broadcast_takes_each_lock_once<H: Handler>(flush: FlushPolicy) {
+    const MEMBERS: usize = 300;
+    if H::STRATEGY_METRICS != crate::metrics::StrategyMetrics::Lock {
+        return;
+    }
+    let server = start::<H>(quiet_config(flush));
+    let url = server.url("/ws/room/large");
+    let mut members = Vec::new();
+    for _ in 0..MEMBERS {
+        members.push(connect(&url).await);
+    }
+    eventually("room members", MEMBERS as i64, || {
+        server.metrics().room_members.get()
+    })
+    .await;
+    let metrics = server.metrics();
+    let (taken, contended) = (
+        metrics.sink_lock_acquisitions.get(),
+        metrics.sink_lock_contended.get(),
+    );
+    members[0].send(numbered(0, 0, FRAME)).await.expect("send");
+    futures_util::future::join_all(
+        members
+            .iter_mut()
+            .map(|member| receive_in_order(member, 1, 1)),
+    )
+    .await;
+    // The write and, under `--flush batched`, the flush that ends the burst.
+    let per_member = match flush {
+        FlushPolicy::Each => 1,
+        FlushPolicy::Batched => 2,
+    };
+    assert_eq!(
+        metrics.sink_lock_contended.get() - contended,
+        0,
+        "no member's lock was found held"
+    );
+    assert_eq!(
+        metrics.sink_lock_acquisitions.get() - taken,
+        (per_member * MEMBERS) as u64,
+        "each member's lock taken once per step"
+    );
+}

@@ -61,13 +61,13 @@ pub struct ServerConfig {
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub send_timeout: Duration,
 
-    /// Queueing servers: messages queued for one member; a member this far behind its
+    /// ws-ref-broadcast: messages its room ring holds; a member this far behind its
     /// room is disconnected as a slow consumer (1008).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub queue_capacity: u32,
 
-    /// Queueing servers: payload bytes queued for one member; past this (with at least one
-    /// message already waiting) the member is disconnected as a slow consumer (1008).
+    /// ws-mpsc-writer: bytes that may wait in one member's queue (payload + 64 a message);
+    /// past this (with a message already waiting) the member is disconnected (1008).
     #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub queue_bytes: u64,
 

@@ -95,6 +95,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@cases $server, $flush, bursts;
             room_burst_reaches_every_reading_member, concurrent_room_bursts_keep_per_sender_order,
             stopped_member_in_a_quiet_room_is_disconnected,
+            large_room_broadcast_takes_each_lock_once,
         );
     };
     (@reliability $writer:ty; $($case:ident),* $(,)?) => {

@@ -21,7 +21,8 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Why a writer gave up on its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisconnectReason {
-    /// The slow consumer policy fired: a send timed out or the queue was full.
+    /// The slow consumer policy fired: a write made no progress for the send
+    /// timeout, or the member's queue passed its budget.
     SlowConsumer,
     /// Writing to the socket failed: the peer is gone.
     WriteFailed,
@@ -34,10 +35,10 @@ pub struct SinkPolicy {
     /// A write that does not complete within this disconnects the member
     /// (`--send-timeout`).
     pub send_timeout: Duration,
-    /// Messages a queueing server may hold for one member (`--queue-capacity`).
+    /// Messages a room ring holds (`--queue-capacity`, `ws-ref-broadcast`).
     pub queue_capacity: usize,
-    /// Payload bytes a queueing server may hold for one member, beyond the
-    /// first message waiting (`--queue-bytes`).
+    /// Bytes a writer queue may hold for one member, beyond the first
+    /// message waiting (`--queue-bytes`, `ws-mpsc-writer`).
     pub queue_bytes: usize,
     /// When writers flush (`--flush`).
     pub flush: FlushPolicy,
@@ -100,13 +101,13 @@ impl WriterContext {
         self.inner.policy.send_timeout
     }
 
-    /// Messages a queueing strategy may hold for this connection (`--queue-capacity`).
+    /// Messages a room ring holds (`--queue-capacity`).
     pub fn queue_capacity(&self) -> usize {
         self.inner.policy.queue_capacity
     }
 
-    /// Payload bytes a queueing strategy may hold for this connection beyond
-    /// the first message waiting (`--queue-bytes`).
+    /// Bytes a writer queue may hold for this connection beyond the first
+    /// message waiting (`--queue-bytes`).
     pub fn queue_bytes(&self) -> usize {
         self.inner.policy.queue_bytes
     }

@@ -5,32 +5,51 @@
 //! Nobody shares the sink: a task spawned for each connection owns it and
 //! writes whatever arrives on a bounded channel. Every writer (the
 //! connection's own reader, other members' broadcasts, the heartbeat) holds
-//! a clone of the channel's `Sender` and hands messages over with
-//! `try_send`, which never waits. The channel keeps each sender's messages
-//! in order. The writer task takes everything queued at once (up to
-//! [`BATCH`] messages), `feed`s them into the sink and flushes once: under
-//! load, many messages leave in one `write` syscall.
+//! a clone of the channel's `Sender`. The channel keeps each sender's
+//! messages in order. The writer task takes everything queued at once (up
+//! to [`BATCH`] messages) and, under `--flush batched`, `feed`s them into
+//! the sink and flushes once: under load many messages leave in one `write`
+//! syscall, and the queue running dry is what ends a batch, so the reader's
+//! [`Burst`] hint has nothing to add. Under `--flush each` it flushes after
+//! every message, as axum's chat example does.
+//!
+//! The queue is bounded by `--queue-bytes`, counting each message's payload
+//! plus [`QUEUED_OVERHEAD`], so that the budget bounds memory for tiny
+//! messages too; the channel's own capacity is set just above what that
+//! budget admits, so a count of messages never decides anything.
 //!
 //! # Trade-offs
-//! - Batching: concurrent writers' messages share flushes. See "Contention"
-//!   in `RESULTS.md`.
+//! - Batching: concurrent writers' messages share flushes. See "Flush policy
+//!   or strategy?" and "Contention" in `RESULTS.md`.
 //! - One extra task and one channel hop per message. See "Echo throughput".
-//! - A queue per connection: up to `--queue-capacity` messages held for a
-//!   slow member before it is dropped, so memory under a stalled consumer
-//!   grows with that setting. See "Memory".
-//! - A broadcast never waits for a member: a stalled member cannot slow the
-//!   room. See "Slow consumer isolation".
+//! - A queue per connection: up to `--queue-bytes` held for a stalled member
+//!   before it is dropped. See "Memory".
+//! - A broadcast never waits for a member: a stalled or slow member cannot
+//!   slow the room. See "Slow consumer isolation" and "Slow readers".
+//! - Replies still queued when the reader reads the peer's Close are lost:
+//!   tungstenite refuses to write data after that, and the reader cannot see
+//!   a Close coming without reading it. A client that sends a burst and a
+//!   Close in one go gets the echoes the writer had already written, in
+//!   order, then the Close reply (pinned by the conformance case
+//!   `close_right_after_a_burst`). Waiting for the queue to empty before
+//!   every read would close the gap at the price of the batching.
 //!
 //! # Slow consumers
-//! A member whose queue is full (`--queue-capacity`, default 1024 messages)
-//! is disconnected: a message is never silently skipped. It gets Close 1008
-//! ("slow consumer") if its socket still takes one, and leaves its room.
+//! A member is disconnected when a write to its socket makes no progress for
+//! `--send-timeout` (default 5s), or when a broadcast finds more than
+//! `--queue-bytes` (default 4 MiB) waiting for it: a message is never
+//! silently skipped. It gets Close 1008 ("slow consumer") if its socket still
+//! takes one, and leaves its room. The connection's own echo replies (and
+//! the heartbeat's pings) wait for room in the queue instead: a client that
+//! outpaces its own echoes is slowed down, not cut off. A burst alone does
+//! not fill a queue: the reader yields every 128 deliveries, and the writer
+//! writes a taken batch without spending its cooperative budget one write
+//! at a time.
 //!
 //! # Metrics
 //! Besides the shared ones, `GET /metrics` has `ws_writer_queue_depth`: how
 //! many messages were queued each time a writer task woke, one observation
-//! per flush. Its mean is the batching the queue buys; its upper buckets
-//! show how close members come to `--queue-capacity`.
+//! per flush. Its mean is the batching the queue buys.
 //!
 //! # See also
 //! [tokio's "Which kind of mutex should you use?"](https://docs.rs/tokio/latest/tokio/sync/struct.Mutex.html#which-kind-of-mutex-should-you-use),
@@ -58,16 +77,14 @@ pub const QUEUED_OVERHEAD: usize = 64;
 /// A connection's shared write half: clones queue to the same writer task.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    queue: mpsc::UnboundedSender<Command>,
+    queue: mpsc::Sender<Command>,
     queued: Arc<Queued>,
     context: WriterContext,
 }
 
 /// What is queued for the writer task, in bytes (payload plus
-/// [`QUEUED_OVERHEAD`] a message): the queue's only bound. The channel
-/// itself is unbounded, so that a count of messages never disconnects a
-/// member whose writer merely has not run yet. Also the signal the writer
-/// gives each time it has taken messages out.
+/// [`QUEUED_OVERHEAD`] a message): the queue's real bound. Also the signal
+/// the writer gives each time it has taken messages out.
 #[derive(Debug, Default)]
 struct Queued {
     bytes: AtomicUsize,
@@ -96,11 +113,18 @@ impl Writer {
     }
 
     /// Queues a message that has already been counted in, or gives its bytes
-    /// back when the writer is gone.
+    /// back when it cannot be queued.
     fn queue_now(&self, message: Message) -> Result<(), Disconnected> {
         let size = queued_size(&message);
-        self.queue.send(Command::Send(message)).map_err(|_| {
+        self.queue.try_send(Command::Send(message)).map_err(|err| {
             self.queued.bytes.fetch_sub(size, Ordering::AcqRel);
+            // The capacity is above what the byte budget admits, so a full
+            // channel cannot happen; were it to, skipping the message
+            // silently is what the protocol forbids. A closed one means the
+            // writer is gone and has disconnected the member already.
+            if let mpsc::error::TrySendError::Full(_) = err {
+                self.context.disconnect(DisconnectReason::SlowConsumer);
+            }
             Disconnected
         })
     }
@@ -114,7 +138,13 @@ impl SharedSink for Writer {
     const REPLIES_QUEUED_AT_PEER_CLOSE_ARE_LOST: bool = true;
 
     fn share(sink: WsSink, context: WriterContext) -> Self {
-        let (queue, commands) = mpsc::unbounded_channel();
+        // One slot more than the byte budget admits messages (each counts at
+        // least `QUEUED_OVERHEAD`), and one for the close request: the count
+        // is never what refuses a message.
+        let capacity = (context.queue_bytes() / QUEUED_OVERHEAD)
+            .saturating_add(2)
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
+        let (queue, commands) = mpsc::channel(capacity);
         let queued = Arc::new(Queued::default());
         tokio::spawn(write_loop(
             sink,
@@ -178,11 +208,15 @@ impl SharedSink for Writer {
 
     async fn close(&self, frame: Option<CloseFrame>) {
         let (done, closed) = oneshot::channel();
-        if self.queue.send(Command::Close(frame, done)).is_ok() {
-            // The writer skips what is still queued once the connection is
-            // torn down, so it gets to the request shortly.
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, closed).await;
-        }
+        let request = self.queue.send(Command::Close(frame, done));
+        // The writer skips what is still queued once the connection is torn
+        // down, so the request gets a slot and an answer shortly.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            if request.await.is_ok() {
+                let _ = closed.await;
+            }
+        })
+        .await;
     }
 }
 
@@ -202,7 +236,7 @@ type CloseRequest = (Option<CloseFrame>, oneshot::Sender<()>);
 /// The writer task: the only code that touches the sink.
 async fn write_loop(
     mut sink: WsSink,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut commands: mpsc::Receiver<Command>,
     queued: Arc<Queued>,
     context: WriterContext,
 ) {

@@ -6,10 +6,13 @@
 //! created by its first member and shared by the rest. Each connection
 //! splits its socket: a writer task owns the write half and `select!`s over
 //! the room's `broadcast::Receiver` (or, on `/ws/echo`, a bounded mpsc of
-//! its own echo replies) and the heartbeat, writing each message with
-//! `send`. The reader reaches the whole room with one `broadcast::Sender::send`:
-//! no list of members is walked. A broadcast channel is FIFO, so every
-//! member gets each sender's messages in the order sent.
+//! its own echo replies) and the heartbeat. Under `--flush batched` it
+//! writes what its receiver has ready (up to [`BATCH`] messages) and
+//! flushes once when nothing more is ready; under `--flush each` it flushes
+//! every message, as axum's chat example does. The reader reaches the whole
+//! room with one `broadcast::Sender::send`: no list of members is walked. A
+//! broadcast channel is FIFO, so every member gets each sender's messages in
+//! the order sent.
 //!
 //! # Trade-offs
 //! - One send per room message, whatever the room's size; each member's
@@ -20,16 +23,23 @@
 //! - Each room holds a ring of `--queue-capacity` slots, allocated when the
 //!   room opens, and keeps every message until its slowest member has it.
 //!   See "Memory".
+//! - The ring cannot wait: a member more than `--queue-capacity` messages
+//!   behind has lost messages and is cut off, even when it reads at full
+//!   speed and only its writer has not run (a host that preempts the thread
+//!   running it during a burst). The strategies judge by time and bytes
+//!   instead.
+//! - Echo replies still queued when the reader reads the peer's Close are
+//!   lost, as in `ws-mpsc-writer`.
 //!
 //! # Slow consumers
 //! axum's example lets a lagging receiver skip the messages it missed; our
 //! protocol forbids silent skipping. A member that falls more than
 //! `--queue-capacity` messages behind its room (`RecvError::Lagged`) is
-//! disconnected, and so is one whose write does not complete within
+//! disconnected, and so is one whose write makes no progress for
 //! `--send-timeout` (a writer blocked on its socket never gets to see that
 //! it lagged). It gets Close 1008 ("slow consumer") if its socket still
-//! takes one, and leaves its room. On `/ws/echo` a full reply queue does the
-//! same, as in `ws-mpsc-writer`.
+//! takes one, and leaves its room. On `/ws/echo` the reader waits for room
+//! in the reply queue instead, as in `ws-mpsc-writer`.
 //!
 //! # See also
 //! [axum's chat example](https://github.com/tokio-rs/axum/blob/main/examples/chat/src/main.rs);

@@ -4,18 +4,28 @@
 //! # How it works
 //! Holding a `std::sync::MutexGuard` across an `.await` in a task is the
 //! misuse this variant exists to avoid (see `MISUSE.md`): the future is not
-//! `Send`, and where it compiles it can deadlock a runtime thread. So a send
-//! first tries what needs no waiting: `try_lock`, then one poll of each step
-//! of the send, inside one synchronous call, so the guard never meets an
-//! `.await`. When the lock is free and the socket takes the message, that is
-//! the whole send. When the lock is busy or the socket is full, the send has
-//! to wait, and the guard has to be held until it is done, or two writers
-//! interleave: the rest moves to tokio's blocking pool (`spawn_blocking`),
-//! where the thread locks the mutex, drives the send (or the flush of what
-//! is already buffered) to completion with the runtime handle's `block_on`,
-//! and unlocks. The async caller awaits that blocking task, so its messages
-//! stay in order. A broadcast makes the attempt for every member, then takes
-//! one blocking task for all the members that have to wait.
+//! `Send`, and where it compiles it can deadlock a runtime thread. So a write
+//! first tries what needs no waiting, on the runtime worker: `try_lock`, then
+//! one poll of each step of the write, inside one synchronous call, so the
+//! guard never meets an `.await`. When the lock is free and the socket takes
+//! the message, that is the whole write. When the lock is busy or the socket
+//! is full, the write has to wait, and the guard has to be held until it is
+//! done, or two writers interleave: the rest moves to tokio's blocking pool
+//! (`spawn_blocking`), where the thread locks the mutex, drives the rest to
+//! completion with the runtime handle's `block_on`, and unlocks. The async
+//! caller awaits that blocking task, so its messages stay in order. A
+//! broadcast makes the attempt for every member, then takes one blocking
+//! task for all the members that have to wait.
+//!
+//! The write's steps and the flush policy are `ws_common::locked`'s, the
+//! same as `ws-tokio-mutex`'s, so the two differ by the lock: under
+//! `--flush batched` a writer leaves the flush to the caller's next write
+//! when more follows, or to a writer already waiting for the lock, and a
+//! broadcast's closing flush is deferred by one turn of the runtime so that
+//! the broadcasts of that turn share it. Why nothing is stranded is argued
+//! in `ws-tokio-mutex`'s crate doc and holds here unchanged: a thread waiting
+//! in the blocking pool counts as a waiting writer only while it is blocked
+//! on the lock, and it always writes after taking it.
 //!
 //! Only the thread holding the lock ever waits on the sink. That matters:
 //! tokio-tungstenite keeps a single write waker per socket, so a design that
@@ -25,17 +35,30 @@
 //! the lock at once, and the blocking thread that then holds it registers
 //! its own waker.
 //!
+//! Tokio's cooperative budget (128 units a task poll) is spent by every
+//! socket write, and a write refused for want of budget looks exactly like a
+//! full socket: a single-poll broadcast would send every member after the
+//! 127th or so to the blocking pool. Checked, not assumed: with the yield
+//! below removed, the conformance case
+//! `large_room_broadcast_takes_each_lock_once` (one message into a room of
+//! 300) sees every member after the budget ran out take the lock a second
+//! time, on the slow path. So the attempts yield once whenever the budget
+//! runs out and go on with a fresh one, and the case sees exactly one
+//! acquisition per member and step.
+//!
 //! # Trade-offs
-//! - A thread hop (to the blocking pool and back) on every send that has to
+//! - A thread hop (to the blocking pool and back) on every write that has to
 //!   wait: under contention for the lock (see "Contention" in `RESULTS.md`)
 //!   and whenever the socket is full. Compare pinned with unpinned runs: the
 //!   blocking threads compete with the workers and the load for the CPUs.
 //! - A stalled member ties up one blocking thread per writer waiting on its
 //!   lock, up to `--send-timeout`; the pool has 512 threads, and when they
-//!   are all taken every send in the process waits. See "Slow consumer
+//!   are all taken every write in the process waits. See "Slow consumer
 //!   isolation".
-//! - Members of a broadcast are written one after another from one thread:
-//!   a stalled member delays the members after it, once, up to the timeout.
+//! - Members of a broadcast that have to wait are written one after another
+//!   from one thread: a stalled member delays the members after it, once, up
+//!   to the timeout; a slow reader sets the room's pace, as with any lock.
+//!   See "Slow readers".
 //!
 //! # Slow consumers
 //! A send that does not complete within `--send-timeout` (default 5s)
