@@ -5,6 +5,10 @@
 //! message; the time is until every member, the sender included, has
 //! received it, verified. Throughput counts deliveries (one per member).
 //!
+//! Pinned, rooms of up to `NAIVE_UP_TO` members are measured under both
+//! `--flush` policies (`<server>/each`, `<server>/batched`), the largest
+//! under `batched` alone (see the `benches` crate doc).
+//!
 //! What the numbers mean: the cost of one fan-out as the room grows, on the
 //! four contenders that serve rooms (`ws-ref-unsplit` does not). The mutex
 //! variants walk the member list and await each member's send in turn;

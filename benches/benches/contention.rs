@@ -8,6 +8,9 @@
 //! time is until every member has every message, each sender's in order,
 //! verified. Throughput counts deliveries (messages × members).
 //!
+//! Every room server runs as `<server>/batched` and, pinned, `<server>/each`
+//! (see the `benches` crate doc).
+//!
 //! What the numbers mean: what sharing costs when it is really shared. Each
 //! member's sink is written by up to `MEMBERS` readers at once: the mutex
 //! variants queue them on the lock (and, with `--flush each`, flush once per
