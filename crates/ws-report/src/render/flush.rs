@@ -452,19 +452,23 @@ fn criterion_part(ctx: &Ctx<'_>) -> String {
     let mut body = String::new();
     for group in ["echo", "broadcast", "contention"] {
         let tables = data::bench_tables(&ctx.data.benches, group);
-        let tables: Vec<_> = tables.iter().filter(|t| t.mode == Mode::Pinned).collect();
+        // Only the conditions measured in both policies (the others ran `batched` alone).
+        let tables: Vec<_> = tables
+            .iter()
+            .filter(|t| t.mode == Mode::Pinned)
+            .filter(|t| {
+                t.rows
+                    .iter()
+                    .any(|r| contenders::split_flush(&r.contender).1 == Some("each"))
+            })
+            .collect();
         let time = |t: &data::BenchTable, name: &str| {
             t.rows
                 .iter()
                 .find(|r| r.contender == name)
                 .map(|r| r.bench.estimates.typical().point_estimate)
         };
-        let has_each = tables.iter().any(|t| {
-            t.rows
-                .iter()
-                .any(|r| contenders::split_flush(&r.contender).1 == Some("each"))
-        });
-        if !has_each {
+        if tables.is_empty() {
             continue;
         }
         let mut columns = vec![("Server", Align::Left)];
@@ -517,7 +521,7 @@ pub(crate) fn section(ctx: &mut Ctx<'_>) -> Result<String> {
         "Every server runs with `--flush each` (every message written and flushed on its own: the naive form) \
          and `--flush batched` (each strategy at its best). Within one policy a difference between strategies is \
          the strategy; a strategy's `each` → `batched` gain is the flush. \
-         Two figures are called different only when their min–max ranges do not overlap (`>`); otherwise about the same (`≈`).\n\n",
+         In the rankings, `>` between two neighbours means their min–max ranges do not overlap and `≈` that they do (about the same): a chain `a ≈ b ≈ c` does not say that `a` and `c` overlap.\n\n",
     );
     out.push_str(&throughput_part(ctx)?);
     out.push_str(&saturation_part(ctx));
