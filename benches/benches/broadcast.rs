@@ -5,6 +5,10 @@
 //! message; the time is until every member, the sender included, has
 //! received it, verified. Throughput counts deliveries (one per member).
 //!
+//! Pinned, rooms of up to `NAIVE_UP_TO` members are measured under both
+//! `--flush` policies (`<server>/each`, `<server>/batched`), the largest
+//! under `batched` alone (see the `benches` crate doc).
+//!
 //! What the numbers mean: the cost of one fan-out as the room grows, on the
 //! four contenders that serve rooms (`ws-ref-unsplit` does not). The mutex
 //! variants walk the member list and await each member's send in turn;
@@ -22,7 +26,7 @@
 
 use std::time::Duration;
 
-use benches::{client_runtime, room_contenders, server_config, stop};
+use benches::{client_runtime, room_contenders, server_config, stop, variants};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ws_loadgen::bench::RoomClients;
 
@@ -30,10 +34,15 @@ use ws_loadgen::bench::RoomClients;
 const MEMBERS: [usize; 3] = [10, 100, 1_000];
 /// Payload of the broadcast message, in bytes.
 const PAYLOAD: usize = 64;
+/// Rooms up to this size are measured under `--flush each` too (pinned);
+/// the room of 1,000 only at its best: its iterations are the longest, and
+/// the client's reading dominates them.
+const NAIVE_UP_TO: usize = 100;
 
+// Shorter than before the flush policies doubled the contenders (see echo.rs).
 const SAMPLES: usize = 20;
-const WARM_UP: Duration = Duration::from_secs(1);
-const MEASUREMENT: Duration = Duration::from_secs(3);
+const WARM_UP: Duration = Duration::from_millis(500);
+const MEASUREMENT: Duration = Duration::from_secs(2);
 
 fn broadcast(c: &mut Criterion) {
     let rt = client_runtime();
@@ -45,14 +54,14 @@ fn broadcast(c: &mut Criterion) {
         .measurement_time(MEASUREMENT);
     for members in MEMBERS {
         group.throughput(Throughput::Elements(members as u64));
-        for contender in room_contenders() {
+        for variant in variants(room_contenders(), members <= NAIVE_UP_TO) {
             // Set up on first use, so that a benchmark the filter skips costs nothing.
             let mut fixture = None;
             // Measures one PAYLOAD-byte message reaching every member of a room of `members`.
-            let id = BenchmarkId::new(contender.name, format!("{members} members"));
+            let id = BenchmarkId::new(variant.name(), format!("{members} members"));
             group.bench_function(id, |b| {
                 let (_, room) = fixture.get_or_insert_with(|| {
-                    let server = contender.start(&config);
+                    let server = variant.start(&config);
                     let room = rt
                         .block_on(RoomClients::join(
                             &server.url("/ws/room/broadcast"),

@@ -8,9 +8,13 @@
 //! time is until every member has every message, each sender's in order,
 //! verified. Throughput counts deliveries (messages × members).
 //!
+//! Every room server runs as `<server>/batched` and, pinned, `<server>/each`
+//! (see the `benches` crate doc).
+//!
 //! What the numbers mean: what sharing costs when it is really shared. Each
 //! member's sink is written by up to `MEMBERS` readers at once: the mutex
-//! variants queue them on the lock and flush once per message, `ws-mpsc-writer`
+//! variants queue them on the lock (and, with `--flush each`, flush once per
+//! message; with `batched`, writers share flushes), `ws-mpsc-writer`
 //! lets its writer task flush whatever has queued up in one go, and
 //! `ws-ref-broadcast` has one writer per member reading from the room's
 //! channel. What they do not mean: one client core reads all members, so the
@@ -25,7 +29,7 @@
 
 use std::time::Duration;
 
-use benches::{client_runtime, room_contenders, server_config, stop};
+use benches::{client_runtime, room_contenders, server_config, stop, variants};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ws_loadgen::bench::RoomClients;
 
@@ -36,9 +40,10 @@ const MESSAGES_EACH: u64 = 30;
 /// Payload size, in bytes.
 const PAYLOAD: usize = 64;
 
+// Shorter than before the flush policies doubled the contenders (see echo.rs).
 const SAMPLES: usize = 20;
-const WARM_UP: Duration = Duration::from_secs(1);
-const MEASUREMENT: Duration = Duration::from_secs(3);
+const WARM_UP: Duration = Duration::from_millis(500);
+const MEASUREMENT: Duration = Duration::from_secs(2);
 
 fn contention(c: &mut Criterion) {
     let rt = client_runtime();
@@ -54,13 +59,13 @@ fn contention(c: &mut Criterion) {
             MEMBERS as u64 * MESSAGES_EACH * MEMBERS as u64,
         ));
     let condition = format!("{MEMBERS} senders x {MESSAGES_EACH} msgs of {PAYLOAD}B");
-    for contender in room_contenders() {
+    for variant in variants(room_contenders(), true) {
         // Set up on first use, so that a benchmark the filter skips costs nothing.
         let mut fixture = None;
         // Measures MEMBERS members each sending MESSAGES_EACH messages into one room at once.
-        group.bench_function(BenchmarkId::new(contender.name, &condition), |b| {
+        group.bench_function(BenchmarkId::new(variant.name(), &condition), |b| {
             let (_, room) = fixture.get_or_insert_with(|| {
-                let server = contender.start(&config);
+                let server = variant.start(&config);
                 let room = rt
                     .block_on(RoomClients::join(
                         &server.url("/ws/room/contention"),

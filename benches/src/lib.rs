@@ -18,12 +18,20 @@
 //!
 //! With fewer than two cores pinning is impossible; the benches then run
 //! unpinned and say so. The mode is printed once, on stderr.
+//!
+//! # Flush policies
+//! A benchmark's function id is `<contender>/<policy>`: `ws-tokio-mutex/each`
+//! (every message flushed on its own, the naive form) or
+//! `ws-tokio-mutex/batched` (the strategy at its best). Pinned runs measure
+//! both, where the sharing strategy and the flush can be told apart; the
+//! unpinned run measures `batched` alone, to keep the comparison within its
+//! time budget (see [`flush_policies`]).
 
 use std::sync::OnceLock;
 
 use core_affinity::CoreId;
-use ws_common::ServerConfig;
 use ws_common::testkit::TestServer;
+use ws_common::{FlushPolicy, ServerConfig};
 
 /// The environment variable choosing the pinning mode (`1` pinned, `0` not).
 pub const PIN_VAR: &str = "SINK_SHARING_PIN";
@@ -71,6 +79,53 @@ pub const CONTENDERS: [Contender; 5] = [
 /// The contenders that serve rooms, in [`CONTENDERS`] order.
 pub fn room_contenders() -> impl Iterator<Item = &'static Contender> {
     CONTENDERS.iter().filter(|c| c.serves_rooms)
+}
+
+/// One contender under one flush policy: what one benchmark starts.
+#[derive(Debug)]
+pub struct Variant {
+    /// The server.
+    pub contender: &'static Contender,
+    /// Its `--flush`.
+    pub flush: FlushPolicy,
+}
+
+impl Variant {
+    /// The benchmark's function id: `ws-tokio-mutex/each`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.contender.name, self.flush.as_str())
+    }
+
+    /// Starts the contender with `config` under this policy (see [`Contender::start`]).
+    pub fn start(&self, config: &ServerConfig) -> TestServer {
+        self.contender.start(&ServerConfig {
+            flush: self.flush,
+            ..config.clone()
+        })
+    }
+}
+
+/// The flush policies measured in this run, naive first: both when pinned,
+/// `batched` alone when not (the naive form is the same lesson on any
+/// placement, and its runs would cost the unpinned pass minutes).
+pub fn flush_policies() -> &'static [FlushPolicy] {
+    match pinning() {
+        Pinning::Pinned { .. } => &[FlushPolicy::Each, FlushPolicy::Batched],
+        Pinning::Unpinned => &[FlushPolicy::Batched],
+    }
+}
+
+/// Every contender of `contenders` under every policy of [`flush_policies`]
+/// (only `batched` when `naive` is false), contenders in order, naive first.
+pub fn variants(contenders: impl Iterator<Item = &'static Contender>, naive: bool) -> Vec<Variant> {
+    contenders
+        .flat_map(|contender| {
+            flush_policies()
+                .iter()
+                .filter(move |f| naive || **f == FlushPolicy::Batched)
+                .map(move |&flush| Variant { contender, flush })
+        })
+        .collect()
 }
 
 const fn contender<H: ws_common::Handler>() -> Contender {

@@ -7,10 +7,13 @@
 //!   slow/pinned/<server>-{stalled,baseline}.*
 //!   memory/pinned/<server>-idle.*
 //!   reliability/pinned/<server>-{flood-stalled,flood-baseline,churn-echo,churn-room,badinput,shutdown}.*
+//!   throughput/pinned/<server>-<each|batched>-inflight-<N>-r<repeat>.*   closed-loop echo, interleaved repeats
+//!   saturation/pinned/<server>-<each|batched>-rate-<R>-r<repeat>.*       every room member sending at R msg/s
 //!       .json (ws-loadgen --json)  .hdr (--hdr)  .stdout  .stderr (ws-loadgen)  .server.log (the server's output)
 //!       .metrics.txt (the server's GET /metrics right after the load, when it was still up; not for `shutdown`)
 //!   criterion/index.json                      import-criterion: source, baselines, the bench commands
 //!   criterion/{pinned,unpinned}/<group>/<function>/<param>/{benchmark.json,estimates.json}
+//!       (function: `<server>/<each|batched>`, or `<server>` from results before `--flush`)
 //!   plots/*.svg                               render
 //! ```
 //!

@@ -3,8 +3,9 @@
 //! Four steps, one subcommand each of the `ws-report` binary:
 //! - [`collect`]: runs the `ws-loadgen` scenarios that Criterion cannot
 //!   express (open-loop latency, slow-consumer isolation, memory per
-//!   connection) against the release servers, each a child process, and
-//!   stores every raw result under `results/`;
+//!   connection, closed-loop echo throughput and room saturation in both
+//!   `--flush` policies) against the release servers, each a child process,
+//!   and stores every raw result under `results/`;
 //! - [`criterion`]: copies Criterion's `pinned` and `unpinned` baselines into
 //!   `results/criterion/`, so the report never reads `target/`;
 //! - [`render`]: regenerates `RESULTS.md` and its SVG plots from the files in
@@ -20,6 +21,18 @@
 //! ```
 //!
 //! The layout of `results/` is described in [`layout`].
+//!
+//! # Repeats and the time budget
+//! The full comparison must stay within 60 minutes on a 2-core machine, so
+//! repeats are bought with conditions. The throughput runs, which the flush
+//! targets are measured by, run every echo server in both policies 3 times,
+//! interleaved (every server and policy once per repeat, a fresh process
+//! each), for 3 s each (`collect::plan::Params::full`): a ratio is taken
+//! within a repeat and reported as median (min–max). The room saturation runs
+//! run once per rate. The `each` policy runs pinned only, in Criterion too
+//! (`benches/src/lib.rs`), and Criterion samples for 2 s after a 0.5 s
+//! warm-up. `--quick` runs 2 repeats of tiny runs, so the smoke run
+//! exercises the ranges.
 
 pub mod check;
 pub mod collect;

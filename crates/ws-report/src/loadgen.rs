@@ -1,6 +1,6 @@
 //! The parts of `ws-loadgen --json` output the report reads.
 //!
-//! Field names follow `ws-loadgen`'s `echo`, `slow` and `connect` reports
+//! Field names follow `ws-loadgen`'s `echo`, `room`, `slow` and `connect` reports
 //! (its README's "The JSON"); the latency summary is `ws-loadgen`'s own type,
 //! so the two cannot drift apart. Everything else in the files is ignored.
 
@@ -219,6 +219,43 @@ pub struct SlowResult {
     pub consumers: Vec<Consumer>,
     /// Healthy deliveries per second.
     pub timeline: Vec<TimelinePoint>,
+    /// The generator.
+    pub generator: Generator,
+    /// The server process.
+    pub server: Option<ServerStats>,
+}
+
+/// `config` of a room run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RoomConfig {
+    /// Members in total.
+    pub conns: usize,
+    /// Message size, bytes.
+    pub size: usize,
+    /// Open-loop total rate of all senders.
+    pub rate: Option<f64>,
+}
+
+/// A `room` result.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RoomResult {
+    /// Integrity.
+    #[serde(flatten)]
+    pub integrity: Integrity,
+    /// Configuration.
+    pub config: RoomConfig,
+    /// Members that sent.
+    pub senders: usize,
+    /// Measured seconds.
+    pub duration_s: f64,
+    /// Deliveries (message × receiver) of measured messages.
+    pub deliveries: u64,
+    /// Deliveries that should have happened.
+    pub expected_deliveries: u64,
+    /// Deliveries per second.
+    pub deliveries_per_s: f64,
+    /// Fan-out latency.
+    pub latency: Latency,
     /// The generator.
     pub generator: Generator,
     /// The server process.

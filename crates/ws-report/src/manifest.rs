@@ -47,6 +47,12 @@ pub enum Scenario {
     /// The instrument itself: `ws-loadgen echo` against the echo reference at
     /// growing load, to show where the generator, not the server, is the limit.
     Ceiling,
+    /// Closed-loop echo, every echo server in both flush modes, repeated
+    /// and interleaved: the ratios to the echo reference with their ranges.
+    Throughput,
+    /// Every member of a room sending, open loop at rising rates, every room
+    /// server in both flush modes: where each strategy saturates.
+    Saturation,
 }
 
 impl Scenario {
@@ -59,6 +65,8 @@ impl Scenario {
             Self::Memory => "memory",
             Self::Reliability => "reliability",
             Self::Ceiling => "ceiling",
+            Self::Throughput => "throughput",
+            Self::Saturation => "saturation",
         }
     }
 }
@@ -122,6 +130,12 @@ pub struct RunRecord {
     /// Lines containing "panicked" in the run's `.server.log` (absent when it was not read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_panics: Option<u64>,
+    /// The server's `--flush` policy, when the run set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flush: Option<String>,
+    /// Which repeat of an interleaved series this run is (1, 2, …), when repeated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
     /// Shutdown-under-load runs: how the server ended after SIGTERM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown: Option<ShutdownRecord>,

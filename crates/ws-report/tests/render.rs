@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use ws_report::contenders::{CONTENDERS, ECHO_REFERENCE};
 use ws_report::manifest::Mode;
+use ws_report::render::flush::{Spread, ratio_spread};
 use ws_report::render::{self, format};
 use ws_report::{Error, check};
 
@@ -21,6 +22,22 @@ fn rendered(name: &str) -> (PathBuf, PathBuf) {
     let r = render::render(&results, &report).expect("render");
     render::write(&r, &results, &report).expect("write");
     (results, report)
+}
+
+/// The echo reference's index in the contender order (the fixture's numbers derive from it).
+fn reference_index() -> usize {
+    CONTENDERS
+        .iter()
+        .position(|c| c.name == ECHO_REFERENCE)
+        .expect("reference")
+}
+
+/// The body of the `###` section called `heading`, up to the next `###`.
+fn section<'a>(md: &'a str, heading: &str) -> &'a str {
+    md.split(&format!("\n### {heading}\n"))
+        .nth(1)
+        .and_then(|s| s.split("\n### ").next())
+        .unwrap_or_else(|| panic!("no section {heading}"))
 }
 
 fn read(p: &Path) -> String {
@@ -81,16 +98,13 @@ fn numbers_come_from_the_results() {
     let p99 = format::micros(fixtures::p99_us(2, fixtures::RATES[1], Mode::Unpinned));
     assert!(md.contains(&p99), "p99 {p99} not in the report");
     // Echo ratios: the reference's time over the server's, per condition.
-    let reference = CONTENDERS
-        .iter()
-        .position(|c| c.name == ECHO_REFERENCE)
-        .expect("reference");
+    let reference = reference_index();
     for c in 0..fixtures::CONDITIONS.len() {
         for (i, contender) in CONTENDERS.iter().enumerate() {
             let r = fixtures::bench_ns("echo", c, reference, Mode::Pinned)
                 / fixtures::bench_ns("echo", c, i, Mode::Pinned);
             let cell = format!(
-                "`{}` | {} |",
+                "`{}/batched` | {} |",
                 contender.name,
                 format::nanos(fixtures::bench_ns("echo", c, i, Mode::Pinned))
             );
@@ -268,25 +282,27 @@ fn import_keeps_only_the_two_baselines_identified_by_benchmark_json() {
     fixtures::criterion_dir(&target);
     let out = root.join("results/criterion");
     let imported = ws_report::criterion::import(&target, &out, &[]).expect("import");
-    let per_baseline =
+    // Every contender (the unsplit reference not in rooms), `batched` in both
+    // baselines and `each` pinned only.
+    let per_policy =
         fixtures::GROUPS.len() * fixtures::CONDITIONS.len() * 5 - fixtures::CONDITIONS.len();
     assert_eq!(
         imported,
         vec![
-            ("pinned".to_owned(), per_baseline),
-            ("unpinned".to_owned(), per_baseline)
+            ("pinned".to_owned(), 2 * per_policy),
+            ("unpinned".to_owned(), per_policy)
         ]
     );
     let benches = ws_report::criterion::load(&ws_report::layout::Layout::new(root.join("results")))
         .expect("load");
-    assert_eq!(benches.len(), 2 * per_baseline);
+    assert_eq!(benches.len(), 3 * per_policy);
     let b = benches
         .iter()
         .find(|b| {
             b.mode == Mode::Unpinned
                 && b.id.group_id == "echo"
                 && b.condition() == fixtures::CONDITIONS[1]
-                && b.contender() == "ws-std-mutex"
+                && b.contender() == "ws-std-mutex/batched"
         })
         .expect("the unpinned echo bench of ws-std-mutex");
     assert_eq!(
@@ -294,4 +310,72 @@ fn import_keeps_only_the_two_baselines_identified_by_benchmark_json() {
         fixtures::bench_ns("echo", 1, 1, Mode::Unpinned)
     );
     assert!(!out.join("new").exists());
+}
+
+/// The spread of `f(repeat)` over the fixture's repeats.
+fn over_repeats(f: impl Fn(u32) -> f64) -> Spread {
+    let values: Vec<f64> = (1..=fixtures::REPEATS).map(f).collect();
+    Spread::of(&values).expect("repeats")
+}
+
+#[test]
+fn the_flush_section_divides_within_each_repeat() {
+    let (_, report) = rendered("flush");
+    let md = read(&report);
+    let section = section(&md, "Flush policy or strategy?");
+    let reference = reference_index();
+    for inflight in fixtures::INFLIGHT {
+        for (i, c) in CONTENDERS.iter().enumerate() {
+            let ratio = |flush| {
+                ratio_spread(&over_repeats(|r| {
+                    fixtures::throughput(i, flush, inflight, r)
+                        / fixtures::throughput(reference, "batched", inflight, r)
+                }))
+            };
+            let gain = ratio_spread(&over_repeats(|r| {
+                fixtures::throughput(i, "batched", inflight, r)
+                    / fixtures::throughput(i, "each", inflight, r)
+            }));
+            let each = ratio("each");
+            let best = ratio("batched");
+            let row = section
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", c.name)) && l.contains(&best))
+                .unwrap_or_else(|| panic!("no row for {} with {best}", c.name));
+            assert!(row.contains(&each), "{row} lacks {each}");
+            assert!(row.ends_with(&format!("| {gain} |")), "{row} lacks {gain}");
+        }
+    }
+    // The Criterion gain: each's time over batched's, pinned.
+    assert!(section.contains(&format::ratio(fixtures::naive_factor(1))));
+    // Saturation: the highest offered rate each server carries.
+    let members = fixtures::SATURATION_MEMBERS as f64;
+    let carried = format::rate(f64::from(fixtures::SATURATION_RATES[1]) * members);
+    assert!(section.contains(&carried), "{section}");
+    assert!(section.contains("none of these rates"), "{section}");
+    // The plot, with whiskers, and the claim within batched with the naive figure beside.
+    assert!(md.contains("](results/plots/flush-throughput.svg)"));
+    let claim = md
+        .lines()
+        .find(|l| l.contains("at its best (`--flush batched`), repeated runs"))
+        .expect("the repeated-runs claim");
+    assert!(claim.contains("naive, `--flush each`"), "{claim}");
+}
+
+#[test]
+fn missing_flush_runs_render_as_not_measured() {
+    let root = fixtures::scratch("no-flush-runs");
+    let results = root.join("results");
+    std::fs::create_dir_all(&results).expect("mkdir");
+    let r = render::render(&results, &root.join("RESULTS.md")).expect("render empty results");
+    assert_eq!(
+        r.markdown.matches("Not measured in this run").count(),
+        3,
+        "throughput, saturation and Criterion each say so"
+    );
+    assert!(
+        !r.plots
+            .iter()
+            .any(|(name, _)| name == "flush-throughput.svg")
+    );
 }

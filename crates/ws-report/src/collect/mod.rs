@@ -75,7 +75,14 @@ pub fn collect(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<RunMani
     // Each of server and generator holds one descriptor per connection.
     let _ = env::raise_open_files(params.memory_conns as u64 + 4096);
     let layout = Layout::new(&opts.out);
-    for dir in ["latency", "slow", "memory", "reliability"] {
+    for dir in [
+        "latency",
+        "slow",
+        "memory",
+        "reliability",
+        "throughput",
+        "saturation",
+    ] {
         fsio::remove_dir_all_if_exists(&layout.root().join(dir))?;
     }
     let mut manifest = RunManifest {
@@ -92,13 +99,16 @@ pub fn collect(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<RunMani
     let mut failed = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let label = format!(
-            "[{}/{}] {} {} {} {}",
+            "[{}/{}] {} {} {} {}{}",
             i + 1,
             runs.len(),
             run.stem().split('/').next().unwrap_or_default(),
             run.mode.name(),
             run.server.name,
-            run.case
+            run.case,
+            run.repeat
+                .map(|r| format!(" (repeat {r})"))
+                .unwrap_or_default()
         );
         let started = Instant::now();
         let mut record = RunRecord {
@@ -112,6 +122,8 @@ pub fn collect(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<RunMani
             load_command: Vec::new(),
             error: None,
             server_panics: None,
+            flush: run.flush.map(str::to_owned),
+            repeat: run.repeat,
             shutdown: None,
         };
         let outcome = execute(run, opts, &layout, &loadgen, &mut record);

@@ -1,7 +1,7 @@
 //! What `collect` runs: the scenarios' parameters (full and `--quick`), the
 //! placement of each mode, and the list of runs in order.
 
-use crate::contenders::{CONTENDERS, Contender};
+use crate::contenders::{CONTENDERS, Contender, FLUSH_MODES};
 use crate::manifest::{Mode, ModeInfo, Scenario};
 
 /// The scenarios' parameters.
@@ -71,6 +71,28 @@ pub struct Params {
     pub ceiling_conns: usize,
     /// Generator ceiling: the open-loop rate tried (the issue's calibration figure).
     pub ceiling_rate: u32,
+    /// Throughput and saturation: interleaved repeats of every run (each its own server process).
+    pub repeats: u32,
+    /// Throughput: closed-loop echo connections.
+    pub throughput_conns: usize,
+    /// Throughput: message size.
+    pub throughput_size: usize,
+    /// Throughput: messages in flight per connection, one case each.
+    pub throughput_inflight: Vec<u64>,
+    /// Throughput: measured time (short: the repeats, not the length, give the range).
+    pub throughput_duration: &'static str,
+    /// Throughput and saturation: warm-up.
+    pub throughput_warmup: &'static str,
+    /// Saturation: members of the room, every one a sender.
+    pub saturation_conns: usize,
+    /// Saturation: message size.
+    pub saturation_size: usize,
+    /// Saturation: total send rates of all members, messages/s (deliveries/s = rate × members).
+    pub saturation_rates: Vec<u32>,
+    /// Saturation: repeats (fewer than `repeats`: each run is longer and the budget is shared).
+    pub saturation_repeats: u32,
+    /// Saturation: measured time.
+    pub saturation_duration: &'static str,
 }
 
 impl Params {
@@ -119,6 +141,23 @@ impl Params {
             shutdown_grace: "5s",
             ceiling_conns: 64,
             ceiling_rate: 150_000,
+            // 5 echo servers × 2 flush modes × 2 in-flight cases × 3 repeats
+            // = 60 runs of ~5 s: about 5 minutes (see the README's budget).
+            repeats: 3,
+            throughput_conns: 64,
+            throughput_size: 64,
+            throughput_inflight: vec![1, 64],
+            throughput_duration: "3s",
+            throughput_warmup: "1s",
+            // 32 members all sending 64 B: 3,000, 6,000 and 12,000 messages/s
+            // are 96k, 192k and 384k deliveries/s, below, at and beyond what
+            // the strategies carry on one pinned worker (issue 10). 4 room
+            // servers × 2 modes × 3 rates = 24 runs of ~7 s: about 3 minutes.
+            saturation_conns: 32,
+            saturation_size: 64,
+            saturation_rates: vec![3_000, 6_000, 12_000],
+            saturation_repeats: 1,
+            saturation_duration: "3s",
         }
     }
 
@@ -158,6 +197,18 @@ impl Params {
             shutdown_grace: "5s",
             ceiling_conns: 8,
             ceiling_rate: 2_000,
+            // Two repeats, so that the smoke run exercises the ranges.
+            repeats: 2,
+            throughput_conns: 8,
+            throughput_size: 64,
+            throughput_inflight: vec![1, 64],
+            throughput_duration: "300ms",
+            throughput_warmup: "100ms",
+            saturation_conns: 8,
+            saturation_size: 64,
+            saturation_rates: vec![400],
+            saturation_repeats: 1,
+            saturation_duration: "300ms",
         }
     }
 }
@@ -215,14 +266,19 @@ pub struct Run {
     pub metrics: bool,
     /// Shutdown under load: send the server SIGTERM this long after the load started.
     pub sigterm_after: Option<&'static str>,
+    /// The server's `--flush` policy, when the run sets one (it is also in `server_args`).
+    pub flush: Option<&'static str>,
+    /// Which repeat of an interleaved series this is (1, 2, …).
+    pub repeat: Option<u32>,
 }
 
 impl Run {
     /// Files' path under `results/`, without extension.
     #[must_use]
     pub fn stem(&self) -> String {
+        let repeat = self.repeat.map(|r| format!("-r{r}")).unwrap_or_default();
         format!(
-            "{}/{}/{}-{}",
+            "{}/{}/{}-{}{repeat}",
             self.scenario.dir(),
             self.mode.name(),
             self.server.name,
@@ -252,8 +308,47 @@ impl Run {
             server_pid: true,
             metrics: false,
             sigterm_after: None,
+            flush: None,
+            repeat: None,
         }
     }
+
+    /// This run with the server's `--flush` set to `flush`, and the policy
+    /// first in the case name (`each-inflight-64`).
+    fn with_flush(mut self, flush: &'static str) -> Self {
+        self.flush = Some(flush);
+        self.case = format!("{flush}-{}", self.case);
+        self.server_args.extend(strings(&["--flush", flush]));
+        self
+    }
+}
+
+/// The timing arguments every message scenario shares, then `load`.
+fn timed(duration: &str, warmup: &str, drain: &str, load: &[&str]) -> Vec<String> {
+    let mut args = strings(&[
+        "--duration",
+        duration,
+        "--warmup",
+        warmup,
+        "--drain-timeout",
+        drain,
+    ]);
+    args.extend(strings(load));
+    args
+}
+
+/// `repeats` rounds of `round`'s runs, interleaved (A B C …, A B C …), each
+/// run tagged with its repeat, so that drift over the collection hits every
+/// contender alike and each repeat holds its own reference run.
+fn interleaved(repeats: u32, round: &[Run]) -> Vec<Run> {
+    (1..=repeats)
+        .flat_map(|repeat| {
+            round.iter().cloned().map(move |run| Run {
+                repeat: Some(repeat),
+                ..run
+            })
+        })
+        .collect()
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -277,20 +372,19 @@ pub fn runs(p: &Params) -> Vec<Run> {
                         &format!("rate-{rate}"),
                         "/ws/echo",
                         "echo",
-                        strings(&[
-                            "--conns",
-                            &p.latency_conns.to_string(),
-                            "--size",
-                            &p.latency_size.to_string(),
-                            "--rate",
-                            &rate.to_string(),
-                            "--duration",
+                        timed(
                             p.duration,
-                            "--warmup",
                             p.warmup,
-                            "--drain-timeout",
                             p.drain,
-                        ]),
+                            &[
+                                "--conns",
+                                &p.latency_conns.to_string(),
+                                "--size",
+                                &p.latency_size.to_string(),
+                                "--rate",
+                                &rate.to_string(),
+                            ],
+                        ),
                     )
                 });
             }
@@ -342,28 +436,27 @@ pub fn runs(p: &Params) -> Vec<Run> {
             "contention",
             "/ws/room/contention",
             "slow",
-            strings(&[
-                "--conns",
-                &p.contention_conns.to_string(),
-                "--senders",
-                &p.contention_senders.to_string(),
-                "--size",
-                &p.contention_size.to_string(),
-                "--rate",
-                &p.contention_rate.to_string(),
-                "--duration",
+            timed(
                 p.duration,
-                "--warmup",
                 p.warmup,
-                "--drain-timeout",
                 p.drain,
-                "--stalled",
-                "0",
-                "--slow",
-                "1",
-                "--slow-delay",
-                "0s",
-            ]),
+                &[
+                    "--conns",
+                    &p.contention_conns.to_string(),
+                    "--senders",
+                    &p.contention_senders.to_string(),
+                    "--size",
+                    &p.contention_size.to_string(),
+                    "--rate",
+                    &p.contention_rate.to_string(),
+                    "--stalled",
+                    "0",
+                    "--slow",
+                    "1",
+                    "--slow-delay",
+                    "0s",
+                ],
+            ),
         ));
     }
     for server in CONTENDERS {
@@ -383,7 +476,103 @@ pub fn runs(p: &Params) -> Vec<Run> {
     }
     runs.extend(reliability(p));
     runs.extend(ceiling(p));
+    runs.extend(throughput(p));
+    runs.extend(saturation(p));
     runs
+}
+
+/// Closed-loop echo, pinned, every echo server in both flush modes at each
+/// in-flight count, so that each repeat has its own
+/// `ws-ref-unsplit --flush batched` to divide by.
+fn throughput(p: &Params) -> Vec<Run> {
+    let cases = p.throughput_inflight.iter().map(|inflight| {
+        let args = timed(
+            p.throughput_duration,
+            p.throughput_warmup,
+            p.drain,
+            &[
+                "--conns",
+                &p.throughput_conns.to_string(),
+                "--size",
+                &p.throughput_size.to_string(),
+                "--inflight",
+                &inflight.to_string(),
+            ],
+        );
+        (format!("inflight-{inflight}"), None, args)
+    });
+    let echo = |_: &Contender| true;
+    let series = FlushSeries {
+        scenario: Scenario::Throughput,
+        serves: &echo,
+        route: "/ws/echo",
+        subcommand: "echo",
+    };
+    series.runs(p.repeats, cases.collect())
+}
+
+/// Every member of one room sending, open loop, pinned, every room server in
+/// both flush modes at each total rate.
+fn saturation(p: &Params) -> Vec<Run> {
+    let cases = p.saturation_rates.iter().map(|&rate| {
+        let args = timed(
+            p.saturation_duration,
+            p.throughput_warmup,
+            p.drain,
+            &[
+                "--conns",
+                &p.saturation_conns.to_string(),
+                "--size",
+                &p.saturation_size.to_string(),
+                "--rate",
+                &rate.to_string(),
+            ],
+        );
+        (format!("rate-{rate}"), Some(f64::from(rate)), args)
+    });
+    let rooms = |c: &Contender| c.rooms;
+    let series = FlushSeries {
+        scenario: Scenario::Saturation,
+        serves: &rooms,
+        route: "/ws/room/saturation",
+        subcommand: "room",
+    };
+    series.runs(p.saturation_repeats, cases.collect())
+}
+
+/// A scenario run by every server it applies to in both flush policies:
+/// the skeleton the throughput and saturation runs share.
+struct FlushSeries<'a> {
+    scenario: Scenario,
+    /// Which servers run it.
+    serves: &'a dyn Fn(&Contender) -> bool,
+    route: &'static str,
+    subcommand: &'static str,
+}
+
+impl FlushSeries<'_> {
+    /// One round is every (case, server, policy), pinned; `repeats` rounds,
+    /// [`interleaved`]. A case is its name, its offered rate and its
+    /// `ws-loadgen` arguments.
+    fn runs(&self, repeats: u32, cases: Vec<(String, Option<f64>, Vec<String>)>) -> Vec<Run> {
+        let mut round = Vec::new();
+        for (case, rate, args) in cases {
+            for server in CONTENDERS.into_iter().filter(|c| (self.serves)(c)) {
+                for flush in FLUSH_MODES {
+                    let run = Run::new(
+                        self.scenario,
+                        server,
+                        &case,
+                        self.route,
+                        self.subcommand,
+                        args.clone(),
+                    );
+                    round.push(Run { rate, ..run }.with_flush(flush));
+                }
+            }
+        }
+        interleaved(repeats, &round)
+    }
 }
 
 /// The generator's ceiling: `ws-loadgen echo` against the echo reference
@@ -416,16 +605,12 @@ fn ceiling(p: &Params) -> Vec<Run> {
     cases
         .into_iter()
         .map(|(case, load)| {
-            let mut args = strings(&[
-                "--conns",
-                &p.ceiling_conns.to_string(),
-                "--duration",
+            let mut args = timed(
                 p.duration,
-                "--warmup",
                 p.warmup,
-                "--drain-timeout",
                 p.drain,
-            ]);
+                &["--conns", &p.ceiling_conns.to_string()],
+            );
             args.extend(strings(load));
             Run::new(Scenario::Ceiling, server, case, "/ws/echo", "echo", args)
         })
@@ -544,4 +729,55 @@ fn reliability(p: &Params) -> Vec<Run> {
         });
     }
     runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_interleaved_and_every_run_names_its_flush() {
+        let p = Params::full();
+        let runs: Vec<Run> = runs(&p)
+            .into_iter()
+            .filter(|r| r.scenario == Scenario::Throughput)
+            .collect();
+        let round = p.throughput_inflight.len() * CONTENDERS.len() * FLUSH_MODES.len();
+        assert_eq!(runs.len(), round * p.repeats as usize);
+        // A B C …, A B C …: repeat k ends before repeat k + 1 starts, and
+        // every round holds its own reference run.
+        for (i, run) in runs.iter().enumerate() {
+            assert_eq!(run.repeat, Some(i as u32 / round as u32 + 1));
+            let flush = run.flush.expect("a policy");
+            assert!(run.server_args.windows(2).any(|w| w == ["--flush", flush]));
+            assert_eq!(run.mode, Mode::Pinned);
+        }
+        for repeat in 1..=p.repeats {
+            assert!(runs.iter().any(|r| r.repeat == Some(repeat)
+                && r.server.name == crate::contenders::ECHO_REFERENCE
+                && r.flush == Some(crate::contenders::BEST_FLUSH)));
+        }
+        let mut stems: Vec<String> = runs.iter().map(Run::stem).collect();
+        stems.sort();
+        stems.dedup();
+        assert_eq!(stems.len(), runs.len(), "every run has its own files");
+    }
+
+    #[test]
+    fn saturation_covers_every_room_server_in_both_modes() {
+        let p = Params::full();
+        let runs: Vec<Run> = runs(&p)
+            .into_iter()
+            .filter(|r| r.scenario == Scenario::Saturation)
+            .collect();
+        let rooms = CONTENDERS.iter().filter(|c| c.rooms).count();
+        assert_eq!(
+            runs.len(),
+            rooms * FLUSH_MODES.len() * p.saturation_rates.len() * p.saturation_repeats as usize
+        );
+        assert!(
+            runs.iter()
+                .all(|r| r.server.rooms && r.subcommand == "room")
+        );
+    }
 }

@@ -5,8 +5,8 @@
 
 use super::data::{self, BenchTable};
 use super::scenarios::{self, FROZEN_US};
-use super::{Ctx, format, reliability};
-use crate::contenders::{self, CONTENDERS};
+use super::{Ctx, flush, format, reliability};
+use crate::contenders::{self, BEST_FLUSH, CONTENDERS};
 use crate::manifest::Mode;
 
 /// A relative change of a ratio smaller than this is "no change".
@@ -159,7 +159,15 @@ fn group_claim(
         "geometric mean over {} pinned condition(s)",
         r.leaders.first()?.2
     );
-    let ratio = |(name, ratio, _): &Ranked<usize>| format!("`{name}` {}", format::ratio(*ratio));
+    // The naive form beside the best, when the group measured it.
+    let naive = |name: &str| {
+        data::geomean_ratio(&tables, Mode::Pinned, &format!("{name}/each"))
+            .map(|(r, _)| format!(" (naive `each`: {})", format::ratio(r)))
+            .unwrap_or_default()
+    };
+    let ratio = |(name, ratio, _): &Ranked<usize>| {
+        format!("`{name}` {}{}", format::ratio(*ratio), naive(name))
+    };
     let words = Words {
         all: "",
         all_what: "throughput for every strategy",
@@ -170,6 +178,50 @@ fn group_claim(
     Some(format!(
         "- **{when}**: against `{reference}`'s throughput ({over}), {}. See [{section}](#{anchor}).\n",
         ranking_words(&r, &words, ratio)
+    ))
+}
+
+/// The repeated echo runs: strategies compared within `batched`, the naive
+/// (`each`) figure beside each, one sentence per in-flight count. Only
+/// ranges that do not overlap make a difference.
+fn throughput_claim(ctx: &Ctx<'_>) -> Option<String> {
+    let t = flush::Throughput::new(&ctx.data.throughput);
+    let parts: Vec<String> = t
+        .inflights()
+        .into_iter()
+        .filter_map(|inflight| {
+            let items: Vec<(String, flush::Spread)> = strategies()
+                .filter_map(|s| Some((s.to_owned(), t.ratio(s, BEST_FLUSH, inflight)?)))
+                .collect();
+            if items.is_empty() {
+                return None;
+            }
+            let naive: Vec<String> = strategies()
+                .filter_map(|s| {
+                    let each = t.ratio(s, "each", inflight)?;
+                    Some(format!("`{s}` {}", flush::ratio_spread(&each)))
+                })
+                .collect();
+            let naive = if naive.is_empty() {
+                String::new()
+            } else {
+                format!(" (naive, `--flush each`: {})", join(naive))
+            };
+            Some(format!(
+                "{inflight} in flight: {}{naive}",
+                flush::order_words(items)
+            ))
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "- **Echo, each strategy at its best (`--flush batched`), repeated runs**: \
+         throughput as a ratio to `{}`, median (min–max); `>` only where the ranges do not overlap, `≈` about the same. {}. \
+         See [Flush policy or strategy?](#flush-policy-or-strategy).\n",
+        contenders::ECHO_REFERENCE,
+        parts.join("; ")
     ))
 }
 
@@ -478,6 +530,7 @@ fn std_mutex_cost(ctx: &Ctx<'_>) -> String {
 pub fn section(ctx: &Ctx<'_>) -> String {
     let mut out = String::from("## Which one to pick when\n\n");
     let claims: Vec<String> = [
+        throughput_claim(ctx),
         group_claim(
             ctx,
             "echo",

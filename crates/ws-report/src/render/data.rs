@@ -7,7 +7,9 @@ use serde::de::DeserializeOwned;
 use crate::contenders::{self, ECHO_REFERENCE, ROOM_REFERENCE};
 use crate::criterion::{self, Bench, ImportIndex};
 use crate::layout::Layout;
-use crate::loadgen::{BadinputResult, ChurnResult, ConnectResult, EchoResult, SlowResult};
+use crate::loadgen::{
+    BadinputResult, ChurnResult, ConnectResult, EchoResult, RoomResult, SlowResult,
+};
 use crate::manifest::{Mode, RunManifest, RunRecord, Scenario};
 use crate::{Result, fsio};
 
@@ -48,6 +50,10 @@ pub struct Data {
     pub server_metrics: std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
     /// The generator's ceiling against the echo reference.
     pub ceiling: Vec<Run<EchoResult>>,
+    /// Closed-loop echo in both flush modes, repeated.
+    pub throughput: Vec<Run<EchoResult>>,
+    /// Every member of a room sending at rising rates, both flush modes.
+    pub saturation: Vec<Run<RoomResult>>,
 }
 
 fn load_runs<T: DeserializeOwned>(
@@ -96,6 +102,8 @@ impl Data {
             badinput: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "badinput")?,
             shutdown: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "shutdown")?,
             ceiling: load_runs(layout, manifest.as_ref(), Scenario::Ceiling, "")?,
+            throughput: load_runs(layout, manifest.as_ref(), Scenario::Throughput, "")?,
+            saturation: load_runs(layout, manifest.as_ref(), Scenario::Saturation, "")?,
             server_metrics: super::strategy::load(layout, manifest.as_ref())?,
             index: criterion::load_index(layout)?,
             benches: criterion::load(layout)?,
@@ -222,9 +230,11 @@ pub fn bench_tables(benches: &[Bench], group: &str) -> Vec<BenchTable> {
                 .filter(|b| b.condition() == condition)
                 .collect();
             rows.sort_by_key(|b| contenders::order_key(b.contender()));
+            // The reference at its best (`--flush batched`), in both modes'
+            // rows, so that every ratio of a table has the same denominator.
             let ref_time = rows
                 .iter()
-                .find(|b| b.contender() == reference)
+                .find(|b| contenders::is_best_form(b.contender(), reference))
                 .map(|b| b.estimates.typical().point_estimate);
             tables.push(BenchTable {
                 group: group.to_owned(),
@@ -258,14 +268,16 @@ pub fn groups(benches: &[Bench]) -> Vec<String> {
 }
 
 /// Geometric mean of a contender's ratios over a group's tables in one mode,
-/// with the number of conditions it covers.
+/// with the number of conditions it covers. `contender` is a server (its
+/// rows at their best: `server/batched`, or `server` from results without
+/// `--flush`) or an exact benchmark name such as `server/each`.
 #[must_use]
 pub fn geomean_ratio(tables: &[BenchTable], mode: Mode, contender: &str) -> Option<(f64, usize)> {
     let ratios: Vec<f64> = tables
         .iter()
         .filter(|t| t.mode == mode)
         .flat_map(|t| &t.rows)
-        .filter(|r| r.contender == contender)
+        .filter(|r| r.contender == contender || contenders::is_best_form(&r.contender, contender))
         .filter_map(|r| r.ratio)
         .filter(|r| *r > 0.0)
         .collect();

@@ -95,7 +95,8 @@ pub fn method(ctx: &Ctx<'_>) -> String {
     let mut out = String::from("## Method\n\n");
     out.push_str(
         "**Criterion benchmarks** (`benches/`): each group runs every contender that applies on the same \
-         runtime configuration; the function id is the server, the parameter the condition. \
+         runtime configuration; the function id is the server with its `--flush` policy (`<server>/each`, `<server>/batched`; \
+         results from before the flag name the server alone), the parameter the condition. \
          Time per iteration is Criterion's typical estimate (the regression slope when it sampled linearly, \
          else the mean) with its 95% confidence interval; throughput is the elements per iteration divided by \
          that time; the ratio is the reference's time divided by the server's (above 1.00× = faster than the \
@@ -184,7 +185,13 @@ pub fn method(ctx: &Ctx<'_>) -> String {
         out.push_str(&t.render());
         out.push('\n');
     }
-    for scenario in [Scenario::Latency, Scenario::Slow, Scenario::Memory] {
+    for scenario in [
+        Scenario::Latency,
+        Scenario::Slow,
+        Scenario::Memory,
+        Scenario::Throughput,
+        Scenario::Saturation,
+    ] {
         if let Some(r) = first_run(ctx, scenario) {
             out.push_str(&command_block(r));
         }

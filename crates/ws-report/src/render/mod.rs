@@ -6,6 +6,7 @@ mod benches;
 mod ceiling;
 mod claims;
 pub mod data;
+pub mod flush;
 pub mod format;
 mod intro;
 pub mod plots;
@@ -106,6 +107,7 @@ pub fn render(results: &Path, report: &Path) -> Result<Rendered> {
     md.push_str(&intro::environment(&ctx));
     md.push_str(&intro::method(&ctx));
     md.push_str("## Results\n\n");
+    md.push_str(&flush::section(&mut ctx)?);
     md.push_str(&benches::section(&mut ctx, "echo", "Echo throughput")?);
     md.push_str(&benches::section(
         &mut ctx,

@@ -6,12 +6,13 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::contenders::CONTENDERS;
+use crate::contenders::{self, CONTENDERS};
 use crate::{Error, Result};
 
 const WIDTH: u32 = 860;
 const HEIGHT: u32 = 420;
-const LEGEND_WIDTH: u32 = 170;
+// Wide enough for `ws-ref-broadcast/batched` at 13 px.
+const LEGEND_WIDTH: u32 = 230;
 const FONT: &str = "sans-serif";
 
 /// One plotted series: a server and its values, one per category (None = no data).
@@ -23,7 +24,19 @@ pub struct Series {
     pub values: Vec<Option<f64>>,
 }
 
+/// A server's colour; its naive form (`server/each`) in a lighter shade of it.
 fn colour(name: &str) -> RGBColor {
+    let (server, flush) = contenders::split_flush(name);
+    let base = server_colour(server);
+    if flush == Some("each") {
+        let light = |c: u8| c + (255 - c) / 2;
+        RGBColor(light(base.0), light(base.1), light(base.2))
+    } else {
+        base
+    }
+}
+
+fn server_colour(name: &str) -> RGBColor {
     const PALETTE: [RGBColor; 5] = [
         RGBColor(31, 119, 180),
         RGBColor(214, 39, 40),
@@ -91,10 +104,31 @@ pub fn grouped_bars(
     series: &[Series],
     reference: Option<f64>,
 ) -> Result<String> {
+    ranged_bars(name, title, y_desc, categories, series, &[], reference)
+}
+
+/// A series' min–max range per category (None = no range), beside its [`Series`].
+pub type Ranges = Vec<Option<(f64, f64)>>;
+
+/// [`grouped_bars`] with a min–max whisker on each bar, Criterion-style:
+/// `ranges[j]` belongs to `series[j]` (a series without one has no whiskers).
+///
+/// # Errors
+/// [`Error::Plot`] when drawing fails.
+pub fn ranged_bars(
+    name: &str,
+    title: &str,
+    y_desc: &str,
+    categories: &[String],
+    series: &[Series],
+    ranges: &[Ranges],
+    reference: Option<f64>,
+) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        draw_bars(&root, title, y_desc, categories, series, reference).map_err(err(name))?;
+        draw_bars(&root, title, y_desc, categories, series, ranges, reference)
+            .map_err(err(name))?;
         root.present().map_err(|e| err(name)(e.to_string()))?;
     }
     Ok(svg)
@@ -106,6 +140,7 @@ fn draw_bars<DB: DrawingBackend>(
     y_desc: &str,
     categories: &[String],
     series: &[Series],
+    ranges: &[Ranges],
     reference: Option<f64>,
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
@@ -114,6 +149,7 @@ fn draw_bars<DB: DrawingBackend>(
         .iter()
         .flat_map(|s| s.values.iter().flatten())
         .copied()
+        .chain(ranges.iter().flatten().flatten().map(|r| r.1))
         .chain(reference)
         .fold(0.0_f64, f64::max);
     let top = if max > 0.0 { max * 1.15 } else { 1.0 };
@@ -145,6 +181,29 @@ fn draw_bars<DB: DrawingBackend>(
             ))
         });
         chart.draw_series(bars).map_err(|e| e.to_string())?;
+        // Whiskers: a vertical line from min to max with short caps.
+        let whiskers = ranges
+            .get(j)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let (lo, hi) = (*r)?;
+                let mid = i as f64 + 0.1 + (j as f64 + 0.45) * width;
+                let cap = width * 0.2;
+                Some(PathElement::new(
+                    vec![
+                        (mid - cap, lo),
+                        (mid + cap, lo),
+                        (mid, lo),
+                        (mid, hi),
+                        (mid - cap, hi),
+                        (mid + cap, hi),
+                    ],
+                    BLACK.stroke_width(1),
+                ))
+            });
+        chart.draw_series(whiskers).map_err(|e| e.to_string())?;
     }
     if let Some(r) = reference {
         chart
