@@ -44,14 +44,6 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).expect("read")
 }
 
-/// The text of section `### {heading}`, up to the next one.
-fn section<'a>(md: &'a str, heading: &str) -> &'a str {
-    md.split(&format!("\n### {heading}\n"))
-        .nth(1)
-        .and_then(|s| s.split("\n### ").next())
-        .unwrap_or_else(|| panic!("no section {heading}"))
-}
-
 #[test]
 fn render_is_deterministic_and_checks_clean() {
     let (results_a, report_a) = rendered("deterministic-a");
