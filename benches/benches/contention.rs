@@ -21,11 +21,12 @@
 //! client's cost is part of every number.
 //!
 //! Fairness to the queued designs: a batch puts `MEMBERS × MESSAGES_EACH`
-//! (960) messages into the room, fewer than the default `--queue-capacity`
-//! of 1024. Every batch ends with every message delivered, so no member's
-//! queue (`ws-mpsc-writer`) or the room's ring (`ws-ref-broadcast`) can ever
-//! hold more than one batch: the bench cannot overrun them by its own
-//! design, and every contender runs with the defaults.
+//! (960) messages into the room, fewer than `ws-ref-broadcast`'s default
+//! ring (`--queue-capacity`, 1024) and far below `ws-mpsc-writer`'s default
+//! `--queue-bytes` (4 MiB). Every batch ends with every message delivered,
+//! so no member's queue or the room's ring can ever hold more than one
+//! batch: the bench cannot overrun them by its own design, and every
+//! contender runs with the defaults.
 
 use std::time::Duration;
 

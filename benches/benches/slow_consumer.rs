@@ -17,9 +17,9 @@
 //! then hold the sender's broadcast until their `--send-timeout` (the
 //! default 5 s, unchanged, for every contender) disconnects the stalled
 //! member, so their time is about that timeout; `ws-mpsc-writer` and
-//! `ws-ref-broadcast` keep the messages queued for it (a batch is fewer than
-//! their 1,024-message `--queue-capacity`, so nobody is disconnected) and
-//! the healthy members do not wait. The server's slow-consumer disconnects
+//! `ws-ref-broadcast` keep the messages queued for it (up to their
+//! `--queue-bytes` and `--queue-capacity`, past which they disconnect it)
+//! and the healthy members do not wait. The server's slow-consumer disconnects
 //! are printed after each benchmark, so you can check that every stalled
 //! iteration met the policy.
 //!
