@@ -93,6 +93,47 @@ async fn impossible_combinations_are_usage_errors() {
         "healthy",
     );
     assert_usage_error(&run(&["slow"]).await, "--slow K or --stalled K");
+    assert_usage_error(
+        &run(&[
+            "slow",
+            "--slow",
+            "1",
+            "--slow-pace",
+            "0.8",
+            "--slow-delay",
+            "1ms",
+        ])
+        .await,
+        "cannot be used with",
+    );
+    assert_usage_error(
+        &run(&[
+            "slow",
+            "--slow",
+            "1",
+            "--slow-pace",
+            "0.8",
+            "--inflight",
+            "4",
+        ])
+        .await,
+        "needs --rate",
+    );
+    assert_usage_error(
+        &run(&["slow", "--slow", "1", "--slow-pace", "0"]).await,
+        "--slow-pace",
+    );
+    assert_usage_error(
+        &run(&[
+            "slow",
+            "--stalled",
+            "1",
+            "--metrics-url",
+            "ws://127.0.0.1:1/metrics",
+        ])
+        .await,
+        "http://",
+    );
     assert_usage_error(&run(&["echo", "--duration", "ten"]).await, "--duration");
     assert_usage_error(&run(&["echo", "--threads", "0"]).await, "--threads");
     assert_usage_error(&run(&["merge"]).await, "required");
