@@ -6,6 +6,7 @@
 //!   latency/{pinned,unpinned}/<server>-rate-<R>.*
 //!   slow/pinned/<server>-{stalled,baseline}.*
 //!   memory/pinned/<server>-idle.*
+//!   slow-readers/pinned/<server>-{pace-50,pace-80,pace-95,pace-120,detect-quiet,detect-busy}.*
 //!   reliability/pinned/<server>-{flood-stalled,flood-baseline,churn-echo,churn-room,badinput,shutdown}.*
 //!       .json (ws-loadgen --json)  .hdr (--hdr)  .stdout  .stderr (ws-loadgen)  .server.log (the server's output)
 //!       .metrics.txt (the server's GET /metrics right after the load, when it was still up; not for `shutdown`)
