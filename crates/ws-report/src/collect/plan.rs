@@ -131,14 +131,17 @@ impl Params {
             sweep_rcvbuf: 64 * 1024,
             sweep_duration: "10s",
             sweep_warmup: "1s",
-            // One sender, 4 KiB at 20/s (80 KB/s): the stalled member's
-            // buffers fill within about a second, after which only a time
-            // bound can find it (a 4 MiB queue would take almost a minute);
-            // 12 s leaves room for a 5 s send timeout and what precedes it.
+            // One sender, 25 messages/s: few messages, so only a time bound
+            // can find the stopped member (a 1024-message queue would take
+            // 40 s). They are 16 KiB (400 KB/s) because on loopback the
+            // kernel buffers a few MB for a peer that stopped reading, and
+            // no policy can see the stall before they are full: with 4 KiB
+            // messages that alone outlasts any affordable run. 16 s leaves
+            // room for the buffers plus a 5 s send timeout.
             quiet_conns: 4,
-            quiet_size: 4096,
-            quiet_rate: 20,
-            quiet_duration: "12s",
+            quiet_size: 16 * 1024,
+            quiet_rate: 25,
+            quiet_duration: "16s",
             busy_duration: "6s",
             // 8 of 50 members sending 1 KiB at 200/s each: 80,000 deliveries/s,
             // well within every server's pinned core, so the figures show how

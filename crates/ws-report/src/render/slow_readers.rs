@@ -2,11 +2,13 @@
 //! room server, and how long each slow-consumer policy takes to find a
 //! member that stopped reading (issue 11, item 3 and the measured policy).
 //!
-//! Whether a slow reader set the pace of the room is judged from the healthy
-//! members alone, per second of the measured window: a room held back by
-//! its slowest reader delivers later and later, so most seconds carry a
-//! healthy delivery later than [`scenarios::FROZEN_US`]; a room that left
-//! the reader behind (or disconnected it) does not.
+//! Whether a slow reader set the pace of the room is judged from the room,
+//! not the reader: a room held back by its slowest reader either stops
+//! taking the sender's messages (TCP backpressure: the sender gets fewer
+//! than [`HELD_BACK`] of the offered messages out in the measured window) or
+//! delivers them later and later (most measured seconds carry a healthy
+//! delivery later than [`scenarios::FROZEN_US`]); a room that left the
+//! reader behind, or disconnected it, does neither.
 
 use super::claims::join;
 use super::data::Run;
@@ -19,16 +21,30 @@ use crate::loadgen::{Consumer, CounterWatch, SlowResult};
 
 const NONE: &str = "–";
 
+/// A room that got less than this share of the offered messages sent ran
+/// below the offered rate.
+pub const HELD_BACK: f64 = 0.9;
+
 /// The slow member's pace in a sweep run, percent of the offered rate (from the case name).
 fn pace_of(run: &Run<SlowResult>) -> Option<u32> {
     run.record.case.strip_prefix(PACE_CASE)?.parse().ok()
 }
 
-/// A room whose healthy members were late in at least half of the measured
-/// seconds ran at its slowest reader's pace.
+/// The messages the sender got out in the measured window, as a share of
+/// those offered (open loop only).
+#[must_use]
+pub fn room_pace(r: &SlowResult) -> Option<f64> {
+    let offered = r.config.rate? * r.duration_s;
+    (offered > 0.0).then(|| r.sent as f64 / offered)
+}
+
+/// A room that took less than [`HELD_BACK`] of the offered messages, or
+/// whose healthy members were late in at least half of the measured
+/// seconds, ran at its slowest reader's pace.
 #[must_use]
 pub fn held_back(r: &SlowResult) -> bool {
-    !r.timeline.is_empty() && frozen_seconds(r) * 2 >= r.timeline.len()
+    let late = !r.timeline.is_empty() && frozen_seconds(r) * 2 >= r.timeline.len();
+    late || room_pace(r).is_some_and(|p| p < HELD_BACK)
 }
 
 fn seconds(s: f64) -> String {
@@ -77,8 +93,9 @@ fn sweep_method(r: &SlowResult) -> String {
     format!(
         "`ws-loadgen slow --slow 1 --slow-pace F`, pinned: a room of {} members, one sending {} B messages at {}, one reading at the pace shown \
          (a share of that rate; SO_RCVBUF {}, so it falls behind within the run instead of into buffers Linux grows to tens of MB), the rest at full speed; \
-         {} measured after {} warm-up. *Delivered* is the mean share of the measured messages each healthy member received; p99 counts undelivered messages at the drain bound; \
-         *late seconds* are seconds of the run with a healthy delivery over {}, and a room late in at least half of them ran at the slow member's pace. \
+         {} measured after {} warm-up. *Room pace* is the share of the offered messages the sender got out in the measured window (the room pushes back through TCP when a broadcast waits); \
+         *delivered* is the mean share of those each healthy member received; p99 counts undelivered messages at the drain bound; \
+         *late seconds* are seconds of the run with a healthy delivery over {}; a room ran at the slow member's pace when its pace was under {} or it was late in at least half of the seconds. \
          The slow member's fate is what it read (the Close arrives behind what was already buffered for it); the server's slow-consumer counter, \
          polled every {} through `/metrics`, says when the server gave up on it. Times are from the start of the run, warm-up included.\n\n",
         r.config.conns,
@@ -93,6 +110,7 @@ fn sweep_method(r: &SlowResult) -> String {
         r.config.duration,
         r.config.warmup,
         format::micros(scenarios::FROZEN_US),
+        format::percent(HELD_BACK),
         r.server_disconnects
             .as_ref()
             .map_or_else(|| NONE.to_owned(), |w| w.poll.clone()),
@@ -103,6 +121,7 @@ fn sweep_table(runs: &[(u32, &Run<SlowResult>)]) -> String {
     let mut t = Table::new(&[
         ("Pace", Align::Right),
         ("Server", Align::Left),
+        ("Room pace", Align::Right),
         ("Delivered", Align::Right),
         ("Healthy deliveries/s", Align::Right),
         ("Healthy p99", Align::Right),
@@ -118,6 +137,7 @@ fn sweep_table(runs: &[(u32, &Run<SlowResult>)]) -> String {
             t.row(row);
             continue;
         };
+        row.push(room_pace(r).map_or_else(|| NONE.into(), format::percent));
         row.push(format::percent(r.healthy.delivered_fraction_mean));
         row.push(format::count(r.healthy.deliveries_per_s));
         row.push(format::micros(r.healthy.latency.with_undelivered.p99_us));
