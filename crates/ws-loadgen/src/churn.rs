@@ -14,7 +14,6 @@
 //! baseline. A message that does not come back is counted as lost.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -27,6 +26,7 @@ use crate::common::{self, EchoFailure, ser_duration};
 use crate::procmon::{self, OwnCpu, ServerSampler};
 use crate::report::{GeneratorReport, NamedHistogram, RunOutcome, Table, fmt_bytes, fmt_rate};
 use crate::stats::{Clock, Integrity, LatencySummary, new_histogram, record_ns};
+use crate::watch::MetricsEndpoint;
 
 /// How often the server's metrics are read while settling.
 const SETTLE_POLL: Duration = Duration::from_millis(100);
@@ -112,7 +112,7 @@ impl Config {
             return Err(LoadgenError::Config("--size must be at least 8".into()));
         }
         if let Some(url) = &self.metrics_url {
-            split_http_url(url)?;
+            MetricsEndpoint::check(url)?;
         }
         Ok(())
     }
@@ -329,36 +329,9 @@ async fn cycle(target: &Target, config: &Config, i: usize, clock: &Clock) -> (Cy
     (CycleEnd::Done(leave), handshake)
 }
 
-/// `http://host:port/path` as an address and a path.
-fn split_http_url(url: &str) -> Result<(String, String), LoadgenError> {
-    let bad = |reason: &str| LoadgenError::Url {
-        url: url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| bad("--metrics-url must start with http://"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, "/metrics"),
-    };
-    if authority.is_empty() {
-        return Err(bad("missing host"));
-    }
-    let authority = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    Ok((authority, path.to_owned()))
-}
-
 /// Reads the server's gauges once.
-async fn read_gauges(addr: SocketAddr, path: &str) -> Result<GaugesAfter, String> {
-    let samples = tokio::time::timeout(Duration::from_secs(5), ws_rawframe::scrape(addr, path))
-        .await
-        .map_err(|_| "GET /metrics did not answer in time".to_owned())?
-        .map_err(|e| format!("GET {path}: {e}"))?;
+async fn read_gauges(endpoint: &MetricsEndpoint) -> Result<GaugesAfter, String> {
+    let samples = endpoint.scrape().await?;
     Ok(GaugesAfter {
         connections: samples.get("ws_connections").copied(),
         rooms: samples.get("ws_rooms").copied(),
@@ -375,18 +348,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     config.validate()?;
     let target = Target::resolve(&config.url).await?;
     let metrics_addr = match &config.metrics_url {
-        Some(url) => {
-            let (authority, path) = split_http_url(url)?;
-            let addr = tokio::net::lookup_host(authority.as_str())
-                .await
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| LoadgenError::Url {
-                    url: url.clone(),
-                    reason: "host does not resolve".into(),
-                })?;
-            Some((addr, path))
-        }
+        Some(url) => Some(MetricsEndpoint::resolve(url).await?),
         None => None,
     };
     // Fail fast, with exit code 2, on a server that is not there.
@@ -465,8 +427,8 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     let settle_start = Instant::now();
     let (mut metrics_after, mut metrics_error) = (None, None);
     match &metrics_addr {
-        Some((addr, path)) => loop {
-            match read_gauges(*addr, path).await {
+        Some(endpoint) => loop {
+            match read_gauges(endpoint).await {
                 Ok(g) => {
                     let zero = g.all_zero();
                     metrics_after = Some(g);
@@ -550,18 +512,5 @@ mod tests {
         assert!((share("MidMessage") - 0.10).abs() < 0.01, "{counts:?}");
         assert!((share("Reset") - 0.23).abs() < 0.01, "{counts:?}");
         assert!((share("Polite") - 0.67).abs() < 0.01, "{counts:?}");
-    }
-
-    #[test]
-    fn metrics_urls_split() {
-        assert_eq!(
-            split_http_url("http://127.0.0.1:3000/metrics").ok(),
-            Some(("127.0.0.1:3000".to_owned(), "/metrics".to_owned()))
-        );
-        assert_eq!(
-            split_http_url("http://localhost").ok(),
-            Some(("localhost:80".to_owned(), "/metrics".to_owned()))
-        );
-        assert!(split_http_url("ws://127.0.0.1:3000/metrics").is_err());
     }
 }

@@ -41,6 +41,7 @@ pub mod room;
 mod sender;
 pub mod slow;
 pub mod stats;
+pub mod watch;
 
 pub use error::LoadgenError;
 pub use load::MessageLoad;

@@ -186,12 +186,21 @@ struct SlowArgs {
     /// Delay per message of slow members.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5ms", value_name = "DURATION")]
     slow_delay: Duration,
+    /// Slow members read at this fraction of --rate instead (0.8: 80 % of what the room is offered).
+    #[arg(long, value_name = "FRACTION", conflicts_with = "slow_delay")]
+    slow_pace: Option<f64>,
+    /// SO_RCVBUF of slow members in bytes (default: the kernel's, which autotunes to tens of MB).
+    #[arg(long, value_name = "BYTES")]
+    slow_rcvbuf: Option<u32>,
     /// Members that stop reading after joining.
     #[arg(long, default_value_t = 0, value_name = "K")]
     stalled: usize,
     /// SO_RCVBUF of stalled members in bytes (small = kernel buffers fill fast).
     #[arg(long, default_value_t = 4096, value_name = "BYTES")]
     stalled_rcvbuf: u32,
+    /// The server's Prometheus endpoint: its slow-consumer counter is polled during the run.
+    #[arg(long, value_name = "URL")]
+    metrics_url: Option<String>,
     #[command(flatten)]
     load: Load,
     #[command(flatten)]
@@ -378,10 +387,13 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 senders: a.senders,
                 slow: a.slow,
                 slow_delay: a.slow_delay,
+                slow_pace: a.slow_pace,
+                slow_rcvbuf: a.slow_rcvbuf,
                 stalled: a.stalled,
                 stalled_rcvbuf: a.stalled_rcvbuf,
                 load: a.load.message_load(d.load),
                 server_pid: a.load.server_pid,
+                metrics_url: a.metrics_url,
                 ..d
             };
             config.validate()?;

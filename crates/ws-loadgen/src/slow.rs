@@ -4,7 +4,16 @@
 //!
 //! Members are laid out as: healthy ones first (the first `senders` of them
 //! send), then `slow` slow readers, then `stalled` members that never read
-//! after joining. Stalled members connect with a small `SO_RCVBUF` so kernel
+//! after joining. A slow reader reads one message per `slow_delay`, or, with
+//! `slow_pace`, at that fraction of the offered rate (0.8: it can take 80 %
+//! of what the room is offered, so it falls behind by the rest); with
+//! `slow_rcvbuf` it connects with that `SO_RCVBUF`, so that falling behind
+//! fills its kernel buffers within the run rather than after autotuning
+//! grew them to tens of megabytes.
+//!
+//! With `metrics_url` the run polls the server's slow-consumer counter while
+//! it lasts ([`crate::watch`]): a stalled member cannot read the server's
+//! Close, so only the server can say when it was disconnected. Stalled members connect with a small `SO_RCVBUF` so kernel
 //! buffers fill quickly. Healthy and slow members are reported separately, and
 //! so is what happened to each slow or stalled member (closed by the server,
 //! with which code, after how long).
@@ -29,6 +38,7 @@ use crate::report::{
 };
 use crate::room::{self, Group, MemberRun};
 use crate::stats::{Integrity, duration_ns};
+use crate::watch::{CounterWatch, MetricsEndpoint, SLOW_CONSUMER_COUNTER, Watcher};
 
 /// How long to read a stalled member's buffered data at the end, looking for a close frame.
 const STALLED_DRAIN: Duration = Duration::from_secs(2);
@@ -44,9 +54,14 @@ pub struct Config {
     pub senders: usize,
     /// Members that read with a delay per message.
     pub slow: usize,
-    /// The delay per message of slow members.
+    /// The delay per message of slow members (without `slow_pace`).
     #[serde(serialize_with = "ser_duration")]
     pub slow_delay: Duration,
+    /// Slow members read at this fraction of the offered rate (needs a rate;
+    /// replaces `slow_delay`).
+    pub slow_pace: Option<f64>,
+    /// `SO_RCVBUF` of slow members, bytes (default: the kernel's, autotuned).
+    pub slow_rcvbuf: Option<u32>,
     /// Members that stop reading after joining.
     pub stalled: usize,
     /// `SO_RCVBUF` of stalled members, bytes.
@@ -59,6 +74,8 @@ pub struct Config {
     pub join_timeout: Duration,
     /// Sample this process's memory and CPU during the run.
     pub server_pid: Option<i32>,
+    /// `http://host:port/metrics`: watch the server's slow-consumer counter during the run.
+    pub metrics_url: Option<String>,
 }
 
 impl Default for Config {
@@ -69,6 +86,8 @@ impl Default for Config {
             senders: 1,
             slow: 0,
             slow_delay: Duration::from_millis(5),
+            slow_pace: None,
+            slow_rcvbuf: None,
             stalled: 1,
             stalled_rcvbuf: 4096,
             load: MessageLoad {
@@ -78,6 +97,7 @@ impl Default for Config {
             },
             join_timeout: room::DEFAULT_JOIN_TIMEOUT,
             server_pid: None,
+            metrics_url: None,
         }
     }
 }
@@ -104,7 +124,35 @@ impl Config {
         if self.conns > u32::MAX as usize {
             return Err(LoadgenError::Config("--conns is too large".into()));
         }
+        self.slow_interval()?;
+        if let Some(url) = &self.metrics_url {
+            MetricsEndpoint::check(url)?;
+        }
         room::validate_common(self.load.duration, self.load.rate, self.load.inflight)
+    }
+
+    /// The time between two reads of a slow member: `slow_delay`, or one
+    /// message at `slow_pace` × the offered rate.
+    ///
+    /// # Errors
+    /// [`LoadgenError::Config`] for a pace that is not a positive number, or
+    /// a pace without a rate (a closed loop has no rate to be a fraction of).
+    pub fn slow_interval(&self) -> Result<Duration, LoadgenError> {
+        let Some(pace) = self.slow_pace else {
+            return Ok(self.slow_delay);
+        };
+        if !(pace.is_finite() && pace > 0.0) {
+            return Err(LoadgenError::Config(format!(
+                "--slow-pace must be a positive fraction of the rate, not {pace}"
+            )));
+        }
+        let Some(rate) = self.load.rate else {
+            return Err(LoadgenError::Config(
+                "--slow-pace is a fraction of the offered rate: it needs --rate".into(),
+            ));
+        };
+        Duration::try_from_secs_f64(1.0 / (pace * rate))
+            .map_err(|e| LoadgenError::Config(format!("--slow-pace {pace} at --rate {rate}: {e}")))
     }
 }
 
@@ -206,6 +254,8 @@ pub struct Report {
     pub consumers: Vec<ConsumerReport>,
     /// Healthy deliveries per second of the measured window: how long the harm lasted.
     pub timeline: Vec<TimelinePoint>,
+    /// The server's slow-consumer counter during the run (with `metrics_url`).
+    pub server_disconnects: Option<CounterWatch>,
     /// Generator, server, errors, histograms (top level in JSON).
     #[serde(flatten)]
     pub outcome: RunOutcome,
@@ -214,12 +264,15 @@ pub struct Report {
 impl crate::report::Report for Report {
     fn table(&self) -> String {
         let c = &self.config;
+        let pace = match c.slow_pace {
+            Some(p) => format!("{:.0} % of the rate", p * 100.0),
+            None => format!("{}/msg", humantime::format_duration(c.slow_delay)),
+        };
         let mut t = Table::new(&format!(
-            "slow: {} members ({} healthy, {} slow at {}/msg, {} stalled), {} sending, {} B, {} loop, {:.1}s measured",
+            "slow: {} members ({} healthy, {} slow at {pace}, {} stalled), {} sending, {} B, {} loop, {:.1}s measured",
             c.conns,
             c.conns - c.slow - c.stalled,
             c.slow,
-            humantime::format_duration(c.slow_delay),
             c.stalled,
             c.senders,
             c.load.size,
@@ -305,6 +358,22 @@ impl crate::report::Report for Report {
                 ),
             );
         }
+        if let Some(w) = &self.server_disconnects {
+            let seen = match w.rises.as_slice() {
+                [] => "none seen".to_owned(),
+                rises => rises
+                    .iter()
+                    .map(|r| format!("{} between {:.2}s and {:.2}s", r.count, r.after_s, r.by_s))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            let failed = w
+                .error
+                .as_ref()
+                .map(|e| format!(" ({} failed scrapes: {e})", w.failed_scrapes))
+                .unwrap_or_default();
+            t.row("policy disconnects", format!("{seen}{failed}"));
+        }
         t.outcome(&self.integrity, &self.outcome);
         t.finish()
     }
@@ -357,14 +426,25 @@ fn consumer(
 pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     config.validate()?;
     let codec = PayloadCodec::new(config.load.encoding, config.load.size)?;
+    let slow_interval = config.slow_interval()?;
     let target = Target::resolve(&config.url).await?;
+    let endpoint = match &config.metrics_url {
+        Some(url) => Some(MetricsEndpoint::resolve(url).await?),
+        None => None,
+    };
     let n = config.conns;
     let healthy = n - config.slow - config.stalled;
     let stalled_from = healthy + config.slow;
     let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     let mut conns = common::connect_all(std::slice::from_ref(&target), n, |i| ConnectOptions {
         timeout: config.load.connect_timeout,
-        recv_buffer: (i >= stalled_from).then_some(config.stalled_rcvbuf),
+        recv_buffer: if i >= stalled_from {
+            Some(config.stalled_rcvbuf)
+        } else if i >= healthy {
+            config.slow_rcvbuf
+        } else {
+            None
+        },
     })
     .await?;
     let run = MemberRun::settle(
@@ -376,6 +456,10 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         config.join_timeout,
     )
     .await?;
+    let watcher = endpoint.map(|e| {
+        let (clock, start) = run.clock_and_start();
+        Watcher::start(e, SLOW_CONSUMER_COUNTER, clock, start)
+    });
     let cpu = OwnCpu::start();
     let mut handles = Vec::with_capacity(stalled_from);
     let mut stalled = Vec::with_capacity(config.stalled);
@@ -385,7 +469,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             continue;
         }
         let is_slow = i >= healthy;
-        handles.push(run.spawn(i, ws, is_slow.then_some(config.slow_delay), !is_slow));
+        handles.push(run.spawn(i, ws, is_slow.then_some(slow_interval), !is_slow));
     }
     let mut results = room::join_members(handles).await?;
     let cpu_used = cpu.elapsed();
@@ -396,6 +480,11 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             .map(|(_, ws)| client::drain_for_close(ws, STALLED_DRAIN)),
     )
     .await;
+    // Stopped only now, so that a disconnection the stalled drain finds is seen too.
+    let server_disconnects = match watcher {
+        Some(w) => Some(w.finish().await),
+        None => None,
+    };
     room::close_members(&mut results).await;
     let closes = stalled
         .iter_mut()
@@ -508,6 +597,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         slow: slow_r,
         consumers,
         timeline,
+        server_disconnects,
         outcome: RunOutcome {
             generator,
             server,
@@ -516,4 +606,55 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         },
         config,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pace_is_a_fraction_of_the_rate() {
+        let c = |pace, rate| Config {
+            slow_pace: pace,
+            load: MessageLoad {
+                rate,
+                ..Config::default().load
+            },
+            ..Config::default()
+        };
+        assert_eq!(
+            c(Some(0.8), Some(500.0)).slow_interval().ok(),
+            Some(Duration::from_micros(2500))
+        );
+        assert_eq!(
+            c(None, Some(500.0)).slow_interval().ok(),
+            Some(Config::default().slow_delay)
+        );
+        for bad in [
+            c(Some(0.8), None),
+            c(Some(0.0), Some(500.0)),
+            c(Some(f64::NAN), Some(1.0)),
+        ] {
+            assert!(matches!(bad.validate(), Err(LoadgenError::Config(_))));
+        }
+    }
+
+    #[test]
+    fn a_paced_reader_keeps_its_average_despite_late_timers() {
+        // Read at 1 ms intervals, woken 0.3 ms late every time: still 1,000 reads in a second.
+        let (interval, late) = (1_000_000, 300_000);
+        let (mut allowed, mut reads) = (0, 0);
+        let mut now = 0;
+        while now < 1_000_000_000 {
+            allowed = room::next_read_at(allowed, now, interval);
+            reads += 1;
+            now = allowed + late;
+        }
+        assert_eq!(reads, 1_000);
+        // A reader that found nothing for a while may read two at once, not more.
+        assert_eq!(
+            room::next_read_at(allowed, allowed + 50 * interval, interval),
+            allowed + 50 * interval
+        );
+    }
 }

@@ -93,6 +93,24 @@ async fn impossible_combinations_are_usage_errors() {
         "healthy",
     );
     assert_usage_error(&run(&["slow"]).await, "--slow K or --stalled K");
+    // A paced slow reader: a fraction of a rate that must exist, instead of a delay.
+    let paced: [(&[&str], &str); 4] = [
+        (
+            &["--slow-pace", "0.8", "--slow-delay", "1ms"],
+            "cannot be used with",
+        ),
+        (&["--slow-pace", "0.8", "--inflight", "4"], "needs --rate"),
+        (&["--slow-pace", "0"], "--slow-pace"),
+        (&["--metrics-url", "ws://127.0.0.1:1/metrics"], "http://"),
+    ];
+    for (extra, needle) in paced {
+        let args: Vec<&str> = ["slow", "--slow", "1"]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect();
+        assert_usage_error(&run(&args).await, needle);
+    }
     assert_usage_error(&run(&["echo", "--duration", "ten"]).await, "--duration");
     assert_usage_error(&run(&["echo", "--threads", "0"]).await, "--threads");
     assert_usage_error(&run(&["merge"]).await, "required");

@@ -6,6 +6,7 @@
 //!   latency/{pinned,unpinned}/<server>-rate-<R>.*
 //!   slow/pinned/<server>-{stalled,baseline}.*
 //!   memory/pinned/<server>-idle.*
+//!   slow-readers/pinned/<server>-{pace-50,pace-80,pace-95,pace-120,detect-quiet,detect-busy}.*
 //!   reliability/pinned/<server>-{flood-stalled,flood-baseline,churn-echo,churn-room,badinput,shutdown}.*
 //!   throughput/pinned/<server>-<each|batched>-inflight-<N>-r<repeat>.*   closed-loop echo, interleaved repeats
 //!   saturation/pinned/<server>-<each|batched>-rate-<R>-r<repeat>.*       every room member sending at R msg/s

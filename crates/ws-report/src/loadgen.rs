@@ -138,6 +138,12 @@ pub struct SlowConfig {
     pub slow: usize,
     /// Their delay per message (humantime).
     pub slow_delay: String,
+    /// Their reading pace, a fraction of the offered rate (replaces the delay).
+    #[serde(default)]
+    pub slow_pace: Option<f64>,
+    /// Their `SO_RCVBUF`, when set.
+    #[serde(default)]
+    pub slow_rcvbuf: Option<u32>,
     /// Members that stop reading.
     pub stalled: usize,
     /// Their `SO_RCVBUF`.
@@ -186,6 +192,36 @@ pub struct Consumer {
     pub close_reason: Option<String>,
     /// Seconds from the start to the disconnection (slow members only).
     pub disconnected_after_s: Option<f64>,
+    /// Slow members: distinct messages received.
+    #[serde(default)]
+    pub received: Option<u64>,
+}
+
+/// One rise of a watched counter: it happened after `after_s` and by `by_s`
+/// (seconds from the start of the run).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Rise {
+    /// Lower bound.
+    pub after_s: f64,
+    /// Upper bound.
+    pub by_s: f64,
+    /// By how much.
+    pub count: u64,
+}
+
+/// `server_disconnects` of a slow result.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CounterWatch {
+    /// The series watched.
+    pub metric: String,
+    /// Time between scrapes (humantime).
+    pub poll: String,
+    /// Scrapes answered.
+    pub scrapes: u64,
+    /// Scrapes that failed.
+    pub failed_scrapes: u64,
+    /// Each rise, in order.
+    pub rises: Vec<Rise>,
 }
 
 /// One second of the healthy members' timeline.
@@ -219,6 +255,9 @@ pub struct SlowResult {
     pub consumers: Vec<Consumer>,
     /// Healthy deliveries per second.
     pub timeline: Vec<TimelinePoint>,
+    /// The server's slow-consumer counter during the run (with `--metrics-url`).
+    #[serde(default)]
+    pub server_disconnects: Option<CounterWatch>,
     /// The generator.
     pub generator: Generator,
     /// The server process.

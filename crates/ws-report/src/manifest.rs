@@ -42,6 +42,10 @@ pub enum Scenario {
     Slow,
     /// Idle connections held open: RSS per connection.
     Memory,
+    /// A member reading at a fraction of the room's rate, and the time the
+    /// slow-consumer policy takes to find a member that stopped.
+    #[serde(rename = "slow-readers")]
+    SlowReaders,
     /// Faults: a stalled-consumer flood, connection churn, bad input, shutdown under load.
     Reliability,
     /// The instrument itself: `ws-loadgen echo` against the echo reference at
@@ -63,6 +67,7 @@ impl Scenario {
             Self::Latency => "latency",
             Self::Slow => "slow",
             Self::Memory => "memory",
+            Self::SlowReaders => "slow-readers",
             Self::Reliability => "reliability",
             Self::Ceiling => "ceiling",
             Self::Throughput => "throughput",

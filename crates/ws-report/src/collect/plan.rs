@@ -27,6 +27,30 @@ pub struct Params {
     pub slow_rate: u32,
     /// Slow consumer: measured time.
     pub slow_duration: &'static str,
+    /// Slow readers: members of the room (one sender, one slow reader, the rest healthy).
+    pub sweep_conns: usize,
+    /// Slow readers: message size.
+    pub sweep_size: usize,
+    /// Slow readers: the room's offered rate, from the one sender.
+    pub sweep_rate: u32,
+    /// Slow readers: the slow member's reading paces, percent of the offered rate.
+    pub sweep_paces: Vec<u32>,
+    /// Slow readers: the slow member's `SO_RCVBUF`.
+    pub sweep_rcvbuf: usize,
+    /// Slow readers: measured time.
+    pub sweep_duration: &'static str,
+    /// Slow readers and detection: warm-up.
+    pub sweep_warmup: &'static str,
+    /// Detection in a quiet room: members (one sender, one stalled).
+    pub quiet_conns: usize,
+    /// Detection in a quiet room: message size.
+    pub quiet_size: usize,
+    /// Detection in a quiet room: the sender's rate.
+    pub quiet_rate: u32,
+    /// Detection in a quiet room: measured time (longer than the send timeout it waits for).
+    pub quiet_duration: &'static str,
+    /// Detection in a busy room (the sweep's room, a stalled member instead of a slow one): measured time.
+    pub busy_duration: &'static str,
     /// Contention: members of the room.
     pub contention_conns: usize,
     /// Contention: members sending at once (every one a writer to every sink).
@@ -113,6 +137,34 @@ impl Params {
             slow_size: 16 * 1024,
             slow_rate: 250,
             slow_duration: "20s",
+            // 16 KiB at 500/s: 8 MB/s to each of 20 members, well below the
+            // 100 × 4 MB/s the slow-consumer runs above ask of the same core.
+            // An 80 % reader falls behind by 1.6 MB/s: its 64 KiB SO_RCVBUF
+            // (set, so Linux does not autotune it to tens of MB) is full at
+            // once, the server's send buffer (at most tcp_wmem's maximum,
+            // 4 MiB by default) within about 3 s, and a 4 MiB queue within
+            // about 3 s more, all inside the 10 s measured; a 50 % reader gets
+            // there in a third of that, a 95 % one may not within the run,
+            // and a 120 % one never does (it is the control).
+            sweep_conns: 20,
+            sweep_size: 16 * 1024,
+            sweep_rate: 500,
+            sweep_paces: vec![50, 80, 95, 120],
+            sweep_rcvbuf: 64 * 1024,
+            sweep_duration: "10s",
+            sweep_warmup: "1s",
+            // One sender, 25 messages/s: few messages, so only a time bound
+            // can find the stopped member (a 1024-message queue would take
+            // 40 s). They are 16 KiB (400 KB/s) because on loopback the
+            // kernel buffers a few MB for a peer that stopped reading, and
+            // no policy can see the stall before they are full: with 4 KiB
+            // messages that alone outlasts any affordable run. 16 s leaves
+            // room for the buffers plus a 5 s send timeout.
+            quiet_conns: 4,
+            quiet_size: 16 * 1024,
+            quiet_rate: 25,
+            quiet_duration: "16s",
+            busy_duration: "6s",
             // 8 of 50 members sending 1 KiB at 200/s each: 80,000 deliveries/s,
             // well within every server's pinned core, so the figures show how
             // writers meet on the sinks rather than an overload.
@@ -175,6 +227,18 @@ impl Params {
             slow_size: 4096,
             slow_rate: 100,
             slow_duration: "1s",
+            sweep_conns: 4,
+            sweep_size: 4096,
+            sweep_rate: 200,
+            sweep_paces: vec![80, 120],
+            sweep_rcvbuf: 16 * 1024,
+            sweep_duration: "1s",
+            sweep_warmup: "200ms",
+            quiet_conns: 3,
+            quiet_size: 1024,
+            quiet_rate: 20,
+            quiet_duration: "1s",
+            busy_duration: "1s",
             contention_conns: 10,
             contention_senders: 4,
             contention_size: 1024,
@@ -355,8 +419,136 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// The `slow` arguments for a member that reads at full speed: the
+/// scenario needs one slow or stalled member, and this one is neither.
+const FULL_SPEED: [&str; 6] = ["--stalled", "0", "--slow", "1", "--slow-delay", "0s"];
+
+/// The one skeleton of every `ws-loadgen slow` run (slow consumers,
+/// contention, slow readers, the reliability floods): a room of `conns`
+/// members, `senders` of them sending `size`-byte messages at `rate` in
+/// total, for `duration` after `warmup`; each kind of run adds only who is
+/// slow or stalled.
+#[derive(Clone, Copy, Debug)]
+struct RoomFlood {
+    conns: usize,
+    senders: usize,
+    size: usize,
+    rate: u32,
+    duration: &'static str,
+    warmup: &'static str,
+    drain: &'static str,
+}
+
+impl RoomFlood {
+    /// The arguments, then `extra`.
+    fn args<S: AsRef<str>>(&self, extra: &[S]) -> Vec<String> {
+        let mut args = strings(&[
+            "--conns",
+            &self.conns.to_string(),
+            "--senders",
+            &self.senders.to_string(),
+            "--size",
+            &self.size.to_string(),
+            "--rate",
+            &self.rate.to_string(),
+            "--duration",
+            self.duration,
+            "--warmup",
+            self.warmup,
+            "--drain-timeout",
+            self.drain,
+        ]);
+        args.extend(extra.iter().map(|s| s.as_ref().to_owned()));
+        args
+    }
+
+    /// One run per room server, in contender order.
+    fn per_room_server<S: AsRef<str>>(
+        &self,
+        scenario: Scenario,
+        case: &str,
+        route: &'static str,
+        extra: &[S],
+    ) -> Vec<Run> {
+        CONTENDERS
+            .into_iter()
+            .filter(|c| c.rooms)
+            .map(|server| Run::new(scenario, server, case, route, "slow", self.args(extra)))
+            .collect()
+    }
+}
+
+/// The slow-reader sweep (one member reading at each pace, in a room busy
+/// enough that it falls behind) and the policy's detection time (a member
+/// that stops reading, in a quiet room and in the sweep's busy one). Each
+/// run watches the server's slow-consumer counter (`--metrics-url`): the
+/// stalled member cannot read its Close, and the slow one reads it late.
+fn slow_readers(p: &Params) -> Vec<Run> {
+    let busy = RoomFlood {
+        conns: p.sweep_conns,
+        senders: 1,
+        size: p.sweep_size,
+        rate: p.sweep_rate,
+        duration: p.sweep_duration,
+        warmup: p.sweep_warmup,
+        drain: p.drain,
+    };
+    let quiet = RoomFlood {
+        conns: p.quiet_conns,
+        size: p.quiet_size,
+        rate: p.quiet_rate,
+        duration: p.quiet_duration,
+        ..busy
+    };
+    let rcvbuf = p.sweep_rcvbuf.to_string();
+    let mut runs = Vec::new();
+    for &pace in &p.sweep_paces {
+        let fraction = format!("{}", f64::from(pace) / 100.0);
+        let extra = [
+            "--stalled",
+            "0",
+            "--slow",
+            "1",
+            "--slow-pace",
+            &fraction,
+            "--slow-rcvbuf",
+            &rcvbuf,
+        ];
+        runs.extend(busy.per_room_server(
+            Scenario::SlowReaders,
+            &format!("{PACE_CASE}{pace}"),
+            "/ws/room/sweep",
+            &extra,
+        ));
+    }
+    let busy = RoomFlood {
+        duration: p.busy_duration,
+        ..busy
+    };
+    for (case, flood) in [(DETECT_QUIET, quiet), (DETECT_BUSY, busy)] {
+        runs.extend(flood.per_room_server(
+            Scenario::SlowReaders,
+            case,
+            "/ws/room/detect",
+            &["--stalled", "1"],
+        ));
+    }
+    for run in &mut runs {
+        run.metrics = true;
+    }
+    runs
+}
+
+/// The sweep's cases: `pace-<percent>`.
+pub const PACE_CASE: &str = "pace-";
+/// Detection in a quiet room.
+pub const DETECT_QUIET: &str = "detect-quiet";
+/// Detection in a busy room.
+pub const DETECT_BUSY: &str = "detect-busy";
+
 /// Every run, in order: latency (pinned, then unpinned; by rate; servers
-/// interleaved so drift hits them alike), slow consumer, memory.
+/// interleaved so drift hits them alike), slow consumer, contention, slow
+/// readers, memory, reliability, the generator's ceiling.
 #[must_use]
 pub fn runs(p: &Params) -> Vec<Run> {
     let mut runs = Vec::new();
@@ -390,75 +582,41 @@ pub fn runs(p: &Params) -> Vec<Run> {
             }
         }
     }
-    for (case, extra) in [
-        // `slow` needs one slow or stalled member, so the baseline has a
-        // "slow" member with no delay: it reads at full speed, like the
-        // healthy ones, and the healthy group is the same size in both cases.
-        (
-            "baseline",
-            &["--stalled", "0", "--slow", "1", "--slow-delay", "0s"][..],
-        ),
-        ("stalled", &["--stalled", "1"][..]),
-    ] {
-        for server in CONTENDERS.into_iter().filter(|c| c.rooms) {
-            let mut args = strings(&[
-                "--conns",
-                &p.slow_conns.to_string(),
-                "--senders",
-                "1",
-                "--size",
-                &p.slow_size.to_string(),
-                "--rate",
-                &p.slow_rate.to_string(),
-                "--duration",
-                p.slow_duration,
-                "--warmup",
-                p.warmup,
-                "--drain-timeout",
-                p.drain,
-            ]);
-            args.extend(strings(extra));
-            runs.push(Run::new(
-                Scenario::Slow,
-                server,
-                case,
-                "/ws/room/slow",
-                "slow",
-                args,
-            ));
-        }
-    }
+    let slow = RoomFlood {
+        conns: p.slow_conns,
+        senders: 1,
+        size: p.slow_size,
+        rate: p.slow_rate,
+        duration: p.slow_duration,
+        warmup: p.warmup,
+        drain: p.drain,
+    };
+    // `slow` needs one slow or stalled member, so the baseline has a "slow"
+    // member with no delay: it reads at full speed, like the healthy ones,
+    // and the healthy group is the same size in both cases.
+    runs.extend(slow.per_room_server(Scenario::Slow, "baseline", "/ws/room/slow", &FULL_SPEED));
+    runs.extend(slow.per_room_server(
+        Scenario::Slow,
+        "stalled",
+        "/ws/room/slow",
+        &["--stalled", "1"],
+    ));
     // Several senders in one room, nobody slow: every sink has several writers.
-    for server in CONTENDERS.into_iter().filter(|c| c.rooms) {
-        runs.push(Run::new(
-            Scenario::Slow,
-            server,
-            "contention",
-            "/ws/room/contention",
-            "slow",
-            timed(
-                p.duration,
-                p.warmup,
-                p.drain,
-                &[
-                    "--conns",
-                    &p.contention_conns.to_string(),
-                    "--senders",
-                    &p.contention_senders.to_string(),
-                    "--size",
-                    &p.contention_size.to_string(),
-                    "--rate",
-                    &p.contention_rate.to_string(),
-                    "--stalled",
-                    "0",
-                    "--slow",
-                    "1",
-                    "--slow-delay",
-                    "0s",
-                ],
-            ),
-        ));
-    }
+    let contention = RoomFlood {
+        conns: p.contention_conns,
+        senders: p.contention_senders,
+        size: p.contention_size,
+        rate: p.contention_rate,
+        duration: p.duration,
+        ..slow
+    };
+    runs.extend(contention.per_room_server(
+        Scenario::Slow,
+        "contention",
+        "/ws/room/contention",
+        &FULL_SPEED,
+    ));
+    runs.extend(slow_readers(p));
     for server in CONTENDERS {
         runs.push(Run::new(
             Scenario::Memory,
@@ -628,33 +786,26 @@ fn reliability(p: &Params) -> Vec<Run> {
                 (
                     "flood-stalled",
                     p.flood_duration,
-                    strings(&["--stalled", &p.flood_stalled.to_string()]),
+                    vec!["--stalled".to_owned(), p.flood_stalled.to_string()],
                 ),
                 // As in the slow-consumer baseline: `slow` needs one slow or
                 // stalled member, so one "slow" member reads with no delay.
                 (
                     "flood-baseline",
                     p.flood_baseline_duration,
-                    strings(&["--stalled", "0", "--slow", "1", "--slow-delay", "0s"]),
+                    strings(&FULL_SPEED),
                 ),
             ] {
-                let mut args = strings(&[
-                    "--conns",
-                    &p.flood_conns.to_string(),
-                    "--senders",
-                    "1",
-                    "--size",
-                    &p.flood_size.to_string(),
-                    "--rate",
-                    &p.flood_rate.to_string(),
-                    "--duration",
+                let flood = RoomFlood {
+                    conns: p.flood_conns,
+                    senders: 1,
+                    size: p.flood_size,
+                    rate: p.flood_rate,
                     duration,
-                    "--warmup",
-                    p.flood_warmup,
-                    "--drain-timeout",
-                    p.drain,
-                ]);
-                args.extend(extra);
+                    warmup: p.flood_warmup,
+                    drain: p.drain,
+                };
+                let args = flood.args(&extra);
                 runs.push(Run::new(
                     Scenario::Reliability,
                     server,
@@ -779,5 +930,60 @@ mod tests {
             runs.iter()
                 .all(|r| r.server.rooms && r.subcommand == "room")
         );
+    }
+
+    /// Seconds a slow-reader run takes beyond its arguments' durations,
+    /// pessimistically: starting and stopping the server, joining the room,
+    /// saving `/metrics`, and the stalled member's 2 s drain.
+    const OVERHEAD_S: f64 = 4.0;
+
+    fn slow_readers_s(p: &Params) -> f64 {
+        slow_readers(p)
+            .iter()
+            .map(|r| super::super::load_bound(&r.args).as_secs_f64() + OVERHEAD_S)
+            .sum()
+    }
+
+    #[test]
+    fn the_slow_reader_runs_fit_their_budget() {
+        // The budget: about 7 minutes of the full run, and a quick run
+        // that stays a smoke test.
+        let full = slow_readers_s(&Params::full());
+        assert!(full <= 7.0 * 60.0, "{full} s");
+        let quick = slow_readers_s(&Params::quick());
+        assert!(quick <= 120.0, "{quick} s");
+    }
+
+    #[test]
+    fn every_room_server_gets_every_pace_and_both_detection_rooms() {
+        let p = Params::full();
+        let runs = slow_readers(&p);
+        let rooms = CONTENDERS.into_iter().filter(|c| c.rooms).count();
+        assert_eq!(runs.len(), rooms * (p.sweep_paces.len() + 2));
+        assert!(
+            runs.iter()
+                .all(|r| r.metrics && r.scenario == Scenario::SlowReaders)
+        );
+        let paced: Vec<&Run> = runs
+            .iter()
+            .filter(|r| r.case == format!("{PACE_CASE}80"))
+            .collect();
+        assert_eq!(paced.len(), rooms);
+        assert!(
+            paced[0]
+                .args
+                .windows(2)
+                .any(|w| w == ["--slow-pace", "0.8"]),
+            "{:?}",
+            paced[0].args
+        );
+        for case in [DETECT_QUIET, DETECT_BUSY] {
+            let r = runs.iter().find(|r| r.case == case).expect(case);
+            assert!(
+                r.args.windows(2).any(|w| w == ["--stalled", "1"]),
+                "{:?}",
+                r.args
+            );
+        }
     }
 }

@@ -60,7 +60,7 @@ fn rank<T>(mut items: Vec<Ranked<T>>, higher_is_better: bool) -> Option<Ranking<
 }
 
 /// `a`, `a and b`, `a, b and c`.
-fn join(parts: Vec<String>) -> String {
+pub(crate) fn join(parts: Vec<String>) -> String {
     match parts.split_last() {
         None => String::new(),
         Some((last, [])) => last.clone(),

@@ -37,6 +37,8 @@ pub struct Data {
     pub slow: Vec<Run<SlowResult>>,
     /// Idle-connection runs.
     pub memory: Vec<Run<ConnectResult>>,
+    /// The slow-reader sweep (`pace-*`) and detection (`detect-*`) runs.
+    pub slow_readers: Vec<Run<SlowResult>>,
     /// Reliability: the floods with and without stalled members (`flood-*`).
     pub flood: Vec<Run<SlowResult>>,
     /// Reliability: churn (`churn-echo`, `churn-room`).
@@ -97,6 +99,7 @@ impl Data {
             latency: load_runs(layout, manifest.as_ref(), Scenario::Latency, "")?,
             slow: load_runs(layout, manifest.as_ref(), Scenario::Slow, "")?,
             memory: load_runs(layout, manifest.as_ref(), Scenario::Memory, "")?,
+            slow_readers: load_runs(layout, manifest.as_ref(), Scenario::SlowReaders, "")?,
             flood: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "flood-")?,
             churn: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "churn-")?,
             badinput: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "badinput")?,

@@ -12,6 +12,7 @@ mod intro;
 pub mod plots;
 mod reliability;
 mod scenarios;
+mod slow_readers;
 mod strategy;
 pub mod table;
 
@@ -116,6 +117,7 @@ pub fn render(results: &Path, report: &Path) -> Result<Rendered> {
     )?);
     md.push_str(&benches::section(&mut ctx, "contention", "Contention")?);
     md.push_str(&scenarios::slow(&mut ctx)?);
+    md.push_str(&slow_readers::section(&ctx));
     md.push_str(&strategy::section(&ctx));
     md.push_str(&scenarios::memory(&mut ctx)?);
     md.push_str(&reliability::section(&ctx));
