@@ -59,7 +59,8 @@ pub(crate) async fn serve<S: SharedSink>(socket: WebSocket, route: Route, app: A
         },
     };
 
-    // Aborted when the connection ends, whichever way it ends.
+    // Aborted when the connection ends, whichever way it ends: the handle
+    // aborts the task when dropped, so a panic here cannot leave it pinging.
     let heartbeat = heartbeat::spawn(writer.clone(), app.config.ping_interval);
     let end = read_until_end(
         &mut stream,

@@ -114,7 +114,17 @@ pub trait SharedSink: Clone + Send + Sync + 'static {
 
     /// Ends the connection's write side: sends `frame` when given (a
     /// server-initiated close), then closes the sink, which also flushes the
-    /// Close reply tungstenite queued if the peer closed first.
+    /// Close reply tungstenite queued if the peer closed first, and whatever
+    /// a batched writer left in the buffer.
+    ///
+    /// The contract it relies on: `ws-common` calls it once per connection,
+    /// after teardown. By then the connection's [`WriterContext`] is
+    /// disconnected (so every writer still waiting gives up, and every later
+    /// `send` fails at once), the heartbeat is stopped and the member has
+    /// left its room; nothing but late broadcasts already under way can
+    /// still reach the sink. A strategy that owns a task must let it end
+    /// here, or when its last handle is dropped, whichever comes first: a
+    /// connection that ends by a panic never calls `close`.
     ///
     /// Bounded by [`crate::writer::CLOSE_TIMEOUT`]: a stalled peer cannot hold it.
     fn close(&self, frame: Option<CloseFrame>) -> impl Future<Output = ()> + Send;
