@@ -76,7 +76,9 @@ fn legend<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Category labels under the x axis, centred at `i + 0.5`.
+/// Category labels under the x axis, centred at `i + 0.5`. A label wider
+/// than its slot (at about 7 px a character) is wrapped at its ", " into
+/// lines, so that neighbouring labels never run into one another.
 fn category_labels<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     root: &DrawingArea<DB, Shift>,
     chart: &ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
@@ -84,12 +86,36 @@ fn category_labels<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     y: f64,
 ) -> Result<(), String> {
     let style = TextStyle::from((FONT, 12)).pos(Pos::new(HPos::Center, VPos::Top));
+    let (left, _) = chart.backend_coord(&(0.0, y));
+    let (right, _) = chart.backend_coord(&(categories.len() as f64, y));
+    let slot =
+        usize::try_from((right - left) / i32::try_from(categories.len().max(1)).unwrap_or(1))
+            .unwrap_or(0);
+    let fits = (slot / 7).max(8);
     for (i, c) in categories.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(i as f64 + 0.5, y));
-        root.draw(&Text::new(c.clone(), (px, py + 6), style.clone()))
-            .map_err(|e| e.to_string())?;
+        for (line, text) in (0i32..).zip(wrap(c, fits)) {
+            root.draw(&Text::new(text, (px, py + 6 + 14 * line), style.clone()))
+                .map_err(|e| e.to_string())?;
+        }
     }
     Ok(())
+}
+
+/// `label` in lines of at most `width` characters where it can be, broken
+/// after its commas.
+fn wrap(label: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for part in label.split(", ") {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 2 + part.chars().count() <= width => {
+                line.push_str(", ");
+                line.push_str(part);
+            }
+            _ => lines.push(part.to_owned()),
+        }
+    }
+    lines
 }
 
 /// Grouped bars: one group per category, one bar per series; a dashed line at `reference`.
@@ -157,7 +183,7 @@ fn draw_bars<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(&plot)
         .caption(title, (FONT, 16))
         .margin(10)
-        .x_label_area_size(30)
+        .x_label_area_size(44)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..n as f64, 0.0..top)
         .map_err(|e| e.to_string())?;
@@ -256,7 +282,7 @@ fn draw_lines<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(&plot)
         .caption(title, (FONT, 16))
         .margin(10)
-        .x_label_area_size(30)
+        .x_label_area_size(44)
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..n as f64, (min..max).log_scale())
         .map_err(|e| e.to_string())?;
