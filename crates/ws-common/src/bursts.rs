@@ -94,13 +94,17 @@ pub async fn echo_burst_arrives_whole_and_promptly<H: Handler>(flush: FlushPolic
 }
 
 /// After a burst and its echoes, one more message alone comes back at once:
-/// nothing of the burst's batching is left to hold it.
+/// nothing of the burst's batching is left to hold it. And a burst that
+/// follows a lone message (whose first message the reader writes and
+/// flushes at once, see `read_until_end`) still arrives whole and promptly.
 pub async fn lone_message_after_a_burst_arrives_at_once<H: Handler>(flush: FlushPolicy) {
     let server = start::<H>(quiet_config(flush));
     let mut client = connect(&server.url("/ws/echo")).await;
     for round in 0..3u8 {
         burst(&mut client, round, 100).await;
-        receive_in_order(&mut client, 1, 100).await;
+        receive_in_order(&mut client, 1, 99).await;
+        let last = next_promptly(&mut client, "the last echo of a burst").await;
+        assert_eq!(last, numbered(round, 99, FRAME), "the burst's last echo");
         client
             .send(Message::text(format!("alone {round}")))
             .await

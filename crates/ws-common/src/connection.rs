@@ -97,6 +97,15 @@ pub(crate) async fn serve<S: SharedSink>(socket: WebSocket, route: Route, app: A
 /// lose it. Under `--flush each` every message goes with [`Burst::Last`]
 /// and `end_burst` is never called.
 ///
+/// One exception keeps the hint free when there is nothing to batch: when
+/// the previous burst was a lone message that made a single delivery (a
+/// request/reply client), the next burst's first message goes with
+/// [`Burst::Last`], written and flushed in one go, and `end_burst` is only
+/// called if more followed it. Otherwise a lone reply would cost a second
+/// pass through the sink (a second lock, for the lock strategies) just to
+/// flush. Broadcasts to a room of two or more keep [`Burst::More`]: their
+/// deferred flush is shared with the room's other senders.
+///
 /// A burst already in memory is parsed without touching the socket, so
 /// nothing would make the reader yield until the burst is over. It counts
 /// the deliveries its messages made (`dispatch` returns them: one for an
@@ -116,10 +125,9 @@ where
     Ended: Future<Output = ()>,
 {
     let mut delivered_since_yield = 0;
-    let burst = match context.flush() {
-        FlushPolicy::Batched => Burst::More,
-        FlushPolicy::Each => Burst::Last,
-    };
+    let batched = context.flush() == FlushPolicy::Batched;
+    // Whether the last burst was one message with one delivery.
+    let mut lone_reply = false;
     let mut last_heard = Instant::now();
     // Re-armed only when it fires, rather than on every message, which keeps
     // the timer wheel out of the per-message path.
@@ -164,21 +172,35 @@ where
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(message)) => message,
         };
+        // This burst's messages and deliveries, and whether any of them was
+        // sent with `More` (and so owes a flush).
+        let (mut messages, mut deliveries, mut owes_flush) = (0, 0, false);
         loop {
             metrics.messages_received.inc();
-            delivered_since_yield += dispatch(message, burst).await;
+            let burst = if batched && !(messages == 0 && lone_reply) {
+                Burst::More
+            } else {
+                Burst::Last
+            };
+            owes_flush |= burst == Burst::More;
+            let delivered = dispatch(message, burst).await;
+            (messages, deliveries) = (messages + 1, deliveries + delivered);
+            delivered_since_yield += delivered;
             if delivered_since_yield >= YIELD_EVERY {
                 delivered_since_yield = 0;
                 tokio::task::yield_now().await;
             }
-            if burst == Burst::Last {
+            if !batched {
                 break;
             }
             match stream.next().now_or_never() {
                 Some(Some(Ok(next @ (Message::Text(_) | Message::Binary(_))))) => message = next,
                 other => {
                     read_ahead = other;
-                    end_burst().await;
+                    if owes_flush {
+                        end_burst().await;
+                    }
+                    lone_reply = messages == 1 && deliveries == 1;
                     break;
                 }
             }

@@ -52,7 +52,7 @@ pub mod prelude {
     pub use axum::extract::ws::{CloseFrame, Message};
 
     pub use crate::config::FlushPolicy;
-    pub use crate::locked::{Flush, LockedSink, Rest, Waiters, Write};
+    pub use crate::locked::{Flush, LockedSink, LockedWriter, Rest, Waiters, Write};
     pub use crate::metrics::{LockWait, StrategyMetrics};
     pub use crate::strategy::{Burst, Disconnected, SharedSink, WsSink};
     pub use crate::writer::{CLOSE_TIMEOUT, DisconnectReason, WriterContext, close_sink};

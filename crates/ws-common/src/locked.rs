@@ -11,6 +11,11 @@
 //! next `poll_ready`, and tungstenite refuses data once it has read the
 //! peer's Close, so a reply must be in tungstenite's buffer before the
 //! reader parses the next frame.
+//!
+//! The shape of `send`, `flush` and `broadcast` around those steps is shared
+//! too ([`send`], [`flush`], [`broadcast`]): a lock strategy implements
+//! [`LockedWriter`], which is only how it tries its lock and how it waits
+//! for it, and its `SharedSink` methods call these.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -19,6 +24,7 @@ use std::task::{Context, Poll};
 
 use axum::extract::ws::Message;
 use futures_util::{Sink, SinkExt};
+use tokio::task::yield_now;
 
 use crate::config::FlushPolicy;
 use crate::strategy::{Burst, Disconnected, WsSink};
@@ -256,8 +262,91 @@ pub async fn each_without_waiting<'m, M, P>(
         })
         .await;
         if next < members.len() {
-            tokio::task::yield_now().await;
+            yield_now().await;
         }
     }
     waiting
+}
+
+/// A lock strategy's side of a write: how it tries its lock, and how it
+/// waits for it. Everything else about `send`, `flush` and `broadcast` is
+/// the same for every lock strategy, and lives in this module's functions.
+pub trait LockedWriter: Clone + Send + Sync + 'static {
+    /// What is left of a write that has to wait for the lock or the socket.
+    type Pending: Send;
+
+    /// The connection's writer context.
+    fn context(&self) -> &WriterContext;
+
+    /// Makes every step of `write` that needs no waiting, under `try_lock`,
+    /// and returns what is left: `None` when done, or when a step failed and
+    /// the connection was disconnected.
+    fn write_now(&self, cx: &mut Context<'_>, write: Write) -> Option<Self::Pending>;
+
+    /// Finishes writes that have to wait, each under its member's lock and
+    /// send timeout; a failure disconnects that member only.
+    fn finish(waiting: Vec<(Self, Self::Pending)>) -> impl Future<Output = ()> + Send;
+}
+
+/// `SharedSink::send` for a lock strategy: the attempt that does not wait,
+/// then, if something is left, the wait.
+pub async fn send<W: LockedWriter>(
+    writer: &W,
+    message: Message,
+    burst: Burst,
+) -> Result<(), Disconnected> {
+    let context = writer.context();
+    if context.is_disconnected() {
+        return Err(Disconnected);
+    }
+    let mut write = Some(Write::message(context, message, burst));
+    let rest = poll_fn(|cx| Poll::Ready(write.take().and_then(|w| writer.write_now(cx, w)))).await;
+    if let Some(rest) = rest {
+        W::finish(vec![(writer.clone(), rest)]).await;
+    }
+    if context.is_disconnected() {
+        return Err(Disconnected);
+    }
+    Ok(())
+}
+
+/// `SharedSink::flush` for a lock strategy. The flush that ends a
+/// broadcast is deferred by one turn of the runtime: the other broadcasters
+/// of this turn write into the same sinks first, and one flush per sink then
+/// covers all of them (a sink someone else flushed meanwhile costs only a
+/// look under its lock).
+pub async fn flush<W: LockedWriter>(members: &[W]) {
+    if members.len() > 1 {
+        yield_now().await;
+    }
+    let waiting = each_without_waiting(members, |cx, member| {
+        if member.context().is_disconnected() {
+            return None;
+        }
+        let rest = member.write_now(cx, Write::end_of_burst())?;
+        Some((member.clone(), rest))
+    })
+    .await;
+    if !waiting.is_empty() {
+        W::finish(waiting).await;
+    }
+}
+
+/// `SharedSink::broadcast` for a lock strategy: every member gets the
+/// attempt that does not wait; those that have to wait then wait as the
+/// strategy waits. A failed member is disconnected by its own context; the
+/// rest of the room is unaffected.
+pub async fn broadcast<W: LockedWriter>(members: &[W], message: Message, burst: Burst) {
+    let waiting = each_without_waiting(members, |cx, member| {
+        if member.context().is_disconnected() {
+            return None;
+        }
+        let write = Write::message(member.context(), message.clone(), burst);
+        let rest = member.write_now(cx, write)?;
+        Some((member.clone(), rest))
+    })
+    .await;
+    if !waiting.is_empty() {
+        W::finish(waiting).await;
+    }
 }

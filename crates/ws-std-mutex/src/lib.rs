@@ -80,12 +80,11 @@
 //!
 //! Run it with `cargo run -p ws-std-mutex --release -- --help`.
 
-use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use tokio::runtime::Handle;
-use ws_common::locked::each_without_waiting;
+use ws_common::locked;
 use ws_common::prelude::*;
 
 /// A connection's shared write half: clones lock the same sink.
@@ -105,27 +104,9 @@ struct Shared {
 /// What is left of a write after the attempt that does not wait, and
 /// whether that attempt found the lock held (the wait is then being timed).
 #[derive(Debug)]
-struct Pending(Write, Option<LockWait>);
+pub struct Pending(Write, Option<LockWait>);
 
 impl Writer {
-    /// Makes every step of `write` that needs no waiting, under `try_lock`;
-    /// returns what is left. The guard lives inside this synchronous call
-    /// only, never across an `.await`.
-    fn write_now(&self, cx: &mut Context<'_>, write: Write) -> Option<Pending> {
-        let Some(mut sink) = self.try_lock() else {
-            return Some(Pending(write, Some(self.context.metrics().lock_wait())));
-        };
-        self.context.metrics().lock_taken();
-        match sink.try_write(cx, write, &self.shared.waiters) {
-            Rest::Done => None,
-            Rest::Wait(rest) => Some(Pending(rest, None)),
-            Rest::Failed => {
-                self.context.disconnect(DisconnectReason::WriteFailed);
-                None
-            }
-        }
-    }
-
     /// The lock if it is free now.
     fn try_lock(&self) -> Option<MutexGuard<'_, LockedSink>> {
         match self.shared.sink.try_lock() {
@@ -170,13 +151,35 @@ impl Writer {
         // A failure has disconnected the member through its context.
         let _ = runtime.block_on(sink.write(&self.context, write, &self.shared.waiters));
     }
+}
 
-    /// Finishes every write that has to wait, one after another on one
-    /// blocking-pool thread, and waits for them.
-    async fn finish_all(waiting: Vec<(Self, Pending)>) {
-        if waiting.is_empty() {
-            return;
+impl LockedWriter for Writer {
+    type Pending = Pending;
+
+    fn context(&self) -> &WriterContext {
+        &self.context
+    }
+
+    /// The guard lives inside this synchronous call only, never across an
+    /// `.await`.
+    fn write_now(&self, cx: &mut Context<'_>, write: Write) -> Option<Pending> {
+        let Some(mut sink) = self.try_lock() else {
+            return Some(Pending(write, Some(self.context.metrics().lock_wait())));
+        };
+        self.context.metrics().lock_taken();
+        match sink.try_write(cx, write, &self.shared.waiters) {
+            Rest::Done => None,
+            Rest::Wait(rest) => Some(Pending(rest, None)),
+            Rest::Failed => {
+                self.context.disconnect(DisconnectReason::WriteFailed);
+                None
+            }
         }
+    }
+
+    /// Every write that has to wait, one after another on one blocking-pool
+    /// thread, awaited.
+    async fn finish(waiting: Vec<(Self, Pending)>) {
         let runtime = Handle::current();
         let written = tokio::task::spawn_blocking(move || {
             for (member, pending) in waiting {
@@ -203,54 +206,15 @@ impl SharedSink for Writer {
     }
 
     async fn send(&self, message: Message, burst: Burst) -> Result<(), Disconnected> {
-        if self.context.is_disconnected() {
-            return Err(Disconnected);
-        }
-        let write = Write::message(&self.context, message, burst);
-        let mut write = Some(write);
-        let rest =
-            poll_fn(|cx| Poll::Ready(write.take().and_then(|w| self.write_now(cx, w)))).await;
-        if let Some(rest) = rest {
-            Self::finish_all(vec![(self.clone(), rest)]).await;
-        }
-        if self.context.is_disconnected() {
-            return Err(Disconnected);
-        }
-        Ok(())
+        locked::send(self, message, burst).await
     }
 
     async fn flush(members: &[Self]) {
-        if members.len() > 1 {
-            // Let the other broadcasters of this turn write into the same
-            // sinks first: one flush then covers all of them.
-            tokio::task::yield_now().await;
-        }
-        let waiting = each_without_waiting(members, |cx, member| {
-            if member.context.is_disconnected() {
-                return None;
-            }
-            let rest = member.write_now(cx, Write::end_of_burst())?;
-            Some((member.clone(), rest))
-        })
-        .await;
-        Self::finish_all(waiting).await;
+        locked::flush(members).await;
     }
 
     async fn broadcast(members: &[Self], message: Message, burst: Burst) {
-        // Every member gets the attempt that does not wait; those that have
-        // to wait share one blocking task, written one after another.
-        let waiting = each_without_waiting(members, |cx, member| {
-            if member.context.is_disconnected() {
-                return None;
-            }
-            let write = Write::message(&member.context, message.clone(), burst);
-            let rest = member.write_now(cx, write)?;
-            Some((member.clone(), rest))
-        })
-        .await;
-        // A failed member is disconnected by its own context; the rest of
-        // the room is unaffected.
-        Self::finish_all(waiting).await;
+        locked::broadcast(members, message, burst).await;
     }
 
     async fn close(&self, frame: Option<CloseFrame>) {

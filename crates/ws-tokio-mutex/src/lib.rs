@@ -56,13 +56,12 @@
 //!
 //! Run it with `cargo run -p ws-tokio-mutex --release -- --help`.
 
-use std::future::poll_fn;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use futures_util::future::join_all;
 use tokio::sync::{Mutex, MutexGuard};
-use ws_common::locked::each_without_waiting;
+use ws_common::locked;
 use ws_common::prelude::*;
 
 /// A connection's shared write half: clones lock the same sink.
@@ -80,26 +79,6 @@ struct Shared {
 }
 
 impl Writer {
-    /// Makes every step of `write` that needs no waiting, under `try_lock`;
-    /// returns what is left.
-    fn write_now(&self, cx: &mut Context<'_>, write: Write) -> Option<Write> {
-        let Ok(mut sink) = self.shared.sink.try_lock() else {
-            return Some(write);
-        };
-        self.context.metrics().lock_taken();
-        match sink.try_write(cx, write, &self.shared.waiters) {
-            Rest::Done => None,
-            Rest::Wait(rest) => {
-                drop(sink);
-                Some(rest)
-            }
-            Rest::Failed => {
-                self.context.disconnect(DisconnectReason::WriteFailed);
-                None
-            }
-        }
-    }
-
     /// Waits for the lock (counted among the waiters meanwhile), then
     /// finishes `write` under the send timeout.
     async fn write_waiting(&self, write: Write) -> Result<(), Disconnected> {
@@ -124,6 +103,39 @@ impl Writer {
     }
 }
 
+impl LockedWriter for Writer {
+    type Pending = Write;
+
+    fn context(&self) -> &WriterContext {
+        &self.context
+    }
+
+    fn write_now(&self, cx: &mut Context<'_>, write: Write) -> Option<Write> {
+        let Ok(mut sink) = self.shared.sink.try_lock() else {
+            return Some(write);
+        };
+        self.context.metrics().lock_taken();
+        match sink.try_write(cx, write, &self.shared.waiters) {
+            Rest::Done => None,
+            Rest::Wait(rest) => Some(rest),
+            Rest::Failed => {
+                self.context.disconnect(DisconnectReason::WriteFailed);
+                None
+            }
+        }
+    }
+
+    /// Each member waits for its own lock, all of them at once.
+    async fn finish(waiting: Vec<(Self, Write)>) {
+        join_all(
+            waiting
+                .into_iter()
+                .map(|(member, rest)| async move { member.write_waiting(rest).await }),
+        )
+        .await;
+    }
+}
+
 impl SharedSink for Writer {
     const NAME: &'static str = "ws-tokio-mutex";
     const STRATEGY_METRICS: StrategyMetrics = StrategyMetrics::Lock;
@@ -140,62 +152,15 @@ impl SharedSink for Writer {
     }
 
     async fn send(&self, message: Message, burst: Burst) -> Result<(), Disconnected> {
-        if self.context.is_disconnected() {
-            return Err(Disconnected);
-        }
-        let write = Write::message(&self.context, message, burst);
-        let mut write = Some(write);
-        let rest =
-            poll_fn(|cx| Poll::Ready(write.take().and_then(|w| self.write_now(cx, w)))).await;
-        match rest {
-            None if self.context.is_disconnected() => Err(Disconnected),
-            None => Ok(()),
-            Some(rest) => self.write_waiting(rest).await,
-        }
+        locked::send(self, message, burst).await
     }
 
     async fn flush(members: &[Self]) {
-        if members.len() > 1 {
-            // Let the other broadcasters of this turn write into the same
-            // sinks first: one flush then covers all of them.
-            tokio::task::yield_now().await;
-        }
-        let waiting = each_without_waiting(members, |cx, member| {
-            if member.context.is_disconnected() {
-                return None;
-            }
-            member
-                .write_now(cx, Write::end_of_burst())
-                .map(|rest| (member, rest))
-        })
-        .await;
-        join_all(
-            waiting
-                .into_iter()
-                .map(|(member, rest)| member.write_waiting(rest)),
-        )
-        .await;
+        locked::flush(members).await;
     }
 
     async fn broadcast(members: &[Self], message: Message, burst: Burst) {
-        // Every member gets the attempt that does not wait; those that have
-        // to wait then wait together.
-        let waiting = each_without_waiting(members, |cx, member| {
-            if member.context.is_disconnected() {
-                return None;
-            }
-            let write = Write::message(&member.context, message.clone(), burst);
-            member.write_now(cx, write).map(|rest| (member, rest))
-        })
-        .await;
-        // A failed member is disconnected by its own context; the rest of
-        // the room is unaffected.
-        join_all(
-            waiting
-                .into_iter()
-                .map(|(member, rest)| member.write_waiting(rest)),
-        )
-        .await;
+        locked::broadcast(members, message, burst).await;
     }
 
     async fn close(&self, frame: Option<CloseFrame>) {
