@@ -18,19 +18,24 @@
 //! combining). A flush that ends a broadcast is deferred: the broadcaster
 //! yields once to the runtime and then flushes only the sinks still holding
 //! unflushed messages, so that the broadcasts of every member that ran in
-//! the same turn share one `write` per sink. A reply to the connection's own
-//! reader flushes at once: nobody else writes to an echo connection but the
-//! heartbeat. Why nothing is stranded: every message is written by a holder
-//! of the lock that then flushes, or hands the flush to a writer that is
-//! certain to hold the lock after it (the same caller, or one already
-//! queued); queued writers only give up when the connection is torn down,
-//! and closing flushes. Under `--flush each` every message is flushed on its
+//! the same turn share one `write` per sink. The flush that ends an echo
+//! burst is not deferred: nobody else writes to an echo connection but the
+//! heartbeat. The shape of these steps is `ws_common::locked`'s, shared
+//! with `ws-std-mutex`; this crate supplies how the lock is tried
+//! (`try_lock`) and waited for (`.lock().await`).
+//!
+//! Why nothing is stranded: every message is written by a holder of the
+//! lock that then flushes, or hands the flush to a writer that is certain
+//! to hold the lock after it (the same caller, or one already queued);
+//! queued writers only give up when the connection is torn down, and
+//! closing flushes. Under `--flush each` every message is flushed on its
 //! own.
 //!
 //! # Trade-offs
-//! - One lock acquisition per message per receiver, a second one for the
-//!   flush that ends a burst, and under contention a FIFO hand-off through
-//!   the runtime's queue. See "Flush policy or strategy?" and "Contention"
+//! - One lock acquisition per message per receiver, one more for the flush
+//!   that ends a burst of several (a lone reply is written and flushed in
+//!   one), and under contention a FIFO hand-off through the runtime's
+//!   queue. See "Flush policy or strategy?" and "Contention"
 //!   in `RESULTS.md`.
 //! - A broadcast waits for every member's write: one member that does not
 //!   read holds every sender in the room for up to `--send-timeout`, and one
