@@ -56,6 +56,10 @@ pub struct Metrics {
     /// mpsc variant: messages queued when a connection's writer task woke
     /// (one observation per wake-up, which is one flush).
     pub writer_queue_depth: Histogram,
+    /// Queueing strategies: messages queued for a connection and dropped
+    /// unwritten because it ended first (replies still queued when the
+    /// peer's Close was read, or a disconnected member's queue).
+    pub queued_messages_dropped: Counter,
 }
 
 impl Metrics {
@@ -77,6 +81,7 @@ impl Metrics {
         let sink_lock_wait_seconds = Histogram::new(exponential_buckets(1e-6, 4.0, 12));
         // 1 to 1024 (the default queue capacity), in powers of two.
         let writer_queue_depth = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+        let queued_messages_dropped = Counter::default();
         registry.register(
             "connections",
             "Open WebSocket connections",
@@ -133,6 +138,11 @@ impl Metrics {
             "mpsc variant: messages queued when a connection's writer task woke",
             writer_queue_depth.clone(),
         );
+        registry.register(
+            "queued_messages_dropped",
+            "Queueing strategies: messages queued for a connection and dropped unwritten because it ended first",
+            queued_messages_dropped.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             connections,
@@ -147,6 +157,7 @@ impl Metrics {
             sink_lock_contended,
             sink_lock_wait_seconds,
             writer_queue_depth,
+            queued_messages_dropped,
         }
     }
 
@@ -171,6 +182,12 @@ impl Metrics {
     #[allow(clippy::cast_precision_loss)] // exact up to 2^52 messages
     pub fn queue_depth(&self, messages: usize) {
         self.writer_queue_depth.observe(messages as f64);
+    }
+
+    /// Counts messages a queueing strategy dropped unwritten because their
+    /// connection ended first.
+    pub fn queued_dropped(&self, messages: usize) {
+        self.queued_messages_dropped.inc_by(messages as u64);
     }
 
     /// The Prometheus text exposition of every metric.

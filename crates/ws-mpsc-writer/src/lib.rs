@@ -31,8 +31,11 @@
 //!   a Close coming without reading it. A client that sends a burst and a
 //!   Close in one go gets the echoes the writer had already written, in
 //!   order, then the Close reply (pinned by the conformance case
-//!   `close_right_after_a_burst`). Waiting for the queue to empty before
-//!   every read would close the gap at the price of the batching.
+//!   `close_right_after_a_burst`). The loss is counted, never silent:
+//!   `ws_queued_messages_dropped_total` (measured by that case: 5,000 echoes
+//!   and a Close written in one go lose a handful, each counted). Waiting
+//!   for the queue to empty before every read would close the gap at the
+//!   price of the batching.
 //!
 //! # Slow consumers
 //! A member is disconnected when a write to its socket makes no progress for
@@ -49,7 +52,9 @@
 //! # Metrics
 //! Besides the shared ones, `GET /metrics` has `ws_writer_queue_depth`: how
 //! many messages were queued each time a writer task woke, one observation
-//! per flush. Its mean is the batching the queue buys.
+//! per flush. Its mean is the batching the queue buys. And
+//! `ws_queued_messages_dropped_total`: messages queued for a connection and
+//! dropped unwritten because it ended first (see *Trade-offs*).
 //!
 //! # See also
 //! [tokio's "Which kind of mutex should you use?"](https://docs.rs/tokio/latest/tokio/sync/struct.Mutex.html#which-kind-of-mutex-should-you-use),
@@ -249,22 +254,18 @@ async fn write_loop(
         }
         // What was queued when the writer woke: this batch and what is behind it.
         context.metrics().queue_depth(batch.len() + commands.len());
-        let taken: usize = batch
-            .iter()
-            .map(|command| match command {
-                Command::Send(message) => queued_size(message),
-                Command::Close(..) => 0,
-            })
-            .sum();
+        let (mut taken, mut sends) = (0, 0);
+        for command in &batch {
+            if let Command::Send(message) = command {
+                (taken, sends) = (taken + queued_size(message), sends + 1);
+            }
+        }
         queued.bytes.fetch_sub(taken, Ordering::AcqRel);
         queued.taken.notify_waiters();
         if context.is_disconnected() {
             // Nothing more is written, but a close request in this batch is
             // still honoured.
-            break batch.drain(..).find_map(|command| match command {
-                Command::Close(frame, done) => Some((frame, done)),
-                Command::Send(_) => None,
-            });
+            break drop_unwritten(&mut batch, &context);
         }
         // Bounded like every strategy's writes: a socket that takes nothing
         // for `--send-timeout` makes its member a slow consumer. The batch's
@@ -273,14 +274,19 @@ async fn write_loop(
         // message) the budget alone would let readers that parse bursts from
         // memory fill this queue faster than the writer may drain it, and
         // disconnect a member that reads at full speed.
-        let batch_written = write_batch(&mut sink, &mut batch, context.flush());
+        let mut written = 0;
+        let batch_written = write_batch(&mut sink, &mut batch, context.flush(), &mut written);
         match context
             .bounded(tokio::task::unconstrained(batch_written))
             .await
         {
             Ok(None) => {}
             Ok(Some(close)) => break Some(close),
-            Err(Disconnected) => break None,
+            Err(Disconnected) => {
+                batch.clear();
+                context.metrics().queued_dropped(sends - written);
+                break None;
+            }
         }
     };
     // Torn down: write nothing more, but wait for the close request, which
@@ -291,7 +297,7 @@ async fn write_loop(
         None => loop {
             match commands.recv().await {
                 Some(Command::Close(frame, done)) => break (frame, done),
-                Some(Command::Send(_)) => {}
+                Some(Command::Send(_)) => context.metrics().queued_dropped(1),
                 None => return,
             }
         },
@@ -300,22 +306,48 @@ async fn write_loop(
     let _ = done.send(());
 }
 
+/// Empties a batch that will not be written (the connection is torn down),
+/// counting its messages as dropped; returns its close request, if any.
+fn drop_unwritten(batch: &mut Vec<Command>, context: &WriterContext) -> Option<CloseRequest> {
+    let mut close = None;
+    for command in batch.drain(..) {
+        match command {
+            Command::Send(_) => context.metrics().queued_dropped(1),
+            Command::Close(frame, done) => close = close.or(Some((frame, done))),
+        }
+    }
+    close
+}
+
 /// Writes a batch: under `--flush batched` fed into the sink and flushed
 /// once, under `--flush each` flushed message by message. Stops at a close
-/// request and returns it.
+/// request and returns it. Keeps in `written` how many of the batch's
+/// messages tungstenite has accepted, which tells what a failed or timed-out
+/// batch left unwritten. A fed message waits in `SplitSink`'s one-message
+/// slot until the next feed or the flush pushes it on, and is lost with the
+/// connection if that push fails: it counts as written only once pushed.
 async fn write_batch(
     sink: &mut WsSink,
     batch: &mut Vec<Command>,
     flush: FlushPolicy,
+    written: &mut usize,
 ) -> Result<Option<CloseRequest>, Disconnected> {
     let mut close = None;
+    let mut fed = 0;
     for command in batch.drain(..) {
         match command {
-            Command::Send(message) => match flush {
-                FlushPolicy::Batched => sink.feed(message).await,
-                FlushPolicy::Each => sink.send(message).await,
+            Command::Send(message) => {
+                match flush {
+                    FlushPolicy::Batched => sink.feed(message).await,
+                    FlushPolicy::Each => sink.send(message).await,
+                }
+                .map_err(|_| Disconnected)?;
+                fed += 1;
+                *written = match flush {
+                    FlushPolicy::Batched => fed - 1,
+                    FlushPolicy::Each => fed,
+                };
             }
-            .map_err(|_| Disconnected)?,
             Command::Close(frame, done) => {
                 close = Some((frame, done));
                 break;
@@ -323,5 +355,6 @@ async fn write_batch(
         }
     }
     sink.flush().await.map_err(|_| Disconnected)?;
+    *written = fed;
     Ok(close)
 }

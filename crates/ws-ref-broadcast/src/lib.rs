@@ -29,7 +29,9 @@
 //!   running it during a burst). The strategies judge by time and bytes
 //!   instead.
 //! - Echo replies still queued when the reader reads the peer's Close are
-//!   lost, as in `ws-mpsc-writer`.
+//!   lost, as in `ws-mpsc-writer`, and counted the same way in
+//!   `ws_queued_messages_dropped_total` (with what a member that leaves or
+//!   is cut off had not yet taken from its room's ring).
 //!
 //! # Slow consumers
 //! axum's example lets a lagging receiver skip the messages it missed; our
@@ -221,6 +223,14 @@ impl Inbox {
         }
     }
 
+    /// Messages still waiting for this writer.
+    fn len(&self) -> usize {
+        match self {
+            Inbox::Echo(queue) => queue.len(),
+            Inbox::Room(receiver) => receiver.len(),
+        }
+    }
+
     /// The next message to write. Cancel safe, as both `recv`s are.
     async fn next(&mut self) -> Result<Message, Missed> {
         match self {
@@ -260,12 +270,14 @@ async fn write_loop(
         // Bounded by `--send-timeout`: a writer stuck here would never see
         // that it lagged. The batch's socket writes do not spend the task's
         // cooperative budget one by one (see `write_ready`).
+        let mut unwritten = 0;
         let written = context
             .bounded(tokio::task::unconstrained(write_ready(
                 &mut sink,
                 next,
                 &mut inbox,
                 context.flush(),
+                &mut unwritten,
             )))
             .await;
         match written {
@@ -277,9 +289,14 @@ async fn write_loop(
                 context.disconnect(DisconnectReason::SlowConsumer);
                 break;
             }
-            Ok(Some(Missed::Closed)) | Err(_) => break,
+            Ok(Some(Missed::Closed)) => break,
+            Err(_) => {
+                context.metrics().queued_dropped(unwritten);
+                break;
+            }
         }
     }
+    context.metrics().queued_dropped(inbox.len());
     sink
 }
 
@@ -297,14 +314,25 @@ async fn write_ready(
     first: Result<Message, Missed>,
     inbox: &mut Inbox,
     flush: FlushPolicy,
+    unwritten: &mut usize,
 ) -> Result<Option<Missed>, axum::Error> {
     let mut next = first;
     for written in 1..=BATCH {
         match next {
-            Ok(message) => match flush {
-                FlushPolicy::Batched => sink.feed(message).await?,
-                FlushPolicy::Each => sink.send(message).await?,
-            },
+            Ok(message) => {
+                // Taken out of the inbox, so lost if this write fails; a fed
+                // message also waits in `SplitSink`'s slot until the next
+                // feed or the flush pushes it on to tungstenite.
+                *unwritten = match flush {
+                    FlushPolicy::Batched => usize::from(written > 1) + 1,
+                    FlushPolicy::Each => 1,
+                };
+                match flush {
+                    FlushPolicy::Batched => sink.feed(message).await?,
+                    FlushPolicy::Each => sink.send(message).await?,
+                }
+                *unwritten = usize::from(flush == FlushPolicy::Batched);
+            }
             Err(missed) => {
                 sink.flush().await?;
                 return Ok(Some(missed));
