@@ -45,6 +45,9 @@ pub(crate) async fn serve<S: SharedSink>(socket: WebSocket, route: Route, app: A
         SinkPolicy::from_config(&app.config),
         app.metrics.clone(),
     );
+    // However this task ends, a panic included, the strategy's tasks for
+    // this connection (a writer task, say) see the teardown.
+    let _teardown = context.teardown_on_drop();
     let (sink, mut stream) = socket.split();
     let writer = S::share(sink, context.clone());
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message};
 use futures_util::SinkExt;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::config::{FlushPolicy, ServerConfig};
 use crate::metrics::Metrics;
@@ -139,6 +139,14 @@ impl WriterContext {
     /// ended, so every writer stops.
     pub(crate) fn disconnect_quietly(&self) {
         self.inner.token.cancel();
+    }
+
+    /// Tears the connection down when the returned guard is dropped: held by
+    /// the task that drives the connection, so that a panic there stops
+    /// every task the strategy spawned for it (they all wait on
+    /// [`WriterContext::disconnected`]) as surely as a normal end does.
+    pub fn teardown_on_drop(&self) -> DropGuard {
+        self.inner.token.clone().drop_guard()
     }
 
     /// Resolves once the connection is being torn down, for whatever reason

@@ -110,6 +110,8 @@ impl Handler for Server {
             },
             metrics.clone(),
         );
+        // A panic in this task still stops the writer task.
+        let _teardown = context.teardown_on_drop();
         let (sink, mut stream) = socket.split();
 
         let (outbox, inbox) = match route {
