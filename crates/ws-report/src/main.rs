@@ -36,6 +36,9 @@ enum Command {
         /// Where the release binaries are.
         #[arg(long, default_value = "target/release")]
         bin_dir: PathBuf,
+        /// Print the plan's run count and estimated duration, and run nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Copy Criterion's pinned and unpinned baselines into the results.
     ImportCriterion {
@@ -75,7 +78,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             quick,
             bin_dir,
+            dry_run,
         } => {
+            if dry_run {
+                println!("{}", collect::plan_estimate(quick));
+                return Ok(());
+            }
             let out = out.unwrap_or_else(|| {
                 PathBuf::from(if quick {
                     "target/ws-report-quick/results"
