@@ -1,0 +1,312 @@
+//! "Latency against load": open-loop echo latency at fractions of each
+//! server's closed-loop maximum measured in the same repeat and flush mode
+//! (the view wrk2 users expect: where each strategy's knee is), and at one
+//! fixed offered rate. Every figure is the median of the interleaved
+//! repeats with their min–max; a run whose generator could not keep its
+//! schedule is counted beside it, since its latency describes the generator.
+//!
+//! The section is left out when the results hold no load-curve runs (results
+//! collected before the scenario existed), so that those still render to
+//! the report committed with them.
+
+use super::Ctx;
+use super::data::Run;
+use super::flush::Spread;
+use super::format;
+use super::plots::{self, Series};
+use super::table::{Align, Table};
+use crate::Result;
+use crate::collect::plan::LOAD_CASE;
+use crate::contenders::{CONTENDERS, ECHO_REFERENCE, FLUSH_MODES};
+use crate::loadgen::EchoResult;
+
+/// One point of the curve: a load level (percent of the maximum) or a fixed rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Point {
+    Level(u32),
+    Fixed(f64),
+}
+
+impl Point {
+    /// The point a run's case (`batched-load-80`, `each-rate-20000`) names.
+    fn of(run: &Run<EchoResult>) -> Option<Self> {
+        let case = &run.record.case;
+        if let Some((_, level)) = case.split_once(LOAD_CASE) {
+            return level.parse().ok().map(Self::Level);
+        }
+        run.record.rate.map(Self::Fixed)
+    }
+
+    fn label(self) -> String {
+        match self {
+            Self::Level(l) => format!("{l}%"),
+            Self::Fixed(r) => format::rate(r),
+        }
+    }
+}
+
+/// The successful runs of one server, mode and point: one per repeat.
+fn results<'a>(
+    runs: &'a [Run<EchoResult>],
+    server: &str,
+    flush: &str,
+    point: Point,
+) -> Vec<&'a EchoResult> {
+    runs.iter()
+        .filter(|r| {
+            r.record.server == server
+                && r.record.flush.as_deref() == Some(flush)
+                && Point::of(r) == Some(point)
+        })
+        .filter_map(|r| r.result.as_ref())
+        .collect()
+}
+
+/// The load levels present, ascending.
+fn levels(runs: &[Run<EchoResult>]) -> Vec<u32> {
+    let mut levels: Vec<u32> = runs
+        .iter()
+        .filter_map(|r| match Point::of(r) {
+            Some(Point::Level(l)) => Some(l),
+            _ => None,
+        })
+        .collect();
+    levels.sort_unstable();
+    levels.dedup();
+    levels
+}
+
+/// The fixed rates present, ascending.
+fn fixed_rates(runs: &[Run<EchoResult>]) -> Vec<f64> {
+    let mut rates: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| match Point::of(r) {
+            Some(Point::Fixed(rate)) => Some(rate),
+            _ => None,
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates.dedup();
+    rates
+}
+
+fn spread(results: &[&EchoResult], f: impl Fn(&EchoResult) -> Option<f64>) -> Option<Spread> {
+    let values: Option<Vec<f64>> = results.iter().map(|r| f(r)).collect();
+    Spread::of(&values?)
+}
+
+/// `64 µs (58 µs–71 µs)`; one run shows its value alone.
+fn micros_spread(s: Option<Spread>) -> String {
+    match s {
+        None => "–".into(),
+        Some(s) if s.n < 2 => format::micros(s.median.round() as u64),
+        Some(s) => format!(
+            "{} ({}–{})",
+            format::micros(s.median.round() as u64),
+            format::micros(s.min.round() as u64),
+            format::micros(s.max.round() as u64)
+        ),
+    }
+}
+
+fn p50(e: &EchoResult) -> Option<f64> {
+    Some(e.latency.with_undelivered.p50_us as f64)
+}
+
+fn p99(e: &EchoResult) -> Option<f64> {
+    Some(e.latency.with_undelivered.p99_us as f64)
+}
+
+fn pacing_p99(e: &EchoResult) -> Option<f64> {
+    e.generator.pacing_error.as_ref().map(|p| p.p99_us as f64)
+}
+
+/// `0 of 3`, the runs whose generator was the bottleneck.
+fn limited(results: &[&EchoResult]) -> String {
+    let n = results.iter().filter(|e| e.generator.bottleneck).count();
+    format!("{n} of {}", results.len())
+}
+
+/// One row per server and point: offered, achieved, p50, p99, pacing p99, generator limited.
+fn table(runs: &[Run<EchoResult>], flush: &str, points: &[Point]) -> String {
+    let mut t = Table::new(&[
+        ("Server", Align::Left),
+        ("Load", Align::Right),
+        ("Offered", Align::Right),
+        ("Achieved", Align::Right),
+        ("p50", Align::Right),
+        ("p99", Align::Right),
+        ("Pacing error p99", Align::Right),
+        ("Generator limited", Align::Right),
+    ]);
+    for server in CONTENDERS.iter().map(|c| c.name) {
+        for &point in points {
+            let rs = results(runs, server, flush, point);
+            if rs.is_empty() {
+                continue;
+            }
+            let offered = spread(&rs, |e| e.config.rate);
+            let achieved = spread(&rs, |e| Some(e.throughput_msgs_per_s));
+            t.row(vec![
+                format!("`{server}`"),
+                point.label(),
+                offered.map_or_else(|| "–".into(), |s| format::rate(s.median)),
+                achieved.map_or_else(|| "–".into(), |s| format::rate(s.median)),
+                micros_spread(spread(&rs, p50)),
+                micros_spread(spread(&rs, p99)),
+                micros_spread(spread(&rs, pacing_p99)),
+                limited(&rs),
+            ]);
+        }
+    }
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!("{}\n", t.render())
+    }
+}
+
+/// Which servers' p99 at `point` stand apart from the echo reference's
+/// (ranges that do not overlap); the rest are "about the same".
+fn verdict(runs: &[Run<EchoResult>], flush: &str, point: Point) -> Option<String> {
+    let reference = spread(&results(runs, ECHO_REFERENCE, flush, point), p99)?;
+    let mut apart = Vec::new();
+    let mut same = Vec::new();
+    for server in CONTENDERS.iter().map(|c| c.name) {
+        if server == ECHO_REFERENCE {
+            continue;
+        }
+        let Some(s) = spread(&results(runs, server, flush, point), p99) else {
+            continue;
+        };
+        if s.overlaps(&reference) {
+            same.push(format!("`{server}`"));
+        } else {
+            let side = if s.median > reference.median {
+                "above"
+            } else {
+                "below"
+            };
+            apart.push(format!("`{server}` {side} it"));
+        }
+    }
+    let mut line = format!(
+        "At {}, against `{ECHO_REFERENCE}`'s p99 ({}): ",
+        point.label(),
+        micros_spread(Some(reference))
+    );
+    if !apart.is_empty() {
+        line.push_str(&format!("{} (ranges apart)", apart.join(", ")));
+    }
+    if !same.is_empty() {
+        if !apart.is_empty() {
+            line.push_str("; ");
+        }
+        line.push_str(&format!(
+            "{} about the same (ranges overlap)",
+            same.join(", ")
+        ));
+    }
+    line.push_str(".\n\n");
+    Some(line)
+}
+
+/// The p99 against load, one line per server: medians (the table has the ranges).
+fn plot(ctx: &mut Ctx<'_>, flush: &str, levels: &[u32]) -> Result<String> {
+    let runs = &ctx.data.load_curve;
+    let categories: Vec<String> = levels.iter().map(|&l| Point::Level(l).label()).collect();
+    let series: Vec<Series> = CONTENDERS
+        .iter()
+        .map(|c| Series {
+            name: format!("{}/{flush}", c.name),
+            values: levels
+                .iter()
+                .map(|&l| {
+                    spread(&results(runs, c.name, flush, Point::Level(l)), p99).map(|s| s.median)
+                })
+                .collect(),
+        })
+        .filter(|s| s.values.iter().any(Option::is_some))
+        .collect();
+    if series.is_empty() {
+        return Ok(String::new());
+    }
+    let file = format!("load-curve-{flush}.svg");
+    let svg = plots::percentile_lines(
+        &file,
+        &format!("Echo p99 against load (share of closed-loop maximum), --flush {flush}"),
+        &categories,
+        &series,
+    )?;
+    Ok(format!(
+        "{}\n",
+        ctx.plot(file, &format!("echo p99 against load, {flush}"), svg)
+    ))
+}
+
+/// "Latency against load", or nothing when the results have no load-curve runs.
+pub(crate) fn section(ctx: &mut Ctx<'_>) -> Result<String> {
+    let runs = &ctx.data.load_curve;
+    if runs.is_empty() {
+        return Ok(String::new());
+    }
+    let repeats = runs
+        .iter()
+        .filter_map(|r| r.record.repeat)
+        .max()
+        .unwrap_or(1);
+    let levels = levels(runs);
+    let fixed = fixed_rates(runs);
+    let mut out = String::from("### Latency against load\n\n");
+    out.push_str(&format!(
+        "`ws-loadgen echo`, open loop, pinned (server on core 0 with one worker, generator on core 1), \
+         every echo server in both flush modes, {repeats} interleaved repeats, each its own server process. \
+         Each *Load* is a share of the same server's closed-loop maximum (`throughput`, one message in flight \
+         per connection) measured earlier in the same repeat and mode; the fixed rate is the same for all. \
+         Latency is from each message's intended send time, undelivered messages counted at the drain bound. \
+         Every figure is the median of the repeats with their min–max; *Generator limited* counts the runs whose \
+         pacing error p99 was over a tenth of their latency p50 (their latency describes the generator). \
+         The 1-in-flight maximum is used because the 64-in-flight one is ten times what the open-loop generator \
+         can pace (see the generator's ceiling).\n\n",
+    ));
+    let failed = runs.iter().filter(|r| r.result.is_none()).count();
+    if failed > 0 {
+        out.push_str(&format!(
+            "{failed} run(s) failed and are left out (see `run.json`).\n\n"
+        ));
+    }
+    for flush in FLUSH_MODES {
+        let points: Vec<Point> = levels.iter().map(|&l| Point::Level(l)).collect();
+        let t = table(runs, flush, &points);
+        if t.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("#### `--flush {flush}`, against load\n\n"));
+        out.push_str(&t);
+        if let Some(&top) = levels.last()
+            && let Some(v) = verdict(runs, flush, Point::Level(top))
+        {
+            out.push_str(&v);
+        }
+        out.push_str(&plot(ctx, flush, &levels)?);
+    }
+    let runs = &ctx.data.load_curve;
+    for &rate in &fixed {
+        let point = Point::Fixed(rate);
+        for flush in FLUSH_MODES {
+            let t = table(runs, flush, &[point]);
+            if t.is_empty() {
+                continue;
+            }
+            out.push_str(&format!(
+                "#### `--flush {flush}`, {} offered\n\n",
+                format::rate(rate)
+            ));
+            out.push_str(&t);
+            if let Some(v) = verdict(runs, flush, point) {
+                out.push_str(&v);
+            }
+        }
+    }
+    Ok(out)
+}
