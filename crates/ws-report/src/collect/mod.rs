@@ -479,3 +479,43 @@ fn check_comm(pid: u32, name: &str) -> Result<()> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plans_fit_their_budgets() {
+        // The full comparison has 60 minutes, 52 of them planned: about
+        // 6 minutes of build and 10 of pinned Criterion leave 36 for collect.
+        let full = plan_estimate(false);
+        assert!(full.total_s() <= 36.0 * 60.0, "{full}");
+        // The quick path has 5: about a minute of Criterion leaves 3.5.
+        let quick = plan_estimate(true);
+        assert!(quick.total_s() <= 3.5 * 60.0, "{quick}");
+        assert_eq!(
+            full.runs,
+            full.by_scenario.iter().map(|(_, n, _)| n).sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn the_estimate_counts_warmup_and_duration_and_the_drain_only_of_slow_rooms() {
+        let p = Params::quick();
+        let runs = plan::runs(&p);
+        let echo = runs
+            .iter()
+            .find(|r| r.scenario == crate::manifest::Scenario::LoadCurve)
+            .expect("a load-curve run");
+        let e = estimate(std::slice::from_ref(echo));
+        let busy = humantime::parse_duration(p.load_duration).expect("duration")
+            + humantime::parse_duration(p.load_warmup).expect("warm-up");
+        assert!((e.total_s() - busy.as_secs_f64() - RUN_OVERHEAD_S).abs() < 1e-9);
+        let slow = runs
+            .iter()
+            .find(|r| r.subcommand == "slow")
+            .expect("a slow run");
+        let e = estimate(std::slice::from_ref(slow));
+        assert!((e.total_s() - load_bound(&slow.args).as_secs_f64() - RUN_OVERHEAD_S).abs() < 1e-9);
+    }
+}

@@ -310,3 +310,87 @@ pub(crate) fn section(ctx: &mut Ctx<'_>) -> Result<String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Mode, RunRecord, Scenario};
+
+    /// A `ws-loadgen echo --rate` result with the given figures.
+    fn result(p99_us: u64, bottleneck: bool) -> EchoResult {
+        let json = format!(
+            r#"{{"lost":0,"duplicated":0,"reordered":0,"corrupted":0,"close_codes":{{}},"dropped_connections":0,
+            "mode":"open","config":{{"conns":64,"size":64,"duration":"2s","warmup":"500ms","rate":20000.0,"inflight":1,"encoding":"binary","verify":true,"drain_timeout":"2s"}},
+            "duration_s":2.0,"sent":40000,"received":40000,"throughput_msgs_per_s":20000.0,
+            "latency":{{"delivered":{l},"with_undelivered":{l},"undelivered":0,"drain_bound_us":2000000}},
+            "delivered_fraction_worst":1.0,
+            "generator":{{"threads":1,"bottleneck":{bottleneck},"pacing_error":{{"p50_us":4,"p99_us":30,"max_us":900}}}},
+            "server":null}}"#,
+            l = format!(
+                r#"{{"count":40000,"mean_us":60.0,"p50_us":50,"p90_us":80,"p99_us":{p99_us},"p99_9_us":900,"p99_99_us":950,"max_us":1000}}"#
+            ),
+        );
+        serde_json::from_str(&json).expect("a valid fixture")
+    }
+
+    fn run(server: &str, case: &str, repeat: u32, p99_us: u64) -> Run<EchoResult> {
+        Run {
+            record: RunRecord {
+                scenario: Scenario::LoadCurve,
+                server: server.into(),
+                mode: Mode::Pinned,
+                case: format!("batched-{case}"),
+                rate: Some(20_000.0),
+                stem: format!("load-curve/pinned/{server}-batched-{case}-r{repeat}"),
+                server_command: Vec::new(),
+                load_command: Vec::new(),
+                error: None,
+                server_panics: None,
+                flush: Some("batched".into()),
+                repeat: Some(repeat),
+                shutdown: None,
+            },
+            result: Some(result(p99_us, repeat == 3)),
+        }
+    }
+
+    #[test]
+    fn cases_name_their_point() {
+        let level = run("ws-std-mutex", "load-80", 1, 100);
+        assert_eq!(Point::of(&level), Some(Point::Level(80)));
+        let fixed = run("ws-std-mutex", "rate-20000", 1, 100);
+        assert_eq!(Point::of(&fixed), Some(Point::Fixed(20_000.0)));
+    }
+
+    #[test]
+    fn only_ranges_apart_are_called_a_difference() {
+        let mut runs = Vec::new();
+        for repeat in 1..=3 {
+            let r = u64::from(repeat);
+            runs.push(run(ECHO_REFERENCE, "load-95", repeat, 100 + r));
+            // Far above the reference in every repeat.
+            runs.push(run("ws-std-mutex", "load-95", repeat, 900 + r));
+            // Inside the reference's range.
+            runs.push(run("ws-tokio-mutex", "load-95", repeat, 101 + r));
+        }
+        let line = verdict(&runs, "batched", Point::Level(95)).expect("a reference");
+        assert!(line.contains("`ws-std-mutex` above it"), "{line}");
+        assert!(line.contains("`ws-tokio-mutex` about the same"), "{line}");
+        let t = table(&runs, "batched", &[Point::Level(95)]);
+        // Median with min–max, and the one generator-limited repeat counted.
+        assert!(t.contains("902 µs (901 µs–903 µs)"), "{t}");
+        assert!(t.contains("1 of 3"), "{t}");
+    }
+
+    #[test]
+    fn no_load_curve_runs_render_nothing() {
+        let data = super::super::data::Data::default();
+        let mut ctx = Ctx {
+            data: &data,
+            results_link: "results".into(),
+            plots: Vec::new(),
+        };
+        assert_eq!(section(&mut ctx).expect("renders"), "");
+        assert!(ctx.plots.is_empty());
+    }
+}
