@@ -115,7 +115,7 @@ pub struct Params {
     pub saturation_size: usize,
     /// Saturation: total send rates of all members, messages/s (deliveries/s = rate × members).
     pub saturation_rates: Vec<u32>,
-    /// Saturation: repeats (fewer than `repeats`: each run is longer and the budget is shared).
+    /// Saturation: interleaved repeats.
     pub saturation_repeats: u32,
     /// Saturation: measured time.
     pub saturation_duration: &'static str,
@@ -224,12 +224,14 @@ impl Params {
             // 32 members all sending 64 B: 3,000, 6,000 and 12,000 messages/s
             // are 96k, 192k and 384k deliveries/s, below, at and beyond what
             // the strategies carry on one pinned worker (issue 10). 4 room
-            // servers × 2 modes × 3 rates = 24 runs of ~7 s: about 3 minutes.
+            // servers × 2 modes × 3 rates × 3 repeats = 72 runs of ~3.5 s:
+            // about 4 minutes (2 s measured, was 3 s once: repeats give the
+            // range, and 2 s holds 190k–770k deliveries).
             saturation_conns: 32,
             saturation_size: 64,
             saturation_rates: vec![3_000, 6_000, 12_000],
-            saturation_repeats: 1,
-            saturation_duration: "3s",
+            saturation_repeats: 3,
+            saturation_duration: "2s",
             // 5 echo servers × 2 modes × (4 levels + the fixed rate) × 3
             // repeats = 150 runs of ~2.5 s plus start-up: about 9 minutes.
             // The maximum is the 1-in-flight closed loop (wrk's, one request
