@@ -13,7 +13,7 @@ use super::Ctx;
 use super::data::Run;
 use super::flush::Spread;
 use super::format;
-use super::plots::{self, Series};
+use super::plots::{self, Ranges, Series};
 use super::table::{Align, Table};
 use crate::Result;
 use crate::collect::plan::LOAD_CASE;
@@ -211,32 +211,44 @@ fn verdict(runs: &[Run<EchoResult>], flush: &str, point: Point) -> Option<String
     Some(line)
 }
 
-/// The p99 against load, one line per server: medians (the table has the ranges).
+/// The p99 against load: a bar per server at each level, its median, with
+/// a whisker over the repeats' min–max.
 fn plot(ctx: &mut Ctx<'_>, flush: &str, levels: &[u32]) -> Result<String> {
     let runs = &ctx.data.load_curve;
     let categories: Vec<String> = levels.iter().map(|&l| Point::Level(l).label()).collect();
-    let series: Vec<Series> = CONTENDERS
-        .iter()
-        .map(|c| Series {
+    let mut series = Vec::new();
+    let mut ranges: Vec<Ranges> = Vec::new();
+    for c in &CONTENDERS {
+        let spreads: Vec<Option<Spread>> = levels
+            .iter()
+            .map(|&l| spread(&results(runs, c.name, flush, Point::Level(l)), p99))
+            .collect();
+        if spreads.iter().all(Option::is_none) {
+            continue;
+        }
+        series.push(Series {
             name: format!("{}/{flush}", c.name),
-            values: levels
+            values: spreads.iter().map(|s| s.map(|s| s.median / 1e3)).collect(),
+        });
+        ranges.push(
+            spreads
                 .iter()
-                .map(|&l| {
-                    spread(&results(runs, c.name, flush, Point::Level(l)), p99).map(|s| s.median)
-                })
+                .map(|s| s.map(|s| (s.min / 1e3, s.max / 1e3)))
                 .collect(),
-        })
-        .filter(|s| s.values.iter().any(Option::is_some))
-        .collect();
+        );
+    }
     if series.is_empty() {
         return Ok(String::new());
     }
     let file = format!("load-curve-{flush}.svg");
-    let svg = plots::percentile_lines(
+    let svg = plots::ranged_bars(
         &file,
         &format!("Echo p99 against load (share of closed-loop maximum), --flush {flush}"),
+        "p99 round trip, ms (median, min–max)",
         &categories,
         &series,
+        &ranges,
+        None,
     )?;
     Ok(format!(
         "{}\n",
