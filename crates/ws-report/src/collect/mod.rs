@@ -93,7 +93,7 @@ pub fn collect(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<RunMani
         git: env::git(&opts.workspace),
         rustc: env::rustc(&opts.workspace),
         machine: env::machine(),
-        modes: plan::modes(),
+        modes: plan::modes(&params),
         runs: Vec::new(),
     };
     let runs = plan::runs(&params);

@@ -97,7 +97,7 @@ pub struct Params {
     pub ceiling_conns: usize,
     /// Generator ceiling: the open-loop rate tried (the calibration figure).
     pub ceiling_rate: u32,
-    /// Throughput and saturation: interleaved repeats of every run (each its own server process).
+    /// Throughput and the load curve: interleaved repeats of every run (each its own server process).
     pub repeats: u32,
     /// Throughput: closed-loop echo connections.
     pub throughput_conns: usize,
@@ -214,7 +214,7 @@ impl Params {
             ceiling_conns: 64,
             ceiling_rate: 150_000,
             // 5 echo servers × 2 flush modes × 2 in-flight cases × 3 repeats
-            // = 60 runs of ~5 s: about 5 minutes (see the README's budget).
+            // = 60 runs of ~4.5 s: about 4.5 minutes (see the README's budget).
             repeats: 3,
             throughput_conns: 64,
             throughput_size: 64,
@@ -316,21 +316,23 @@ impl Params {
     }
 }
 
-/// Workers and pinning of each mode, for `run.json` and the report.
+/// Workers and pinning of each mode the plan uses (`params`' latency
+/// placements; every other scenario runs pinned), for `run.json` and the report.
 #[must_use]
-pub fn modes() -> Vec<ModeInfo> {
-    vec![
-        ModeInfo {
-            mode: Mode::Pinned,
-            server: "taskset -c 0, --workers 1 (one tokio worker on core 0)".into(),
-            load: "ws-loadgen --cpu 1, one current-thread runtime on core 1".into(),
-        },
-        ModeInfo {
+pub fn modes(params: &Params) -> Vec<ModeInfo> {
+    let mut modes = vec![ModeInfo {
+        mode: Mode::Pinned,
+        server: "taskset -c 0, --workers 1 (one tokio worker on core 0)".into(),
+        load: "ws-loadgen --cpu 1, one current-thread runtime on core 1".into(),
+    }];
+    if params.latency_modes.contains(&Mode::Unpinned) {
+        modes.push(ModeInfo {
             mode: Mode::Unpinned,
             server: "--workers 2, no pinning".into(),
             load: "ws-loadgen, one current-thread runtime, no pinning".into(),
-        },
-    ]
+        });
+    }
+    modes
 }
 
 /// Server worker threads in a mode.
@@ -638,9 +640,11 @@ pub const DETECT_QUIET: &str = "detect-quiet";
 /// Detection in a busy room.
 pub const DETECT_BUSY: &str = "detect-busy";
 
-/// Every run, in order: latency (pinned, then unpinned; by rate; servers
-/// interleaved so drift hits them alike), slow consumer, contention, slow
-/// readers, memory, reliability, the generator's ceiling.
+/// Every run, in order: latency (by placement and rate; servers interleaved
+/// so drift hits them alike), slow consumer, contention, slow readers,
+/// memory, reliability, the generator's ceiling, then the repeated series:
+/// throughput with the load curve (each round the throughput runs first, so
+/// that every load level finds its maximum), and saturation.
 #[must_use]
 pub fn runs(p: &Params) -> Vec<Run> {
     let mut runs = Vec::new();
