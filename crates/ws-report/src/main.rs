@@ -30,7 +30,7 @@ enum Command {
         /// Results directory (default: results, or target/ws-report-quick/results with --quick).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Shrink every duration and count (a smoke run of under a minute).
+        /// Shrink every duration and count, one repeat (a smoke run of about 3 minutes).
         #[arg(long)]
         quick: bool,
         /// Where the release binaries are.
@@ -40,7 +40,7 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Copy Criterion's pinned and unpinned baselines into the results.
+    /// Copy Criterion's pinned (and, if present, unpinned) baselines into the results.
     ImportCriterion {
         /// Criterion's output directory.
         #[arg(long, default_value = "target/criterion")]
