@@ -3,10 +3,12 @@
 //! Four steps, one subcommand each of the `ws-report` binary:
 //! - [`collect`]: runs the `ws-loadgen` scenarios that Criterion cannot
 //!   express (open-loop latency, slow-consumer isolation, memory per
-//!   connection, closed-loop echo throughput and room saturation in both
-//!   `--flush` policies) against the release servers, each a child process,
-//!   and stores every raw result under `results/`;
-//! - [`criterion`]: copies Criterion's `pinned` and `unpinned` baselines into
+//!   connection, and in both `--flush` policies, repeated and interleaved:
+//!   closed-loop echo throughput, open-loop latency against load and room
+//!   saturation) against the release servers, each a child process, and
+//!   stores every raw result under `results/`; it prints the plan's run count
+//!   and estimated time first (`--dry-run`: only that);
+//! - [`criterion`]: copies Criterion's `pinned` (and `unpinned`, if run) baselines into
 //!   `results/criterion/`, so the report never reads `target/`;
 //! - [`render`]: regenerates `RESULTS.md` and its SVG plots from the files in
 //!   `results/` alone;

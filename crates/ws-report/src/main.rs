@@ -30,14 +30,17 @@ enum Command {
         /// Results directory (default: results, or target/ws-report-quick/results with --quick).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Shrink every duration and count (a smoke run of under a minute).
+        /// Shrink every duration and count, one repeat (a smoke run of about 3 minutes).
         #[arg(long)]
         quick: bool,
         /// Where the release binaries are.
         #[arg(long, default_value = "target/release")]
         bin_dir: PathBuf,
+        /// Print the plan's run count and estimated duration, and run nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
-    /// Copy Criterion's pinned and unpinned baselines into the results.
+    /// Copy Criterion's pinned (and, if present, unpinned) baselines into the results.
     ImportCriterion {
         /// Criterion's output directory.
         #[arg(long, default_value = "target/criterion")]
@@ -75,7 +78,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             quick,
             bin_dir,
+            dry_run,
         } => {
+            if dry_run {
+                println!("{}", collect::plan_estimate(quick));
+                return Ok(());
+            }
             let out = out.unwrap_or_else(|| {
                 PathBuf::from(if quick {
                     "target/ws-report-quick/results"

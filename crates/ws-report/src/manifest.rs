@@ -57,6 +57,11 @@ pub enum Scenario {
     /// Every member of a room sending, open loop at rising rates, every room
     /// server in both flush modes: where each strategy saturates.
     Saturation,
+    /// Open-loop echo at fractions of each server's closed-loop maximum
+    /// measured in the same repeat, and at one fixed rate: every echo
+    /// server in both flush modes, repeated and interleaved.
+    #[serde(rename = "load-curve")]
+    LoadCurve,
 }
 
 impl Scenario {
@@ -72,6 +77,7 @@ impl Scenario {
             Self::Ceiling => "ceiling",
             Self::Throughput => "throughput",
             Self::Saturation => "saturation",
+            Self::LoadCurve => "load-curve",
         }
     }
 }

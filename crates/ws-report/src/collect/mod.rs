@@ -77,6 +77,7 @@ pub fn collect(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<RunMani
     let layout = Layout::new(&opts.out);
     for dir in [
         "latency",
+        "load-curve",
         "slow",
         "memory",
         "reliability",
@@ -92,10 +93,11 @@ pub fn collect(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<RunMani
         git: env::git(&opts.workspace),
         rustc: env::rustc(&opts.workspace),
         machine: env::machine(),
-        modes: plan::modes(),
+        modes: plan::modes(&params),
         runs: Vec::new(),
     };
     let runs = plan::runs(&params);
+    progress(&estimate(&runs).to_string());
     let mut failed = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let label = format!(
@@ -126,7 +128,10 @@ pub fn collect(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<RunMani
             repeat: run.repeat,
             shutdown: None,
         };
-        let outcome = execute(run, opts, &layout, &loadgen, &mut record);
+        let outcome = resolve_rate(run, &layout).and_then(|run| {
+            record.rate = run.rate;
+            execute(&run, opts, &layout, &loadgen, &mut record)
+        });
         // Counted whatever the outcome: a panic is worth reporting most when the run failed.
         record.server_panics = count_panics(&layout.run_file(&record.stem, "server.log"));
         match outcome {
@@ -150,6 +155,116 @@ pub fn collect(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<RunMani
         Ok(manifest)
     } else {
         Err(Error::RunsFailed(failed))
+    }
+}
+
+/// The run with its offered rate known: a run whose rate is a share of an
+/// earlier run's achieved rate reads that run's result now.
+fn resolve_rate(run: &Run, layout: &Layout) -> Result<Run> {
+    let (Some(of), Some(source)) = (&run.rate_of, run.rate_source()) else {
+        return Ok(run.clone());
+    };
+    let json = layout.run_file(&source, "json");
+    if !json.is_file() {
+        return Err(Error::Process(format!(
+            "no maximum to take {}% of: {source} has no result (did it fail?)",
+            of.percent
+        )));
+    }
+    let measured: crate::loadgen::EchoResult = fsio::read_json(&json)?;
+    let rate = measured.throughput_msgs_per_s * f64::from(of.percent) / 100.0;
+    if !rate.is_finite() || rate < 1.0 {
+        return Err(Error::Process(format!(
+            "{source} achieved {} messages/s: no rate to offer",
+            measured.throughput_msgs_per_s
+        )));
+    }
+    // Saturating float-to-int: a rate above u32::MAX is impossible here anyway.
+    Ok(run.with_rate(rate.round() as u32))
+}
+
+/// The estimate of the full (or `--quick`) plan, without running anything.
+#[must_use]
+pub fn plan_estimate(quick: bool) -> Estimate {
+    let params = if quick {
+        Params::quick()
+    } else {
+        Params::full()
+    };
+    estimate(&plan::runs(&params))
+}
+
+/// The up-front estimate of a collection: how many runs, and how long.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    /// Runs planned.
+    pub runs: usize,
+    /// Estimated seconds per scenario directory, in plan order.
+    pub by_scenario: Vec<(&'static str, usize, f64)>,
+}
+
+impl Estimate {
+    /// Estimated seconds in all.
+    #[must_use]
+    pub fn total_s(&self) -> f64 {
+        self.by_scenario.iter().map(|(_, _, s)| s).sum()
+    }
+}
+
+impl std::fmt::Display for Estimate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total = self.total_s();
+        write!(
+            f,
+            "plan: {} runs, about {:.0} s ({:.1} min):",
+            self.runs,
+            total,
+            total / 60.0
+        )?;
+        for (dir, n, s) in &self.by_scenario {
+            write!(f, " {dir} {n} runs {s:.0} s;")?;
+        }
+        Ok(())
+    }
+}
+
+/// Seconds a run costs beyond its load's own durations: starting the
+/// server and waiting for `/healthz`, the generator's start and connects,
+/// saving `/metrics`, stopping the server. From the `ok (… s)` lines of a
+/// `--quick` collection on the 2-core machine (0.2 s a run), with margin.
+pub const RUN_OVERHEAD_S: f64 = 0.5;
+
+/// The estimate for `runs`: each run's warm-up, duration, hold and settle
+/// (up to the SIGTERM for a shutdown run), its drain bound when a room
+/// member reads slowly or not at all (then the drain runs out), plus
+/// [`RUN_OVERHEAD_S`].
+#[must_use]
+pub fn estimate(runs: &[Run]) -> Estimate {
+    let mut by_scenario: Vec<(&'static str, usize, f64)> = Vec::new();
+    for run in runs {
+        let busy = run.sigterm_after.map_or_else(
+            || {
+                if run.subcommand == "slow" {
+                    load_bound(&run.args)
+                } else {
+                    busy_bound(&run.args)
+                }
+            },
+            |after| humantime::parse_duration(after).unwrap_or_default(),
+        );
+        let s = busy.as_secs_f64() + RUN_OVERHEAD_S;
+        let dir = run.scenario.dir();
+        match by_scenario.iter_mut().find(|(d, _, _)| *d == dir) {
+            Some(entry) => {
+                entry.1 += 1;
+                entry.2 += s;
+            }
+            None => by_scenario.push((dir, 1, s)),
+        }
+    }
+    Estimate {
+        runs: runs.len(),
+        by_scenario,
     }
 }
 
@@ -321,15 +436,30 @@ fn create(path: &Path) -> Result<File> {
     File::create(path).map_err(fsio::io_err(path))
 }
 
-/// The sum of the durations in a run's arguments (warm-up, duration, hold).
+/// The sum of the durations in a run's arguments (warm-up, duration, hold,
+/// drain, settle): how long its load may take at most.
 fn load_bound(args: &[String]) -> Duration {
+    durations(
+        args,
+        &[
+            "--duration",
+            "--warmup",
+            "--hold",
+            "--drain-timeout",
+            "--settle",
+        ],
+    )
+}
+
+/// What a run's load usually takes: [`load_bound`] without the drain, which
+/// ends as soon as the last reply is in.
+fn busy_bound(args: &[String]) -> Duration {
+    durations(args, &["--duration", "--warmup", "--hold", "--settle"])
+}
+
+fn durations(args: &[String], flags: &[&str]) -> Duration {
     args.windows(2)
-        .filter(|w| {
-            matches!(
-                w[0].as_str(),
-                "--duration" | "--warmup" | "--hold" | "--drain-timeout" | "--settle"
-            )
-        })
+        .filter(|w| flags.contains(&w[0].as_str()))
         .filter_map(|w| humantime::parse_duration(&w[1]).ok())
         .sum()
 }
@@ -347,5 +477,45 @@ fn check_comm(pid: u32, name: &str) -> Result<()> {
             "pid {pid} is {:?}, not {name}: memory and CPU would be sampled from the wrong process",
             comm.trim_end()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plans_fit_their_budgets() {
+        // The full comparison has 60 minutes, 52 of them planned: about
+        // 6 minutes of build and 10 of pinned Criterion leave 36 for collect.
+        let full = plan_estimate(false);
+        assert!(full.total_s() <= 36.0 * 60.0, "{full}");
+        // The quick path has 5: about a minute of Criterion leaves 3.5.
+        let quick = plan_estimate(true);
+        assert!(quick.total_s() <= 3.5 * 60.0, "{quick}");
+        assert_eq!(
+            full.runs,
+            full.by_scenario.iter().map(|(_, n, _)| n).sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn the_estimate_counts_warmup_and_duration_and_the_drain_only_of_slow_rooms() {
+        let p = Params::quick();
+        let runs = plan::runs(&p);
+        let echo = runs
+            .iter()
+            .find(|r| r.scenario == crate::manifest::Scenario::LoadCurve)
+            .expect("a load-curve run");
+        let e = estimate(std::slice::from_ref(echo));
+        let busy = humantime::parse_duration(p.load_duration).expect("duration")
+            + humantime::parse_duration(p.load_warmup).expect("warm-up");
+        assert!((e.total_s() - busy.as_secs_f64() - RUN_OVERHEAD_S).abs() < 1e-9);
+        let slow = runs
+            .iter()
+            .find(|r| r.subcommand == "slow")
+            .expect("a slow run");
+        let e = estimate(std::slice::from_ref(slow));
+        assert!((e.total_s() - load_bound(&slow.args).as_secs_f64() - RUN_OVERHEAD_S).abs() < 1e-9);
     }
 }

@@ -7,8 +7,10 @@ use crate::manifest::{Mode, ModeInfo, Scenario};
 /// The scenarios' parameters.
 #[derive(Clone, Debug)]
 pub struct Params {
-    /// Open-loop echo: total offered rates, messages/s.
+    /// Open-loop echo, one long run per server: total offered rates, messages/s.
     pub latency_rates: Vec<u32>,
+    /// Open-loop echo, one long run per server: the placements measured.
+    pub latency_modes: Vec<Mode>,
     /// Open-loop echo: connections.
     pub latency_conns: usize,
     /// Open-loop echo: message size.
@@ -95,7 +97,7 @@ pub struct Params {
     pub ceiling_conns: usize,
     /// Generator ceiling: the open-loop rate tried (the issue's calibration figure).
     pub ceiling_rate: u32,
-    /// Throughput and saturation: interleaved repeats of every run (each its own server process).
+    /// Throughput and the load curve: interleaved repeats of every run (each its own server process).
     pub repeats: u32,
     /// Throughput: closed-loop echo connections.
     pub throughput_conns: usize,
@@ -113,10 +115,22 @@ pub struct Params {
     pub saturation_size: usize,
     /// Saturation: total send rates of all members, messages/s (deliveries/s = rate × members).
     pub saturation_rates: Vec<u32>,
-    /// Saturation: repeats (fewer than `repeats`: each run is longer and the budget is shared).
+    /// Saturation: interleaved repeats.
     pub saturation_repeats: u32,
     /// Saturation: measured time.
     pub saturation_duration: &'static str,
+    /// Load curve: offered rates as percentages of the server's closed-loop
+    /// maximum (the throughput run at `load_reference_inflight` in flight,
+    /// same server, flush mode and repeat).
+    pub load_levels: Vec<u32>,
+    /// Load curve: the in-flight count of the throughput run that sets the maximum.
+    pub load_reference_inflight: u64,
+    /// Load curve: the fixed offered rate every server also gets, messages/s.
+    pub load_fixed_rate: u32,
+    /// Load curve: measured time of each point.
+    pub load_duration: &'static str,
+    /// Load curve: warm-up of each point.
+    pub load_warmup: &'static str,
 }
 
 impl Params {
@@ -124,7 +138,13 @@ impl Params {
     #[must_use]
     pub fn full() -> Self {
         Self {
-            latency_rates: vec![20_000, 60_000],
+            // One long pinned run per server at the issue's pacing point, for
+            // the deep percentiles (p99.9 needs many samples); the repeated,
+            // interleaved latency figures are the load curve's. The unpinned
+            // runs and the 60,000/s rate were dropped for the repeats (the load
+            // curve covers rates up to each server's knee).
+            latency_rates: vec![20_000],
+            latency_modes: vec![Mode::Pinned],
             latency_conns: 64,
             latency_size: 64,
             duration: "10s",
@@ -194,7 +214,7 @@ impl Params {
             ceiling_conns: 64,
             ceiling_rate: 150_000,
             // 5 echo servers × 2 flush modes × 2 in-flight cases × 3 repeats
-            // = 60 runs of ~5 s: about 5 minutes (see the README's budget).
+            // = 60 runs of ~4.5 s: about 4.5 minutes (see the README's budget).
             repeats: 3,
             throughput_conns: 64,
             throughput_size: 64,
@@ -204,12 +224,25 @@ impl Params {
             // 32 members all sending 64 B: 3,000, 6,000 and 12,000 messages/s
             // are 96k, 192k and 384k deliveries/s, below, at and beyond what
             // the strategies carry on one pinned worker (issue 10). 4 room
-            // servers × 2 modes × 3 rates = 24 runs of ~7 s: about 3 minutes.
+            // servers × 2 modes × 3 rates × 3 repeats = 72 runs of ~3.5 s:
+            // about 4 minutes (2 s measured, was 3 s once: repeats give the
+            // range, and 2 s holds 190k–770k deliveries).
             saturation_conns: 32,
             saturation_size: 64,
             saturation_rates: vec![3_000, 6_000, 12_000],
-            saturation_repeats: 1,
-            saturation_duration: "3s",
+            saturation_repeats: 3,
+            saturation_duration: "2s",
+            // 5 echo servers × 2 modes × (4 levels + the fixed rate) × 3
+            // repeats = 150 runs of ~2.5 s plus start-up: about 9 minutes.
+            // The maximum is the 1-in-flight closed loop (wrk's, one request
+            // per connection): the 64-in-flight one (~1.8M/s batched) is ten
+            // times what the open-loop generator can pace (see the ceiling
+            // runs), so every level of it would be generator limited.
+            load_levels: vec![10, 50, 80, 95],
+            load_reference_inflight: 1,
+            load_fixed_rate: 20_000,
+            load_duration: "2s",
+            load_warmup: "500ms",
         }
     }
 
@@ -218,6 +251,7 @@ impl Params {
     pub fn quick() -> Self {
         Self {
             latency_rates: vec![2_000],
+            latency_modes: vec![Mode::Pinned],
             latency_conns: 8,
             latency_size: 64,
             duration: "1s",
@@ -261,8 +295,8 @@ impl Params {
             shutdown_grace: "5s",
             ceiling_conns: 8,
             ceiling_rate: 2_000,
-            // Two repeats, so that the smoke run exercises the ranges.
-            repeats: 2,
+            // One repeat: a smoke run shows every step works, not ranges.
+            repeats: 1,
             throughput_conns: 8,
             throughput_size: 64,
             throughput_inflight: vec![1, 64],
@@ -273,25 +307,32 @@ impl Params {
             saturation_rates: vec![400],
             saturation_repeats: 1,
             saturation_duration: "300ms",
+            load_levels: vec![50, 95],
+            load_reference_inflight: 1,
+            load_fixed_rate: 2_000,
+            load_duration: "300ms",
+            load_warmup: "100ms",
         }
     }
 }
 
-/// Workers and pinning of each mode, for `run.json` and the report.
+/// Workers and pinning of each mode the plan uses (`params`' latency
+/// placements; every other scenario runs pinned), for `run.json` and the report.
 #[must_use]
-pub fn modes() -> Vec<ModeInfo> {
-    vec![
-        ModeInfo {
-            mode: Mode::Pinned,
-            server: "taskset -c 0, --workers 1 (one tokio worker on core 0)".into(),
-            load: "ws-loadgen --cpu 1, one current-thread runtime on core 1".into(),
-        },
-        ModeInfo {
+pub fn modes(params: &Params) -> Vec<ModeInfo> {
+    let mut modes = vec![ModeInfo {
+        mode: Mode::Pinned,
+        server: "taskset -c 0, --workers 1 (one tokio worker on core 0)".into(),
+        load: "ws-loadgen --cpu 1, one current-thread runtime on core 1".into(),
+    }];
+    if params.latency_modes.contains(&Mode::Unpinned) {
+        modes.push(ModeInfo {
             mode: Mode::Unpinned,
             server: "--workers 2, no pinning".into(),
             load: "ws-loadgen, one current-thread runtime, no pinning".into(),
-        },
-    ]
+        });
+    }
+    modes
 }
 
 /// Server worker threads in a mode.
@@ -334,7 +375,24 @@ pub struct Run {
     pub flush: Option<&'static str>,
     /// Which repeat of an interleaved series this is (1, 2, …).
     pub repeat: Option<u32>,
+    /// An offered rate known only once another run of the same series has
+    /// measured: `args` then hold [`RATE_PLACEHOLDER`] after `--rate`.
+    pub rate_of: Option<RateOf>,
 }
+
+/// An offered rate as a share of what an earlier run measured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateOf {
+    /// The scenario of the run that measured the maximum.
+    pub scenario: Scenario,
+    /// Its case (flush policy included), with the same server, mode and repeat as this run.
+    pub case: String,
+    /// Percent of its achieved rate to offer.
+    pub percent: u32,
+}
+
+/// Stands for the offered rate in the arguments of a run with [`Run::rate_of`].
+pub const RATE_PLACEHOLDER: &str = "{rate}";
 
 impl Run {
     /// Files' path under `results/`, without extension.
@@ -374,6 +432,42 @@ impl Run {
             sigterm_after: None,
             flush: None,
             repeat: None,
+            rate_of: None,
+        }
+    }
+
+    /// The stem of the run whose achieved rate sets this one's (same server,
+    /// mode and repeat), when it has one.
+    #[must_use]
+    pub fn rate_source(&self) -> Option<String> {
+        let of = self.rate_of.as_ref()?;
+        let source = Self {
+            scenario: of.scenario,
+            case: of.case.clone(),
+            ..self.clone()
+        };
+        Some(source.stem())
+    }
+
+    /// This run with its offered rate known: `rate` replaces
+    /// [`RATE_PLACEHOLDER`] in the arguments and is recorded.
+    #[must_use]
+    pub fn with_rate(&self, rate: u32) -> Self {
+        let args = self
+            .args
+            .iter()
+            .map(|a| {
+                if a == RATE_PLACEHOLDER {
+                    rate.to_string()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        Self {
+            args,
+            rate: Some(f64::from(rate)),
+            ..self.clone()
         }
     }
 
@@ -546,13 +640,15 @@ pub const DETECT_QUIET: &str = "detect-quiet";
 /// Detection in a busy room.
 pub const DETECT_BUSY: &str = "detect-busy";
 
-/// Every run, in order: latency (pinned, then unpinned; by rate; servers
-/// interleaved so drift hits them alike), slow consumer, contention, slow
-/// readers, memory, reliability, the generator's ceiling.
+/// Every run, in order: latency (by placement and rate; servers interleaved
+/// so drift hits them alike), slow consumer, contention, slow readers,
+/// memory, reliability, the generator's ceiling, then the repeated series:
+/// throughput with the load curve (each round the throughput runs first, so
+/// that every load level finds its maximum), and saturation.
 #[must_use]
 pub fn runs(p: &Params) -> Vec<Run> {
     let mut runs = Vec::new();
-    for mode in [Mode::Pinned, Mode::Unpinned] {
+    for &mode in &p.latency_modes {
         for &rate in &p.latency_rates {
             for server in CONTENDERS {
                 runs.push(Run {
@@ -634,9 +730,17 @@ pub fn runs(p: &Params) -> Vec<Run> {
     }
     runs.extend(reliability(p));
     runs.extend(ceiling(p));
-    runs.extend(throughput(p));
+    runs.extend(echo_series(p));
     runs.extend(saturation(p));
     runs
+}
+
+/// The repeated echo series: closed-loop throughput, then the load curve
+/// that takes its maximum from it, in every round; rounds interleaved.
+fn echo_series(p: &Params) -> Vec<Run> {
+    let mut round = throughput(p);
+    round.extend(load_curve(p));
+    interleaved(p.repeats, &round)
 }
 
 /// Closed-loop echo, pinned, every echo server in both flush modes at each
@@ -666,7 +770,71 @@ fn throughput(p: &Params) -> Vec<Run> {
         route: "/ws/echo",
         subcommand: "echo",
     };
-    series.runs(p.repeats, cases.collect())
+    series.round(cases.collect())
+}
+
+/// The load-curve case of a level: `load-<percent>`.
+pub const LOAD_CASE: &str = "load-";
+
+/// Open-loop echo, pinned, every echo server in both flush modes: at each
+/// level of `load_levels` (percent of the same server's closed-loop maximum
+/// in the same mode and repeat) and at the fixed rate.
+fn load_curve(p: &Params) -> Vec<Run> {
+    let load = |rate: &str| {
+        timed(
+            p.load_duration,
+            p.load_warmup,
+            p.drain,
+            &[
+                "--conns",
+                &p.latency_conns.to_string(),
+                "--size",
+                &p.latency_size.to_string(),
+                "--rate",
+                rate,
+            ],
+        )
+    };
+    let mut cases: Vec<(String, Option<f64>, Vec<String>)> = p
+        .load_levels
+        .iter()
+        .map(|level| (format!("{LOAD_CASE}{level}"), None, load(RATE_PLACEHOLDER)))
+        .collect();
+    let fixed = p.load_fixed_rate;
+    cases.push((
+        format!("rate-{fixed}"),
+        Some(f64::from(fixed)),
+        load(&fixed.to_string()),
+    ));
+    let echo = |_: &Contender| true;
+    let series = FlushSeries {
+        scenario: Scenario::LoadCurve,
+        serves: &echo,
+        route: "/ws/echo",
+        subcommand: "echo",
+    };
+    let reference = format!("inflight-{}", p.load_reference_inflight);
+    series
+        .round(cases)
+        .into_iter()
+        .map(|run| {
+            let level = run
+                .case
+                .split_once(LOAD_CASE)
+                .and_then(|(_, l)| l.parse().ok());
+            match (level, run.flush) {
+                (Some(percent), Some(flush)) => Run {
+                    rate_of: Some(RateOf {
+                        scenario: Scenario::Throughput,
+                        case: format!("{flush}-{reference}"),
+                        percent,
+                    }),
+                    ..run
+                },
+                _ => run,
+            }
+        })
+        .collect()
 }
 
 /// Every member of one room sending, open loop, pinned, every room server in
@@ -695,11 +863,12 @@ fn saturation(p: &Params) -> Vec<Run> {
         route: "/ws/room/saturation",
         subcommand: "room",
     };
-    series.runs(p.saturation_repeats, cases.collect())
+    interleaved(p.saturation_repeats, &series.round(cases.collect()))
 }
 
 /// A scenario run by every server it applies to in both flush policies:
-/// the skeleton the throughput and saturation runs share.
+/// the skeleton every repeated scenario shares (throughput, load curve,
+/// saturation). A round is built here; [`interleaved`] repeats rounds.
 struct FlushSeries<'a> {
     scenario: Scenario,
     /// Which servers run it.
@@ -709,10 +878,9 @@ struct FlushSeries<'a> {
 }
 
 impl FlushSeries<'_> {
-    /// One round is every (case, server, policy), pinned; `repeats` rounds,
-    /// [`interleaved`]. A case is its name, its offered rate and its
-    /// `ws-loadgen` arguments.
-    fn runs(&self, repeats: u32, cases: Vec<(String, Option<f64>, Vec<String>)>) -> Vec<Run> {
+    /// One round: every (case, server, policy), pinned. A case is its name,
+    /// its offered rate and its `ws-loadgen` arguments.
+    fn round(&self, cases: Vec<(String, Option<f64>, Vec<String>)>) -> Vec<Run> {
         let mut round = Vec::new();
         for (case, rate, args) in cases {
             for server in CONTENDERS.into_iter().filter(|c| (self.serves)(c)) {
@@ -729,7 +897,7 @@ impl FlushSeries<'_> {
                 }
             }
         }
-        interleaved(repeats, &round)
+        round
     }
 }
 
@@ -912,6 +1080,57 @@ mod tests {
         stems.sort();
         stems.dedup();
         assert_eq!(stems.len(), runs.len(), "every run has its own files");
+    }
+
+    #[test]
+    fn every_load_level_takes_its_maximum_from_an_earlier_run_of_its_repeat() {
+        let p = Params::full();
+        let all = runs(&p);
+        let curve: Vec<(usize, &Run)> = all
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.scenario == Scenario::LoadCurve)
+            .collect();
+        let points = p.load_levels.len() + 1;
+        assert_eq!(
+            curve.len(),
+            CONTENDERS.len() * FLUSH_MODES.len() * points * p.repeats as usize
+        );
+        let mut levelled = 0;
+        for (i, run) in &curve {
+            assert_eq!(run.mode, Mode::Pinned);
+            let Some(source) = run.rate_source() else {
+                // The fixed rate: set in the plan, the same for every server.
+                assert_eq!(run.rate, Some(f64::from(p.load_fixed_rate)));
+                assert!(!run.args.iter().any(|a| a == RATE_PLACEHOLDER));
+                continue;
+            };
+            levelled += 1;
+            assert!(run.args.iter().any(|a| a == RATE_PLACEHOLDER));
+            let (j, _) = all
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.stem() == source)
+                .unwrap_or_else(|| panic!("{source} is not planned"));
+            assert!(j < *i, "{source} runs after {}", run.stem());
+            assert_eq!(all[j].repeat, run.repeat);
+            assert_eq!(all[j].flush, run.flush);
+            assert_eq!(all[j].server.name, run.server.name);
+        }
+        assert_eq!(levelled, curve.len() / points * p.load_levels.len());
+    }
+
+    #[test]
+    fn a_known_rate_replaces_the_placeholder() {
+        let p = Params::full();
+        let run = runs(&p)
+            .into_iter()
+            .find(|r| r.rate_of.is_some())
+            .expect("a load level");
+        let resolved = run.with_rate(12_345);
+        assert!(resolved.args.windows(2).any(|w| w == ["--rate", "12345"]));
+        assert_eq!(resolved.rate, Some(12_345.0));
+        assert_eq!(resolved.stem(), run.stem());
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct Data {
     pub throughput: Vec<Run<EchoResult>>,
     /// Every member of a room sending at rising rates, both flush modes.
     pub saturation: Vec<Run<RoomResult>>,
+    /// Open-loop echo against load, both flush modes, repeated.
+    pub load_curve: Vec<Run<EchoResult>>,
 }
 
 fn load_runs<T: DeserializeOwned>(
@@ -107,6 +109,7 @@ impl Data {
             ceiling: load_runs(layout, manifest.as_ref(), Scenario::Ceiling, "")?,
             throughput: load_runs(layout, manifest.as_ref(), Scenario::Throughput, "")?,
             saturation: load_runs(layout, manifest.as_ref(), Scenario::Saturation, "")?,
+            load_curve: load_runs(layout, manifest.as_ref(), Scenario::LoadCurve, "")?,
             server_metrics: super::strategy::load(layout, manifest.as_ref())?,
             index: criterion::load_index(layout)?,
             benches: criterion::load(layout)?,

@@ -9,6 +9,7 @@ pub mod data;
 pub mod flush;
 pub mod format;
 mod intro;
+mod load_curve;
 pub mod plots;
 mod reliability;
 mod scenarios;
@@ -122,6 +123,7 @@ pub fn render(results: &Path, report: &Path) -> Result<Rendered> {
     md.push_str(&scenarios::memory(&mut ctx)?);
     md.push_str(&reliability::section(&ctx));
     md.push_str(&scenarios::latency(&mut ctx)?);
+    md.push_str(&load_curve::section(&mut ctx)?);
     md.push_str(&ceiling::section(&ctx));
     md.push_str(&benches::others(&mut ctx)?);
     md.push_str(&claims::section(&ctx));
