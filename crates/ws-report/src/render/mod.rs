@@ -14,6 +14,7 @@ mod reliability;
 mod scenarios;
 mod slow_readers;
 mod strategy;
+pub mod svgtext;
 pub mod table;
 
 use std::path::{Component, Path, PathBuf};
