@@ -119,7 +119,7 @@ fn numbers_come_from_the_results() {
         })
         .expect("a strategy");
     let claims = md
-        .split("## Which one to pick when")
+        .split("## The findings, in sentences")
         .nth(1)
         .expect("claims section");
     let echo_claim = claims

@@ -143,3 +143,26 @@ fn repeated_figures_carry_their_range_and_single_runs_are_marked() {
         "{memory}"
     );
 }
+
+#[test]
+fn the_stalled_member_finding_names_the_rooms_that_froze() {
+    let md = report("verdict-stalled-sentence");
+    let line = md
+        .lines()
+        .find(|l| l.starts_with("- **When a client can stop reading**"))
+        .expect("the stalled-member finding");
+    // The fixture's stalled runs: server i has i frozen seconds, so every
+    // room but the first froze, and the first did not.
+    assert!(
+        line.contains(
+            "every healthy member of a `ws-std-mutex`, `ws-mpsc-writer` or `ws-ref-broadcast` room waited up to"
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains("`ws-std-mutex`: p99 1.00 s, 1 of 10 seconds frozen"),
+        "{line}"
+    );
+    assert!(line.contains("with `ws-tokio-mutex` "), "{line}");
+    assert!(!line.contains("gained the least"), "{line}");
+}
