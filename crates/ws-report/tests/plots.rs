@@ -57,3 +57,48 @@ fn committed_plots_have_no_overlapping_labels() {
     let bad = collisions(&results, &root.join("RESULTS.md"));
     assert!(bad.is_empty(), "{bad:#?}");
 }
+
+#[test]
+fn latency_is_drawn_as_a_percentile_spectrum_and_the_stall_as_a_timeline() {
+    let root = fixtures::scratch("plots-spectrum");
+    let results = root.join("results");
+    fixtures::results(&results);
+    let rendered = render::render(&results, &root.join("RESULTS.md")).expect("render");
+    let plot = |part: &str| {
+        rendered
+            .plots
+            .iter()
+            .find(|(name, _)| name.contains(part))
+            .unwrap_or_else(|| panic!("no plot named *{part}*"))
+    };
+    let (name, svg) = plot("spectrum");
+    assert!(
+        rendered.markdown.contains(&format!("/{name})")),
+        "{name} not linked"
+    );
+    // The 1/(1−p) axis, labelled at the percentiles HdrHistogram's plotter uses.
+    let labels: Vec<String> = svgtext::labels(svg).into_iter().map(|l| l.text).collect();
+    for tick in ["50", "90", "99", "99.9"] {
+        assert!(
+            labels.iter().any(|l| l == tick),
+            "{tick} missing from {labels:?}"
+        );
+    }
+    let (name, svg) = plot("timeline");
+    assert!(
+        rendered.markdown.contains(&format!("/{name})")),
+        "{name} not linked"
+    );
+    let labels: Vec<String> = svgtext::labels(svg).into_iter().map(|l| l.text).collect();
+    assert!(
+        labels.iter().any(|l| l == "one member stalled"),
+        "{labels:?}"
+    );
+    // The old charts are gone: eight bars at 100%, five flat percentile lines.
+    assert!(
+        !rendered
+            .plots
+            .iter()
+            .any(|(n, _)| n == "slow-isolation.svg")
+    );
+}
