@@ -77,8 +77,8 @@ fn legend<DB: DrawingBackend>(
 }
 
 /// Category labels under the x axis, centred at `i + 0.5`. A label wider
-/// than its slot (at about 7 px a character) is wrapped at its ", " into
-/// lines, so that neighbouring labels never run into one another.
+/// than its slot (at about 7 px a character) makes every label wrap at its
+/// ", " into lines, so that neighbouring labels never run into one another.
 fn category_labels<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     root: &DrawingArea<DB, Shift>,
     chart: &ChartContext<'_, DB, Cartesian2d<RangedCoordf64, Y>>,
@@ -91,7 +91,12 @@ fn category_labels<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     let slot =
         usize::try_from((right - left) / i32::try_from(categories.len().max(1)).unwrap_or(1))
             .unwrap_or(0);
-    let fits = (slot / 7).max(8);
+    let mut fits = (slot / 7).max(8);
+    // Once one label has to wrap, every label breaks at each comma, so that
+    // the same part of each condition sits on the same line.
+    if categories.iter().any(|c| c.chars().count() > fits) {
+        fits = 0;
+    }
     for (i, c) in categories.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(i as f64 + 0.5, y));
         for (line, text) in (0i32..).zip(wrap(c, fits)) {
