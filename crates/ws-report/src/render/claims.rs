@@ -104,8 +104,9 @@ struct Words<'a> {
     what: &'a str,
 }
 
-/// A ranking in words, best first: "{best}: …; {worst}: …", or "{all}
-/// about the same …: …" when every contender ties with the best.
+/// A ranking in words, best first: "{best} …; {worst} …", or "{all}
+/// about the same …: …" when every contender ties with the best. `{verb}`
+/// in the labels becomes "was" or "were" to agree with the cohort.
 fn ranking_words<T>(
     r: &Ranking<T>,
     words: &Words<'_>,
@@ -119,15 +120,16 @@ fn ranking_words<T>(
             join(r.leaders.iter().map(&describe).collect())
         );
     }
+    let label = |l: &str, n: usize| l.replace("{verb}", if n > 1 { "were" } else { "was" });
     let mut s = format!(
-        "{}: {}",
-        words.best,
+        "{} {}",
+        label(words.best, r.leaders.len()),
         cohort(&r.leaders, words.what, &describe)
     );
     if !r.trailers.is_empty() {
         s.push_str(&format!(
-            "; {}: {}",
-            words.worst,
+            "; {} {}",
+            label(words.worst, r.trailers.len()),
             cohort(&r.trailers, words.what, &describe)
         ));
     }
@@ -162,17 +164,17 @@ fn group_claim(
     // The naive form beside the best, when the group measured it.
     let naive = |name: &str| {
         data::geomean_ratio(&tables, Mode::Pinned, &format!("{name}/each"))
-            .map(|(r, _)| format!(" (naive `each`: {})", format::ratio(r)))
+            .map(|(r, _)| format!(" ({} flushing every message)", format::ratio(r)))
             .unwrap_or_default()
     };
     let ratio = |(name, ratio, _): &Ranked<usize>| {
-        format!("`{name}` {}{}", format::ratio(*ratio), naive(name))
+        format!("`{name}` at {}{}", format::ratio(*ratio), naive(name))
     };
     let words = Words {
         all: "",
         all_what: "throughput for every strategy",
-        best: "highest",
-        worst: "lowest",
+        best: "the fastest {verb}",
+        worst: "the slowest",
         what: "throughput",
     };
     Some(format!(
@@ -406,12 +408,12 @@ fn memory_claim(ctx: &Ctx<'_>) -> Option<String> {
         .collect();
     let r = rank(items, false)?;
     let conns = format::count(r.leaders.first()?.2 as f64);
-    let per = |(name, bytes, _): &Ranked<u64>| format!("`{name}` {}", format::bytes(*bytes));
+    let per = |(name, bytes, _): &Ranked<u64>| format!("`{name}` with {}", format::bytes(*bytes));
     let words = Words {
         all: "every server used ",
         all_what: &format!("memory per connection at {conns} connections"),
-        best: &format!("least memory per connection at {conns} connections"),
-        worst: "the most",
+        best: &format!("the least memory per connection at {conns} connections went to"),
+        worst: "the most to",
         what: "memory",
     };
     Some(format!(
@@ -436,11 +438,11 @@ fn latency_claim(ctx: &Ctx<'_>) -> Option<String> {
             })
             .collect();
     let r = rank(items, false)?;
-    let p99 = |(name, p99, ()): &Ranked<()>| format!("`{name}` {}", format::micros(*p99 as u64));
+    let p99 = |(name, p99, ()): &Ranked<()>| format!("`{name}`'s {}", format::micros(*p99 as u64));
     let words = Words {
         all: "the strategies had ",
         all_what: "p99",
-        best: "lowest p99 of the strategies",
+        best: "the lowest p99 of the strategies {verb}",
         worst: "the highest",
         what: "p99",
     };
