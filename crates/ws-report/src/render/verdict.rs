@@ -67,6 +67,8 @@ struct Row {
     figure: String,
     /// The figure in two or three words, for the Pick line.
     short: &'static str,
+    /// The server a ratio row divides by.
+    reference: Option<&'static str>,
     /// The section holding the evidence: (title, anchor).
     section: (&'static str, &'static str),
     better: Better,
@@ -144,7 +146,13 @@ impl Row {
         let Some(best) = &c.best else {
             return "–".into();
         };
-        let mut s = self.spread(best);
+        // A ratio's own reference is 1.00× by construction: say so instead
+        // of a range of 1.00×–1.00×.
+        let mut s = if self.unit_is_ratio_to(server) {
+            format!("{} (reference)", self.unit.show(best.median))
+        } else {
+            self.spread(best)
+        };
         if leaders.iter().any(|(l, _)| *l == server) {
             s = format!("**{s}** ✓");
         }
@@ -155,6 +163,11 @@ impl Row {
             s.push_str(&format!("<br>{note}"));
         }
         s
+    }
+
+    /// Whether `server` is the reference this row's ratios are taken to.
+    fn unit_is_ratio_to(&self, server: &str) -> bool {
+        matches!(self.unit, Unit::Ratio) && self.reference == Some(server)
     }
 
     /// The row's "Pick … when …" line, or None without figures.
@@ -243,6 +256,7 @@ fn echo_row(ctx: &Ctx<'_>, pipelined: bool) -> Option<Row> {
             "echo throughput ÷ `{ECHO_REFERENCE}`, {inflight} in flight per connection, pinned (higher is better)"
         ),
         short: "throughput",
+        reference: Some(ECHO_REFERENCE),
         section: ("Flush policy or strategy?", "flush-policy-or-strategy"),
         better: Better::Higher,
         unit: Unit::Ratio,
@@ -290,7 +304,7 @@ fn bench_row(
             "Criterion `{group}` throughput ÷ `{ROOM_REFERENCE}`, geometric mean over {conditions} pinned condition(s) (higher is better)"
         ),
         short: "throughput",
-
+        reference: Some(ROOM_REFERENCE),
         section,
         better: Better::Higher,
         unit: Unit::Ratio,
@@ -348,6 +362,7 @@ fn stalled_row(ctx: &Ctx<'_>) -> Option<Row> {
             format::micros(scenarios::FROZEN_US)
         ),
         short: "healthy p99",
+        reference: None,
         section: ("Slow consumer isolation", "slow-consumer-isolation"),
         better: Better::Lower,
         unit: Unit::Micros,
@@ -398,6 +413,7 @@ fn slow_reader_row(ctx: &Ctx<'_>) -> Option<Row> {
             super::claims::join(paces.iter().map(|p| format!("{p}%")).collect())
         ),
         short: "healthy p99",
+        reference: None,
         section: ("Slow readers", "slow-readers"),
         better: Better::Lower,
         unit: Unit::Micros,
@@ -436,6 +452,7 @@ fn memory_row(ctx: &Ctx<'_>) -> Option<Row> {
             format::count(conns as f64)
         ),
         short: "RSS per connection",
+        reference: None,
         section: ("Memory", "memory"),
         better: Better::Lower,
         unit: Unit::Bytes,
@@ -474,6 +491,7 @@ fn latency_row(ctx: &Ctx<'_>) -> Option<Row> {
             format::rate(rate)
         ),
         short: "p99",
+        reference: None,
         section: ("Latency", "latency"),
         better: Better::Lower,
         unit: Unit::Micros,
