@@ -119,7 +119,7 @@ fn numbers_come_from_the_results() {
         })
         .expect("a strategy");
     let claims = md
-        .split("## Which one to pick when")
+        .split("## The findings, in sentences")
         .nth(1)
         .expect("claims section");
     let echo_claim = claims
@@ -127,7 +127,7 @@ fn numbers_come_from_the_results() {
         .find(|l| l.contains("Request/reply"))
         .expect("echo claim");
     assert!(
-        echo_claim.contains(&format!("highest: `{}`", CONTENDERS[best].name)),
+        echo_claim.contains(&format!("the fastest was `{}`", CONTENDERS[best].name)),
         "{echo_claim}"
     );
     // Memory: the smallest RSS per connection wins.

@@ -2,7 +2,7 @@
 //! plot of the ratios per group and mode.
 
 use super::data::{self, BenchTable};
-use super::plots::{self, Series};
+use super::plots::{self, Ranges, Series};
 use super::table::{Align, Table};
 use super::{Ctx, format};
 use crate::Result;
@@ -74,32 +74,47 @@ fn plot(ctx: &mut Ctx<'_>, group: &str, mode: Mode, tables: &[BenchTable]) -> Re
         .collect();
     names.sort_by_key(|n| contenders::order_key(n));
     names.dedup();
+    let row = |t: &&BenchTable, name: &str| t.rows.iter().find(|r| r.contender == name).cloned();
+    // Whiskers: the ratio over the bench's 95% interval (the reference's
+    // time held at its estimate), the only interval one Criterion run has.
+    let ranges: Vec<Ranges> = names
+        .iter()
+        .map(|name| {
+            tables
+                .iter()
+                .map(|t| {
+                    let r = row(t, name)?;
+                    let ratio = r.ratio?;
+                    let ci = &r.bench.estimates.typical().confidence_interval;
+                    let t = r.bench.estimates.typical().point_estimate;
+                    (ci.lower_bound > 0.0 && ci.upper_bound > 0.0)
+                        .then(|| (ratio * t / ci.upper_bound, ratio * t / ci.lower_bound))
+                })
+                .collect()
+        })
+        .collect();
     let series: Vec<Series> = names
         .into_iter()
         .map(|name| Series {
             values: tables
                 .iter()
-                .map(|t| {
-                    t.rows
-                        .iter()
-                        .find(|r| r.contender == name)
-                        .and_then(|r| r.ratio)
-                })
+                .map(|t| row(t, &name).and_then(|r| r.ratio))
                 .collect(),
             name,
         })
         .collect();
     let reference = data::reference_of(group);
     let file = format!("criterion-{group}-{}.svg", mode.name());
-    let svg = plots::grouped_bars(
+    let svg = plots::ranged_bars(
         &file,
         &format!(
-            "{group}, {}: throughput relative to {reference}",
+            "{group}, {}: throughput relative to {reference} (whiskers: 95% CI)",
             mode.name()
         ),
         &format!("× {reference}"),
         &categories,
         &series,
+        &ranges,
         Some(1.0),
     )?;
     Ok(ctx.plot(

@@ -1,4 +1,4 @@
-//! "Which one to pick when": short claims computed from the data, each with
+//! "The findings, in sentences": short claims computed from the data, each with
 //! its number and a pointer to the table it comes from. Nothing here names a
 //! winner in advance; every name comes out of a comparison, and values within
 //! [`TIE`] of each other are reported as about the same, not ranked.
@@ -104,8 +104,9 @@ struct Words<'a> {
     what: &'a str,
 }
 
-/// A ranking in words, best first: "{best}: …; {worst}: …", or "{all}
-/// about the same …: …" when every contender ties with the best.
+/// A ranking in words, best first: "{best} …; {worst} …", or "{all}
+/// about the same …: …" when every contender ties with the best. `{verb}`
+/// in the labels becomes "was" or "were" to agree with the cohort.
 fn ranking_words<T>(
     r: &Ranking<T>,
     words: &Words<'_>,
@@ -119,15 +120,16 @@ fn ranking_words<T>(
             join(r.leaders.iter().map(&describe).collect())
         );
     }
+    let label = |l: &str, n: usize| l.replace("{verb}", if n > 1 { "were" } else { "was" });
     let mut s = format!(
-        "{}: {}",
-        words.best,
+        "{} {}",
+        label(words.best, r.leaders.len()),
         cohort(&r.leaders, words.what, &describe)
     );
     if !r.trailers.is_empty() {
         s.push_str(&format!(
-            "; {}: {}",
-            words.worst,
+            "; {} {}",
+            label(words.worst, r.trailers.len()),
             cohort(&r.trailers, words.what, &describe)
         ));
     }
@@ -162,17 +164,17 @@ fn group_claim(
     // The naive form beside the best, when the group measured it.
     let naive = |name: &str| {
         data::geomean_ratio(&tables, Mode::Pinned, &format!("{name}/each"))
-            .map(|(r, _)| format!(" (naive `each`: {})", format::ratio(r)))
+            .map(|(r, _)| format!(" ({} flushing every message)", format::ratio(r)))
             .unwrap_or_default()
     };
     let ratio = |(name, ratio, _): &Ranked<usize>| {
-        format!("`{name}` {}{}", format::ratio(*ratio), naive(name))
+        format!("`{name}` at {}{}", format::ratio(*ratio), naive(name))
     };
     let words = Words {
         all: "",
         all_what: "throughput for every strategy",
-        best: "highest",
-        worst: "lowest",
+        best: "the fastest {verb}",
+        worst: "the slowest",
         what: "throughput",
     };
     Some(format!(
@@ -225,6 +227,26 @@ fn throughput_claim(ctx: &Ctx<'_>) -> Option<String> {
     ))
 }
 
+/// `from 0.95× pinned to 1.13× unpinned`, with the verb the change earns.
+fn moved(p: f64, u: f64) -> String {
+    let verb = if (u / p - 1.0).abs() < STEADY {
+        "stayed near"
+    } else if u > p {
+        "rose"
+    } else {
+        "fell"
+    };
+    if verb == "stayed near" {
+        format!(
+            "{verb} {} ({} unpinned)",
+            format::ratio(p),
+            format::ratio(u)
+        )
+    } else {
+        format!("{verb} from {} to {}", format::ratio(p), format::ratio(u))
+    }
+}
+
 fn unpinned_claim(ctx: &Ctx<'_>) -> Option<String> {
     let tables = data::bench_tables(&ctx.data.benches, "echo");
     let pinned = group_ratios(&tables, Mode::Pinned);
@@ -242,112 +264,135 @@ fn unpinned_claim(ctx: &Ctx<'_>) -> Option<String> {
         .max_by(|a, b| (a.1 - 1.0).abs().total_cmp(&(b.1 - 1.0).abs()))
         .cloned()?;
     let r = rank(changes, true)?;
+    let lead = "- **When the server shares its cores with the load (unpinned)**: ";
+    let see = ". See [Echo throughput](#echo-throughput).\n";
     if (largest.1 - 1.0).abs() < STEADY {
-        let lost = largest;
         return Some(format!(
-            "- **When the server shares its cores with the load (unpinned)**: no strategy's echo ratio moved by more than {} between pinned and unpinned (the largest change: `{}`, {} to {}). See [Echo throughput](#echo-throughput).\n",
+            "{lead}the strategies' echo throughput against `{}` barely moved: none changed by more than {} (the most, `{}`, {}){see}",
+            contenders::ECHO_REFERENCE,
             format::percent(STEADY),
-            lost.0,
-            format::ratio(lost.2.0),
-            format::ratio(lost.2.1)
+            largest.0,
+            moved(largest.2.0, largest.2.1)
         ));
     }
-    let change = |(name, _, (p, u)): &Ranked<(f64, f64)>| {
+    let change = |(name, _, (p, u)): &Ranked<(f64, f64)>| format!("`{name}` {}", moved(*p, *u));
+    let sentence = if r.all_tied() || r.trailers.is_empty() {
         format!(
-            "`{name}` from {} pinned to {} unpinned",
-            format::ratio(*p),
-            format::ratio(*u)
+            "against `{}`, {}: sharing cores moved every strategy alike (within {} of each other)",
+            contenders::ECHO_REFERENCE,
+            join(r.leaders.iter().map(change).collect()),
+            format::percent(TIE)
+        )
+    } else {
+        format!(
+            "against `{}`, {}, while {}",
+            contenders::ECHO_REFERENCE,
+            join(r.leaders.iter().map(change).collect()),
+            join(r.trailers.iter().map(change).collect())
         )
     };
-    let mut s = String::from("- **When the server shares its cores with the load (unpinned)**: ");
-    if r.all_tied() {
-        s.push_str(&format!(
-            "every strategy's echo ratio changed by {}: {}",
-            all_tied_words("factor"),
-            join(r.leaders.iter().map(change).collect())
-        ));
-    } else if r.trailers.is_empty() {
-        // A single strategy: nothing to compare it with.
-        s.push_str(&format!(
-            "{} against the ceiling",
-            join(r.leaders.iter().map(change).collect())
-        ));
-    } else {
-        // Sharing cores can help a strategy as well as hurt it: say which.
-        let worst = if r.trailers.iter().all(|t| t.1 >= 1.0) {
-            "gained the least"
-        } else {
-            "lost the most"
-        };
-        let best = if r.leaders.iter().all(|t| t.1 > 1.0) {
-            "gained the most"
-        } else {
-            "held up best"
-        };
-        s.push_str(&format!(
-            "{worst} against the ceiling: {}; {best}: {}",
-            cohort(&r.trailers, "change", change),
-            cohort(&r.leaders, "change", change)
-        ));
-    }
-    s.push_str(". See [Echo throughput](#echo-throughput).\n");
-    Some(s)
+    Some(format!("{lead}{sentence}{see}"))
 }
 
+/// `a ws-tokio-mutex or ws-std-mutex room`.
+fn rooms_of(names: &[&str]) -> String {
+    let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => format!("a {last} room"),
+        Some((last, rest)) => format!("a {} or {last} room", rest.join(", ")),
+    }
+}
+
+/// One stalled member, said the way a person would: which rooms froze and
+/// for how long, and which did not notice. A room "did not notice" when no
+/// second of its run had a healthy delivery over [`FROZEN_US`] and its
+/// healthy p99 stayed within [`TIE`] of, or under, twice the baseline's.
 fn slow_claim(ctx: &Ctx<'_>) -> Option<String> {
-    // Ranked by the healthy members' p99 (undelivered counted at the drain
-    // bound): in an open-loop flood a frozen room delivers its backlog late
-    // rather than never, so latency shows the harm where the delivered share may not.
-    let items: Vec<(String, f64, (f64, usize))> = scenarios::slow_case(&ctx.data.slow, "stalled")
+    struct Room<'a> {
+        name: &'a str,
+        p99: u64,
+        max: u64,
+        frozen: usize,
+        seconds: usize,
+        baseline_p99: Option<u64>,
+    }
+    let baseline = scenarios::slow_case(&ctx.data.slow, "baseline");
+    let rooms: Vec<Room<'_>> = scenarios::slow_case(&ctx.data.slow, "stalled")
         .into_iter()
         .filter_map(|r| {
             let res = r.result.as_ref()?;
-            Some((
-                r.record.server.clone(),
-                res.healthy.latency.with_undelivered.p99_us as f64,
-                (
-                    res.healthy.delivered_fraction_mean,
-                    scenarios::frozen_seconds(res),
-                ),
-            ))
+            Some(Room {
+                name: &r.record.server,
+                p99: res.healthy.latency.with_undelivered.p99_us,
+                max: res.healthy.latency.with_undelivered.max_us,
+                frozen: scenarios::frozen_seconds(res),
+                seconds: res.timeline.len(),
+                baseline_p99: baseline
+                    .iter()
+                    .find(|b| b.record.server == r.record.server)
+                    .and_then(|b| b.result.as_ref())
+                    .map(|b| b.healthy.latency.with_undelivered.p99_us),
+            })
         })
         .collect();
-    let r = rank(items, false)?;
-    let describe = |(name, p99, (delivered, frozen)): &(String, f64, (f64, usize))| {
-        format!(
-            "`{name}`'s healthy members got {} of the messages with p99 {} and {frozen} second(s) with a delivery over {}",
-            format::percent(*delivered),
-            format::micros(*p99 as u64),
-            format::micros(FROZEN_US)
-        )
-    };
-    let mut s =
-        String::from("- **When a client can stop reading**: with one stalled member in the room, ");
-    if r.all_tied() {
-        s.push_str(&format!(
-            "the healthy members had {} on every server: {}",
-            all_tied_words("p99"),
-            r.leaders
-                .iter()
-                .map(describe)
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
-    } else {
-        s.push_str(&cohort(&r.leaders, "p99", describe));
-        if !r.trailers.is_empty() {
-            s.push_str(&format!(
-                "; {}",
-                cohort(&r.trailers, "p99", |item| describe(item).replacen(
-                    "healthy members got",
-                    "got",
-                    1
-                ))
-            ));
-        }
+    if rooms.is_empty() {
+        return None;
     }
-    s.push_str(". See [Slow consumer isolation](#slow-consumer-isolation).\n");
-    Some(s)
+    let (froze, calm): (Vec<&Room<'_>>, Vec<&Room<'_>>) = rooms.iter().partition(|r| r.frozen > 0);
+    let unnoticed = |r: &Room<'_>| {
+        r.baseline_p99
+            .is_some_and(|b| (r.p99 as f64) <= (2.0 * b as f64).max(b as f64 * (1.0 + TIE)))
+    };
+    let mut parts = Vec::new();
+    if !froze.is_empty() {
+        let worst = froze.iter().map(|r| r.max).max().unwrap_or(0);
+        let detail = froze
+            .iter()
+            .map(|r| {
+                format!(
+                    "`{}`: p99 {}, {} of {} seconds frozen",
+                    r.name,
+                    format::micros(r.p99),
+                    r.frozen,
+                    r.seconds
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        parts.push(format!(
+            "every healthy member of {} waited up to {} ({detail})",
+            rooms_of(&froze.iter().map(|r| r.name).collect::<Vec<_>>()),
+            format::micros(worst)
+        ));
+    }
+    if !calm.is_empty() {
+        let names = join(calm.iter().map(|r| format!("`{}`", r.name)).collect());
+        let detail = calm
+            .iter()
+            .map(|r| {
+                let base = r
+                    .baseline_p99
+                    .map(|b| format!(", {} without it", format::micros(b)))
+                    .unwrap_or_default();
+                format!("`{}`: p99 {}{base}", r.name, format::micros(r.p99))
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let verb = if calm.iter().all(|r| unnoticed(r)) {
+            "the room did not notice".to_owned()
+        } else {
+            format!(
+                "no healthy delivery took over {}",
+                format::micros(FROZEN_US)
+            )
+        };
+        parts.push(format!("with {names} {verb} ({detail})"));
+    }
+    Some(format!(
+        "- **When a client can stop reading**: with one client that stops reading, {}. See [Slow consumer isolation](#slow-consumer-isolation).\n",
+        parts.join("; ")
+    ))
 }
 
 fn memory_claim(ctx: &Ctx<'_>) -> Option<String> {
@@ -363,12 +408,12 @@ fn memory_claim(ctx: &Ctx<'_>) -> Option<String> {
         .collect();
     let r = rank(items, false)?;
     let conns = format::count(r.leaders.first()?.2 as f64);
-    let per = |(name, bytes, _): &Ranked<u64>| format!("`{name}` {}", format::bytes(*bytes));
+    let per = |(name, bytes, _): &Ranked<u64>| format!("`{name}` with {}", format::bytes(*bytes));
     let words = Words {
         all: "every server used ",
         all_what: &format!("memory per connection at {conns} connections"),
-        best: &format!("least memory per connection at {conns} connections"),
-        worst: "the most",
+        best: &format!("the least memory per connection at {conns} connections went to"),
+        worst: "the most to",
         what: "memory",
     };
     Some(format!(
@@ -393,11 +438,11 @@ fn latency_claim(ctx: &Ctx<'_>) -> Option<String> {
             })
             .collect();
     let r = rank(items, false)?;
-    let p99 = |(name, p99, ()): &Ranked<()>| format!("`{name}` {}", format::micros(*p99 as u64));
+    let p99 = |(name, p99, ()): &Ranked<()>| format!("`{name}`'s {}", format::micros(*p99 as u64));
     let words = Words {
         all: "the strategies had ",
         all_what: "p99",
-        best: "lowest p99 of the strategies",
+        best: "the lowest p99 of the strategies {verb}",
         worst: "the highest",
         what: "p99",
     };
@@ -528,7 +573,7 @@ fn std_mutex_cost(ctx: &Ctx<'_>) -> String {
 
 /// The section.
 pub fn section(ctx: &Ctx<'_>) -> String {
-    let mut out = String::from("## Which one to pick when\n\n");
+    let mut out = String::from("## The findings, in sentences\n\n");
     let claims: Vec<String> = [
         throughput_claim(ctx),
         group_claim(

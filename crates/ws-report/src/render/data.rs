@@ -58,6 +58,61 @@ pub struct Data {
     pub saturation: Vec<Run<RoomResult>>,
     /// Open-loop echo against load, both flush modes, repeated.
     pub load_curve: Vec<Run<EchoResult>>,
+    /// Each latency run's percentile spectrum from its `.hdr` file, by stem
+    /// (runs without one are absent).
+    pub spectra: std::collections::BTreeMap<String, Vec<(f64, f64)>>,
+}
+
+/// The histogram a spectrum is drawn from: undelivered messages at the
+/// drain bound, as the latency tables count them; plain `latency` from
+/// files without it.
+const SPECTRUM_TAGS: [&str; 2] = ["latency_with_undelivered", "latency"];
+
+/// Points of a spectrum per tenfold step of 1/(1−p).
+const SPECTRUM_STEPS: u32 = 24;
+
+/// A run's percentile spectrum: `(plots::spectrum_x(p), µs)` from p = 0 up
+/// to the percentile its count still resolves (one in `count`), then the max.
+fn spectrum(path: &std::path::Path) -> Result<Option<Vec<(f64, f64)>>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let (histograms, _) = ws_loadgen::merge::read_hdr(path)
+        .map_err(|e| crate::Error::Invalid(format!("{}: {e}", path.display())))?;
+    let Some(h) = SPECTRUM_TAGS
+        .iter()
+        .find_map(|t| histograms.iter().find(|h| h.tag == *t))
+        .map(|h| &h.histogram)
+    else {
+        return Ok(None);
+    };
+    if h.is_empty() {
+        return Ok(None);
+    }
+    let x_max = (h.len() as f64).log10();
+    let mut points: Vec<(f64, f64)> = (0..)
+        .map(|i| f64::from(i) / f64::from(SPECTRUM_STEPS))
+        .take_while(|x| *x < x_max)
+        .map(|x| {
+            let p = 1.0 - 10f64.powf(-x);
+            (x, h.value_at_quantile(p) as f64)
+        })
+        .collect();
+    points.push((x_max, h.max() as f64));
+    Ok(Some(points))
+}
+
+fn spectra(
+    layout: &Layout,
+    runs: &[Run<EchoResult>],
+) -> Result<std::collections::BTreeMap<String, Vec<(f64, f64)>>> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in runs {
+        if let Some(s) = spectrum(&layout.run_file(&r.record.stem, "hdr"))? {
+            out.insert(r.record.stem.clone(), s);
+        }
+    }
+    Ok(out)
 }
 
 fn load_runs<T: DeserializeOwned>(
@@ -97,8 +152,10 @@ impl Data {
         } else {
             None
         };
+        let latency = load_runs(layout, manifest.as_ref(), Scenario::Latency, "")?;
         Ok(Self {
-            latency: load_runs(layout, manifest.as_ref(), Scenario::Latency, "")?,
+            spectra: spectra(layout, &latency)?,
+            latency,
             slow: load_runs(layout, manifest.as_ref(), Scenario::Slow, "")?,
             memory: load_runs(layout, manifest.as_ref(), Scenario::Memory, "")?,
             slow_readers: load_runs(layout, manifest.as_ref(), Scenario::SlowReaders, "")?,

@@ -15,7 +15,9 @@ mod reliability;
 mod scenarios;
 mod slow_readers;
 mod strategy;
+pub mod svgtext;
 pub mod table;
+mod verdict;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -105,9 +107,10 @@ pub fn render(results: &Path, report: &Path) -> Result<Rendered> {
         plots: Vec::new(),
     };
     let mut md = String::new();
+    // Verdict first, then the evidence, then how it was measured: a reader
+    // who stops after the first screen should still choose correctly.
     md.push_str(&intro::header(&ctx));
-    md.push_str(&intro::environment(&ctx));
-    md.push_str(&intro::method(&ctx));
+    md.push_str(&verdict::section(&ctx));
     md.push_str("## Results\n\n");
     md.push_str(&flush::section(&mut ctx)?);
     md.push_str(&benches::section(&mut ctx, "echo", "Echo throughput")?);
@@ -127,6 +130,8 @@ pub fn render(results: &Path, report: &Path) -> Result<Rendered> {
     md.push_str(&ceiling::section(&ctx));
     md.push_str(&benches::others(&mut ctx)?);
     md.push_str(&claims::section(&ctx));
+    md.push_str(&intro::environment(&ctx));
+    md.push_str(&intro::method(&ctx));
     Ok(Rendered {
         markdown: md,
         plots: ctx.plots,

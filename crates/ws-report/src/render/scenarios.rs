@@ -2,7 +2,7 @@
 
 use super::benches;
 use super::data::Run;
-use super::plots::{self, Series};
+use super::plots::{self, Line, Series};
 use super::table::{Align, Table};
 use super::{Ctx, format};
 use crate::Result;
@@ -142,41 +142,53 @@ pub fn slow(ctx: &mut Ctx<'_>) -> Result<String> {
     Ok(out)
 }
 
+/// The stalled-consumer story as a timeline: the slowest healthy delivery
+/// of each second, per server, without and with the stalled member, so that
+/// the seconds a room froze stand out against the threshold.
 fn slow_plot(
     ctx: &mut Ctx<'_>,
     stalled: &[&Run<SlowResult>],
     baseline: &[&Run<SlowResult>],
 ) -> Result<String> {
-    let mut series = Vec::new();
-    for s in stalled {
-        let b = baseline
-            .iter()
-            .find(|b| b.record.server == s.record.server)
-            .and_then(|b| b.result.as_ref());
-        series.push(Series {
-            name: s.record.server.clone(),
-            values: vec![
-                b.map(|b| b.healthy.delivered_fraction_mean * 100.0),
-                s.result
-                    .as_ref()
-                    .map(|r| r.healthy.delivered_fraction_mean * 100.0),
-            ],
-        });
+    let lines = |runs: &[&Run<SlowResult>]| -> Vec<Line> {
+        runs.iter()
+            .filter_map(|r| {
+                let result = r.result.as_ref()?;
+                Some(Line {
+                    name: r.record.server.clone(),
+                    points: result
+                        .timeline
+                        .iter()
+                        .map(|p| (p.second as f64, p.healthy_max_latency_us as f64))
+                        .collect(),
+                })
+            })
+            .filter(|l| !l.points.is_empty())
+            .collect()
+    };
+    let panels = vec![
+        ("every member reading".to_owned(), lines(baseline)),
+        ("one member stalled".to_owned(), lines(stalled)),
+    ];
+    if panels.iter().all(|p| p.1.is_empty()) {
+        return Ok(String::new());
     }
-    let file = "slow-isolation.svg".to_owned();
-    let svg = plots::grouped_bars(
+    let file = "slow-timeline.svg".to_owned();
+    let svg = plots::timeline(
         &file,
-        "Healthy members: share of messages delivered",
-        "% delivered (mean over healthy members)",
-        &["baseline".into(), "1 stalled member".into()],
-        &series,
-        Some(100.0),
+        "Slowest healthy delivery in each second of the run",
+        "latency (log scale)",
+        &panels,
+        Some(FROZEN_US as f64),
     )?;
     Ok(ctx.plot(
         file,
-        "healthy delivery with and without a stalled member",
+        "slowest healthy delivery per second, without and with a stalled member",
         svg,
-    ) + "\n")
+    ) + &format!(
+        "\nThe dashed line is {}: a second above it is a frozen second.\n\n",
+        format::micros(FROZEN_US)
+    ))
 }
 
 /// "Memory".
@@ -266,6 +278,18 @@ pub fn rates(runs: &[Run<EchoResult>]) -> Vec<f64> {
     rates
 }
 
+/// The spectra of `runs` that have one, as plot lines.
+fn runs_with_spectra(ctx: &Ctx<'_>, runs: &[&Run<EchoResult>]) -> Vec<Line> {
+    runs.iter()
+        .filter_map(|r| {
+            Some(Line {
+                name: r.record.server.clone(),
+                points: ctx.data.spectra.get(&r.record.stem)?.clone(),
+            })
+        })
+        .collect()
+}
+
 /// "Latency".
 pub fn latency(ctx: &mut Ctx<'_>) -> Result<String> {
     let mut out = String::from("### Latency\n\n");
@@ -279,9 +303,6 @@ pub fn latency(ctx: &mut Ctx<'_>) -> Result<String> {
          *Pacing error* is how late the generator sent each message against its intended time (p50 / p99 / max); a run whose \
          pacing p99 is over a tenth of its latency p50 counts as generator limited.\n\n",
     );
-    let labels: Vec<String> = ["p50", "p90", "p99", "p99.9", "max"]
-        .map(String::from)
-        .to_vec();
     for mode in [Mode::Pinned, Mode::Unpinned] {
         for rate in rates(&ctx.data.latency) {
             let runs = latency_runs(&ctx.data.latency, mode, rate);
@@ -306,8 +327,7 @@ pub fn latency(ctx: &mut Ctx<'_>) -> Result<String> {
                 ("Pacing error", Align::Right),
                 ("Generator limited", Align::Left),
             ]);
-            let mut series = Vec::new();
-            for r in runs {
+            for r in &runs {
                 let mut row = vec![format!("`{}`", r.record.server)];
                 let Some(e) = &r.result else {
                     row.push(failed(r));
@@ -326,33 +346,31 @@ pub fn latency(ctx: &mut Ctx<'_>) -> Result<String> {
                 row.push(format::pacing(e.generator.pacing_error.as_ref()));
                 row.push(if e.generator.bottleneck { "yes" } else { "no" }.into());
                 t.row(row);
-                series.push(Series {
-                    name: r.record.server.clone(),
-                    values: percentiles(l).map(|v| Some(v as f64)).to_vec(),
-                });
             }
             out.push_str(&t.render());
             out.push('\n');
-            let file = format!("latency-{}-{rate:.0}.svg", mode.name());
-            let svg = plots::percentile_lines(
-                &file,
-                &format!(
-                    "Echo latency, {}, {} offered",
-                    mode.name(),
-                    format::rate(rate)
-                ),
-                &labels,
-                &series,
-            )?;
-            out.push_str(&ctx.plot(
-                file,
-                &format!(
-                    "latency percentiles, {} at {}",
-                    mode.name(),
-                    format::rate(rate)
-                ),
-                svg,
-            ));
+            let lines = runs_with_spectra(ctx, &runs);
+            if !lines.is_empty() {
+                let file = format!("latency-spectrum-{}-{rate:.0}.svg", mode.name());
+                let svg = plots::spectrum(
+                    &file,
+                    &format!(
+                        "Echo latency by percentile, {}, {} offered",
+                        mode.name(),
+                        format::rate(rate)
+                    ),
+                    &lines,
+                )?;
+                out.push_str(&ctx.plot(
+                    file,
+                    &format!(
+                        "latency percentile spectrum, {} at {}",
+                        mode.name(),
+                        format::rate(rate)
+                    ),
+                    svg,
+                ));
+            }
             out.push('\n');
         }
     }

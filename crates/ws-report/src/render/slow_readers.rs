@@ -26,7 +26,7 @@ const NONE: &str = "–";
 pub const HELD_BACK: f64 = 0.9;
 
 /// The slow member's pace in a sweep run, percent of the offered rate (from the case name).
-fn pace_of(run: &Run<SlowResult>) -> Option<u32> {
+pub(crate) fn pace_of(run: &Run<SlowResult>) -> Option<u32> {
     run.record.case.strip_prefix(PACE_CASE)?.parse().ok()
 }
 

@@ -1,0 +1,614 @@
+//! The verdict: the report's first table. One row per situation a reader
+//! designs for, one column per strategy (and the references where they
+//! apply), each cell the figure that decides the row, with its range where
+//! the runs were repeated; the best strategy of each row is marked, and the
+//! "Pick … when …" lines under the table are read off the same rows, so the
+//! text cannot say something the table does not.
+//!
+//! A row is data ([`Row`]): where its figure comes from, which way is
+//! better, how it is written. Ties follow the rest of the report: repeated
+//! figures whose min–max ranges overlap are not ranked, and single figures
+//! within [`TIE`] of each other are not either.
+
+use super::data::{self, Run};
+use super::flush::{Spread, Throughput};
+use super::{Ctx, format, scenarios, slow_readers};
+use crate::contenders::{self, BEST_FLUSH, CONTENDERS, ECHO_REFERENCE, ROOM_REFERENCE};
+use crate::loadgen::SlowResult;
+use crate::manifest::Mode;
+
+/// Single figures within this fraction of the larger are "about the same".
+const TIE: f64 = 0.10;
+
+/// Which way a row's figure is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Better {
+    Higher,
+    Lower,
+}
+
+/// How a row's figures are written.
+#[derive(Clone, Copy, Debug)]
+enum Unit {
+    /// A ratio: `0.96×`.
+    Ratio,
+    /// Microseconds: `3.45 ms`.
+    Micros,
+    /// Bytes: `20.3 KiB`.
+    Bytes,
+}
+
+impl Unit {
+    fn show(self, v: f64) -> String {
+        match self {
+            Self::Ratio => format::ratio(v),
+            Self::Micros => format::micros(v.round().max(0.0) as u64),
+            Self::Bytes => format::bytes(v),
+        }
+    }
+}
+
+/// One server's figure in a row: at its best and, where the flush policy
+/// matters, naive (`--flush each`); `note` adds what else the cell says.
+#[derive(Clone, Debug, Default)]
+struct Cell {
+    best: Option<Spread>,
+    naive: Option<Spread>,
+    note: Option<String>,
+}
+
+/// One situation.
+struct Row {
+    /// "Request/reply".
+    situation: &'static str,
+    /// "when … " in a Pick line.
+    when: &'static str,
+    /// What the figure is, with its source.
+    figure: String,
+    /// The figure in two or three words, for the Pick line.
+    short: &'static str,
+    /// The server a ratio row divides by.
+    reference: Option<&'static str>,
+    /// The section holding the evidence: (title, anchor).
+    section: (&'static str, &'static str),
+    better: Better,
+    unit: Unit,
+    /// By server, in contender order.
+    cells: Vec<(&'static str, Cell)>,
+}
+
+fn strategies() -> impl Iterator<Item = &'static str> {
+    CONTENDERS.iter().filter(|c| !c.reference).map(|c| c.name)
+}
+
+/// Whether `a` is as good as `b` by the tie rule: ranges that overlap, or
+/// single figures within [`TIE`].
+fn tied(a: &Spread, b: &Spread) -> bool {
+    if a.n > 1 && b.n > 1 {
+        a.overlaps(b)
+    } else {
+        (a.median - b.median).abs() <= TIE * a.median.abs().max(b.median.abs())
+    }
+}
+
+impl Row {
+    /// The strategies' figures at their best.
+    fn strategy_figures(&self) -> Vec<(&'static str, Spread)> {
+        self.cells
+            .iter()
+            .filter(|(s, _)| !contenders::is_reference(s))
+            .filter_map(|(s, c)| Some((*s, c.best?)))
+            .collect()
+    }
+
+    /// The best strategy's figure and every strategy tied with it, in rank order.
+    fn leaders(&self) -> Vec<(&'static str, Spread)> {
+        let mut figures = self.strategy_figures();
+        figures.sort_by(|a, b| {
+            let o = a.1.median.total_cmp(&b.1.median);
+            if self.better == Better::Higher {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+        let Some(&(_, best)) = figures.first() else {
+            return Vec::new();
+        };
+        figures.into_iter().filter(|f| tied(&f.1, &best)).collect()
+    }
+
+    /// The worst strategy's figure.
+    fn worst(&self) -> Option<(&'static str, Spread)> {
+        let figures = self.strategy_figures();
+        let pick = |a: &(&str, Spread), b: &(&str, Spread)| a.1.median.total_cmp(&b.1.median);
+        if self.better == Better::Higher {
+            figures.into_iter().min_by(pick)
+        } else {
+            figures.into_iter().max_by(pick)
+        }
+    }
+
+    fn spread(&self, s: &Spread) -> String {
+        if s.n > 1 {
+            format!(
+                "{} ({}–{})",
+                self.unit.show(s.median),
+                self.unit.show(s.min),
+                self.unit.show(s.max)
+            )
+        } else {
+            format!("{}†", self.unit.show(s.median))
+        }
+    }
+
+    fn cell(&self, server: &str, c: &Cell, leaders: &[(&str, Spread)]) -> String {
+        let Some(best) = &c.best else {
+            return "–".into();
+        };
+        // A ratio's own reference is 1.00× by construction: say so instead
+        // of a range of 1.00×–1.00×.
+        let mut s = if self.unit_is_ratio_to(server) {
+            format!("{} (reference)", self.unit.show(best.median))
+        } else {
+            self.spread(best)
+        };
+        if leaders.iter().any(|(l, _)| *l == server) {
+            s = format!("**{s}** ✓");
+        }
+        if let Some(naive) = &c.naive {
+            s.push_str(&format!("<br>naive: {}", self.spread(naive)));
+        }
+        if let Some(note) = &c.note {
+            s.push_str(&format!("<br>{note}"));
+        }
+        s
+    }
+
+    /// Whether `server` is the reference this row's ratios are taken to.
+    fn unit_is_ratio_to(&self, server: &str) -> bool {
+        matches!(self.unit, Unit::Ratio) && self.reference == Some(server)
+    }
+
+    /// The row's "Pick … when …" line, or None without figures.
+    fn pick(&self) -> Option<String> {
+        let leaders = self.leaders();
+        let worst = self.worst()?;
+        let names = |l: &[(&str, Spread)]| {
+            super::claims::join(l.iter().map(|(n, _)| format!("`{n}`")).collect())
+        };
+        let link = format!("[{}](#{})", self.section.0, self.section.1);
+        let all = strategies().count();
+        if leaders.len() >= all {
+            let how = if leaders.iter().all(|l| l.1.n > 1) {
+                "their ranges overlap".to_owned()
+            } else {
+                format!("all within {} of the best", format::percent(TIE))
+            };
+            let medians = leaders.iter().map(|l| l.1.median);
+            let lo = medians.clone().fold(f64::INFINITY, f64::min);
+            let hi = medians.fold(f64::NEG_INFINITY, f64::max);
+            return Some(format!(
+                "- **Any of the three** when {}: {how} ({} {} to {}). {link}",
+                self.when,
+                self.short,
+                self.unit.show(lo),
+                self.unit.show(hi)
+            ));
+        }
+        let (_, best) = leaders.first()?;
+        Some(format!(
+            "- **Pick {}** when {}: {} {} against {} for `{}`. {link}",
+            names(&leaders),
+            self.when,
+            self.short,
+            self.unit.show(best.median),
+            self.unit.show(worst.1.median),
+            worst.0
+        ))
+    }
+}
+
+/// Spread of the values, `None` without any.
+fn spread_of(values: &[f64]) -> Option<Spread> {
+    Spread::of(values)
+}
+
+/// Closed-loop echo at `inflight` in flight: the throughput ratio to
+/// `ws-ref-unsplit`, repeat by repeat, at best and naive.
+fn echo_row(ctx: &Ctx<'_>, pipelined: bool) -> Option<Row> {
+    let t = Throughput::new(&ctx.data.throughput);
+    let inflights = t.inflights();
+    let inflight = if pipelined {
+        *inflights.last()?
+    } else {
+        *inflights.first()?
+    };
+    if pipelined && inflights.len() < 2 {
+        return None;
+    }
+    let cells = CONTENDERS
+        .iter()
+        .filter(|c| !c.reference || c.name == ECHO_REFERENCE)
+        .map(|c| {
+            (
+                c.name,
+                Cell {
+                    best: t.ratio(c.name, BEST_FLUSH, inflight),
+                    naive: t.ratio(c.name, "each", inflight),
+                    note: None,
+                },
+            )
+        })
+        .collect();
+    Some(Row {
+        situation: if pipelined {
+            "Pipelined replies"
+        } else {
+            "Request/reply"
+        },
+        when: if pipelined {
+            "a client pipelines requests"
+        } else {
+            "each client waits for its reply"
+        },
+        figure: format!(
+            "echo throughput ÷ `{ECHO_REFERENCE}`, {inflight} in flight per connection, pinned (higher is better)"
+        ),
+        short: "throughput",
+        reference: Some(ECHO_REFERENCE),
+        section: ("Flush policy or strategy?", "flush-policy-or-strategy"),
+        better: Better::Higher,
+        unit: Unit::Ratio,
+        cells,
+    })
+}
+
+/// A Criterion group's geometric-mean ratio over its pinned conditions.
+fn bench_row(
+    ctx: &Ctx<'_>,
+    group: &str,
+    situation: &'static str,
+    when: &'static str,
+    section: (&'static str, &'static str),
+) -> Option<Row> {
+    let tables = data::bench_tables(&ctx.data.benches, group);
+    let mut conditions = 0;
+    let cells: Vec<(&'static str, Cell)> = CONTENDERS
+        .iter()
+        .filter(|c| c.rooms)
+        .map(|c| {
+            let best = data::geomean_ratio(&tables, Mode::Pinned, c.name);
+            if let Some((_, n)) = best {
+                conditions = conditions.max(n);
+            }
+            let naive = data::geomean_ratio(&tables, Mode::Pinned, &format!("{}/each", c.name));
+            let one = |v: Option<(f64, usize)>| v.and_then(|(r, _)| spread_of(&[r]));
+            (
+                c.name,
+                Cell {
+                    best: one(best),
+                    naive: one(naive),
+                    note: None,
+                },
+            )
+        })
+        .collect();
+    if cells.iter().all(|(_, c)| c.best.is_none()) {
+        return None;
+    }
+    Some(Row {
+        situation,
+        when,
+        figure: format!(
+            "Criterion `{group}` throughput ÷ `{ROOM_REFERENCE}`, geometric mean over {conditions} pinned condition(s) (higher is better)"
+        ),
+        short: "throughput",
+        reference: Some(ROOM_REFERENCE),
+        section,
+        better: Better::Higher,
+        unit: Unit::Ratio,
+        cells,
+    })
+}
+
+/// Every run of `server` in `runs` with a result, as values.
+fn values<T>(runs: &[&Run<T>], server: &str, f: impl Fn(&T) -> Option<f64>) -> Vec<f64> {
+    runs.iter()
+        .filter(|r| r.record.server == server)
+        .filter_map(|r| r.result.as_ref().and_then(&f))
+        .collect()
+}
+
+/// One stalled member: the healthy members' p99, with the frozen seconds.
+fn stalled_row(ctx: &Ctx<'_>) -> Option<Row> {
+    let stalled = scenarios::slow_case(&ctx.data.slow, "stalled");
+    if stalled.is_empty() {
+        return None;
+    }
+    let cells = CONTENDERS
+        .iter()
+        .filter(|c| c.rooms)
+        .map(|c| {
+            let p99 = values(&stalled, c.name, |r: &SlowResult| {
+                Some(r.healthy.latency.with_undelivered.p99_us as f64)
+            });
+            let frozen = stalled
+                .iter()
+                .filter(|r| r.record.server == c.name)
+                .find_map(|r| r.result.as_ref())
+                .map(|r| {
+                    format!(
+                        "{} of {} s frozen",
+                        scenarios::frozen_seconds(r),
+                        r.timeline.len()
+                    )
+                });
+            (
+                c.name,
+                Cell {
+                    best: spread_of(&p99),
+                    naive: None,
+                    note: frozen,
+                },
+            )
+        })
+        .collect();
+    Some(Row {
+        situation: "A client that stops reading",
+        when: "a client can stop reading",
+        figure: format!(
+            "healthy members' delivery p99 in a room with one stalled member; frozen: seconds with a delivery over {} (lower is better)",
+            format::micros(scenarios::FROZEN_US)
+        ),
+        short: "healthy p99",
+        reference: None,
+        section: ("Slow consumer isolation", "slow-consumer-isolation"),
+        better: Better::Lower,
+        unit: Unit::Micros,
+        cells,
+    })
+}
+
+/// A reader slower than the room: the worst healthy p99 over the paces below the room's.
+fn slow_reader_row(ctx: &Ctx<'_>) -> Option<Row> {
+    let sweep: Vec<(u32, &Run<SlowResult>)> = ctx
+        .data
+        .slow_readers
+        .iter()
+        .filter_map(|r| slow_readers::pace_of(r).map(|p| (p, r)))
+        .filter(|(p, _)| *p < 100)
+        .collect();
+    if sweep.is_empty() {
+        return None;
+    }
+    let mut paces: Vec<u32> = sweep.iter().map(|(p, _)| *p).collect();
+    paces.sort_unstable();
+    paces.dedup();
+    let cells = CONTENDERS
+        .iter()
+        .filter(|c| c.rooms)
+        .map(|c| {
+            let worst = sweep
+                .iter()
+                .filter(|(_, r)| r.record.server == c.name)
+                .filter_map(|(_, r)| r.result.as_ref())
+                .map(|r| r.healthy.latency.with_undelivered.p99_us as f64)
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+            (
+                c.name,
+                Cell {
+                    best: worst.and_then(|w| spread_of(&[w])),
+                    naive: None,
+                    note: None,
+                },
+            )
+        })
+        .collect();
+    Some(Row {
+        situation: "A slow reader",
+        when: "a reader can fall behind the room",
+        figure: format!(
+            "healthy members' delivery p99, the worst over one member reading at {} of the room's pace (lower is better)",
+            super::claims::join(paces.iter().map(|p| format!("{p}%")).collect())
+        ),
+        short: "healthy p99",
+        reference: None,
+        section: ("Slow readers", "slow-readers"),
+        better: Better::Lower,
+        unit: Unit::Micros,
+        cells,
+    })
+}
+
+/// Idle connections: the server's RSS per connection.
+fn memory_row(ctx: &Ctx<'_>) -> Option<Row> {
+    let runs: Vec<&Run<_>> = ctx.data.memory.iter().collect();
+    let conns = runs
+        .iter()
+        .find_map(|r| r.result.as_ref())
+        .map(|m| m.attempted)?;
+    let cells = CONTENDERS
+        .iter()
+        .map(|c| {
+            let v = values(&runs, c.name, |m: &crate::loadgen::ConnectResult| {
+                m.server.as_ref().and_then(|s| s.rss_per_connection_bytes)
+            });
+            (
+                c.name,
+                Cell {
+                    best: spread_of(&v),
+                    naive: None,
+                    note: None,
+                },
+            )
+        })
+        .collect();
+    Some(Row {
+        situation: "Many idle connections",
+        when: "memory per idle connection matters",
+        figure: format!(
+            "server RSS per connection, {} idle connections (lower is better)",
+            format::count(conns as f64)
+        ),
+        short: "RSS per connection",
+        reference: None,
+        section: ("Memory", "memory"),
+        better: Better::Lower,
+        unit: Unit::Bytes,
+        cells,
+    })
+}
+
+/// Steady open-loop echo: the p99 at the highest pinned rate.
+fn latency_row(ctx: &Ctx<'_>) -> Option<Row> {
+    let rate = *scenarios::rates(&ctx.data.latency).last()?;
+    let runs = scenarios::latency_runs(&ctx.data.latency, Mode::Pinned, rate);
+    if runs.is_empty() {
+        return None;
+    }
+    let cells = CONTENDERS
+        .iter()
+        .map(|c| {
+            let v = values(&runs, c.name, |e: &crate::loadgen::EchoResult| {
+                Some(e.latency.with_undelivered.p99_us as f64)
+            });
+            (
+                c.name,
+                Cell {
+                    best: spread_of(&v),
+                    naive: None,
+                    note: None,
+                },
+            )
+        })
+        .collect();
+    Some(Row {
+        situation: "Tail latency under steady load",
+        when: "tail latency under steady load decides",
+        figure: format!(
+            "echo round-trip p99 at {} offered, 64 B, pinned (lower is better)",
+            format::rate(rate)
+        ),
+        short: "p99",
+        reference: None,
+        section: ("Latency", "latency"),
+        better: Better::Lower,
+        unit: Unit::Micros,
+        cells,
+    })
+}
+
+fn rows(ctx: &Ctx<'_>) -> Vec<Row> {
+    [
+        echo_row(ctx, false),
+        echo_row(ctx, true),
+        bench_row(
+            ctx,
+            "broadcast",
+            "Fan-out to a room",
+            "one message goes to a whole room",
+            ("Broadcast fan-out", "broadcast-fan-out"),
+        ),
+        bench_row(
+            ctx,
+            "contention",
+            "Many writers per socket",
+            "many tasks write to the same socket",
+            ("Contention", "contention"),
+        ),
+        stalled_row(ctx),
+        slow_reader_row(ctx),
+        memory_row(ctx),
+        latency_row(ctx),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The flush policy's cost where it is largest: the smallest and largest
+/// naive ÷ batched over the strategies, in the pipelined row.
+fn flush_line(rows: &[Row]) -> Option<String> {
+    let row = rows.iter().find(|r| r.situation == "Pipelined replies")?;
+    let factors: Vec<f64> = row
+        .cells
+        .iter()
+        .filter(|(s, _)| !contenders::is_reference(s))
+        .filter_map(|(_, c)| Some(c.naive?.median / c.best?.median))
+        .filter(|f| f.is_finite())
+        .collect();
+    let lo = factors.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = factors.iter().copied().fold(0.0, f64::max);
+    (!factors.is_empty()).then(|| {
+        format!(
+            "- **Whichever you pick, batch the flushes**: with pipelined replies, flushing every message on its own kept {}–{} of each strategy's batched throughput. [Flush policy or strategy?](#flush-policy-or-strategy)",
+            format::percent(lo),
+            format::percent(hi)
+        )
+    })
+}
+
+/// "Verdict": the table and its Pick lines.
+pub fn section(ctx: &Ctx<'_>) -> String {
+    let rows = rows(ctx);
+    let mut out = String::from("## Verdict\n\n");
+    if rows.is_empty() {
+        out.push_str("No results to decide from.\n\n");
+        return out;
+    }
+    let mut columns: Vec<&'static str> = Vec::new();
+    for c in CONTENDERS {
+        if rows
+            .iter()
+            .any(|r| r.cells.iter().any(|(s, _)| *s == c.name))
+        {
+            columns.push(c.name);
+        }
+    }
+    out.push_str("| Situation | Deciding figure |");
+    for c in &columns {
+        out.push_str(&format!(" `{c}` |"));
+    }
+    out.push_str("\n|---|---|");
+    for _ in &columns {
+        out.push_str("---:|");
+    }
+    out.push('\n');
+    for row in &rows {
+        let leaders = row.leaders();
+        out.push_str(&format!(
+            "| [{}](#{}) | {} |",
+            row.situation, row.section.1, row.figure
+        ));
+        for c in &columns {
+            let cell = row
+                .cells
+                .iter()
+                .find(|(s, _)| s == c)
+                .map_or_else(|| "n/a".to_owned(), |(s, cell)| row.cell(s, cell, &leaders));
+            out.push_str(&format!(" {cell} |"));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "\n**Bold ✓**: the best of the three strategies in that row, and every strategy tied with it \
+         (repeated figures whose min–max ranges overlap, single figures within {} of each other); the references are not ranked. \
+         A range is the median (min–max) over repeated runs; † marks a figure from a single run, without a range. \
+         *Naive* is the same server with `--flush each` (every message flushed on its own), where the flush policy matters; \
+         the other figure is the server at its best (`--flush batched`).\n\n",
+        format::percent(TIE)
+    ));
+    for row in &rows {
+        if let Some(line) = row.pick() {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    if let Some(line) = flush_line(&rows) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
