@@ -12,14 +12,18 @@
 //! [`conformance_tests!`]: the protocol ([`conformance`]) and its behaviour
 //! under bad input, limits, churn and shutdown ([`reliability`]).
 
+mod accept;
 pub mod cli;
 pub mod close;
 pub mod config;
 pub mod connection;
+pub mod flags;
 mod handler;
 mod heartbeat;
+pub mod limits;
 pub mod locked;
 pub mod metrics;
+mod output;
 pub mod rooms;
 mod router;
 mod server;
@@ -32,6 +36,8 @@ pub mod writer;
 pub mod bursts;
 #[cfg(feature = "testkit")]
 pub mod conformance;
+#[cfg(feature = "testkit")]
+pub mod process;
 #[cfg(feature = "testkit")]
 pub mod reliability;
 #[cfg(feature = "testkit")]

@@ -1,0 +1,240 @@
+//! The suite a server binary runs as a process: what only a real process
+//! shows (exit codes, usage errors, closed output, signals). A variant joins
+//! with one line, `ws_common::process_tests!(env!("CARGO_BIN_EXE_<name>"));`.
+//!
+//! Every child is killed if it outlives its bound, and every wait is bounded,
+//! so a server that hangs fails the test instead of hanging it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long a process that should exit at once (a usage error) may take.
+const EXIT_BOUND: Duration = Duration::from_secs(10);
+
+/// `--shutdown-grace` of the server the signal case starts.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Runs the process suite against the binary at `$bin`.
+#[macro_export]
+macro_rules! process_tests {
+    ($bin:expr) => {
+        #[test]
+        fn bad_flags_are_usage_errors() {
+            $crate::process::bad_flags_are_usage_errors($bin);
+        }
+
+        #[test]
+        fn closed_output_is_not_fatal_and_sigterm_ends_the_server() {
+            $crate::process::closed_output_is_not_fatal_and_sigterm_ends_the_server($bin);
+        }
+    };
+}
+
+/// One bad value of each class, and a word its error must name.
+const BAD_FLAGS: &[(&str, &[&str], &str)] = &[
+    (
+        "a zero duration",
+        &["--ping-interval", "0s"],
+        "--ping-interval",
+    ),
+    (
+        "a zero idle timeout",
+        &["--idle-timeout", "0s"],
+        "--idle-timeout",
+    ),
+    (
+        "a zero send timeout",
+        &["--send-timeout", "0s"],
+        "--send-timeout",
+    ),
+    (
+        "a zero handshake timeout",
+        &["--handshake-timeout", "0ms"],
+        "--handshake-timeout",
+    ),
+    (
+        "a negative duration",
+        &["--shutdown-grace=-1s"],
+        "--shutdown-grace",
+    ),
+    (
+        "an absurd duration",
+        &["--ping-interval", "300years"],
+        "--ping-interval",
+    ),
+    ("zero workers", &["--workers", "0"], "--workers"),
+    (
+        "a size below the protocol's needs",
+        &["--max-message-size", "100"],
+        "--max-message-size",
+    ),
+    (
+        "a read buffer too small",
+        &["--read-buffer-size", "0"],
+        "--read-buffer-size",
+    ),
+    (
+        "a zero count",
+        &["--max-connections", "0"],
+        "--max-connections",
+    ),
+    (
+        "a zero queue",
+        &["--queue-capacity", "0"],
+        "--queue-capacity",
+    ),
+    (
+        "an idle timeout not longer than the ping interval",
+        &["--ping-interval", "30s", "--idle-timeout", "30s"],
+        "--idle-timeout",
+    ),
+];
+
+/// Every class of bad value exits with code 2 and a clap error naming the
+/// flag, before anything is served.
+pub fn bad_flags_are_usage_errors(bin: &str) {
+    for (class, args, flag) in BAD_FLAGS {
+        let child = Command::new(bin)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(*args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server binary starts");
+        let (status, stdout, stderr) = wait_with_output(child, EXIT_BOUND)
+            .unwrap_or_else(|| panic!("{class} ({args:?}): the server kept running"));
+        assert_eq!(status.code(), Some(2), "{class} ({args:?}): {stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error:") && first.contains(flag),
+            "{class} ({args:?}): the first line must be the error, naming {flag}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{class} ({args:?}): {stderr}");
+        assert_eq!(stdout, "", "{class} ({args:?}): nothing may be served");
+    }
+}
+
+/// Started as `server | head -1` would leave it (stdout closed after the
+/// first line) with stderr closed from the start and every log line on, the
+/// server still serves an echo, and SIGTERM ends it within the grace.
+pub fn closed_output_is_not_fatal_and_sigterm_ends_the_server(bin: &str) {
+    let (stderr_reader, stderr_writer) = std::io::pipe().expect("a pipe");
+    drop(stderr_reader);
+    let mut child = Command::new(bin)
+        .args(["--addr", "127.0.0.1:0", "--workers", "2"])
+        .args(["--shutdown-grace", &format!("{}s", GRACE.as_secs())])
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr_writer)
+        .spawn()
+        .expect("the server binary starts");
+    let guard = KillOnDrop(child.id());
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut first = String::new();
+    // The banner is written once the socket is bound; a server that dies
+    // first closes stdout, which ends the read.
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("read the banner's first line");
+    // Dropping the reader above closed stdout: every later write fails.
+    let addr: SocketAddr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("the first line names the address: {first:?}"));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let echo = async {
+            let url = format!("ws://{addr}/ws/echo");
+            let (mut client, _) = tokio_tungstenite::connect_async(url).await?;
+            for round in 0..20 {
+                let text = format!("still serving {round}");
+                client.send(Message::text(text.clone())).await?;
+                match client.next().await {
+                    Some(Ok(Message::Text(got))) if got.as_str() == text => {}
+                    other => panic!("round {round}: expected the echo, got {other:?}"),
+                }
+            }
+            Ok::<_, tokio_tungstenite::tungstenite::Error>(())
+        };
+        tokio::time::timeout(Duration::from_secs(10), echo)
+            .await
+            .expect("the echo within 10 s")
+            .expect("the echo works");
+    });
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "the server is still running after its output closed"
+    );
+
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid fits")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("send SIGTERM");
+    let bound = GRACE + Duration::from_secs(1);
+    let status = wait_until(&mut child, bound)
+        .unwrap_or_else(|| panic!("the server ignored SIGTERM for {bound:?}"));
+    drop(guard);
+    assert!(
+        status.success(),
+        "a clean shutdown exits with 0: {status} after {:?}",
+        sent.elapsed()
+    );
+}
+
+/// Waits for `child` to exit, polling, for at most `bound`; kills it and
+/// returns `None` if it does not.
+fn wait_until(child: &mut Child, bound: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + bound;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// Like [`wait_until`], then reads what the child wrote.
+fn wait_with_output(mut child: Child, bound: Duration) -> Option<(ExitStatus, String, String)> {
+    let status = wait_until(&mut child, bound)?;
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut stdout);
+    }
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    Some((status, stdout, stderr))
+}
+
+/// Kills a child that a failed assertion would otherwise leave running.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
