@@ -18,16 +18,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
+use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::Service;
 
 use crate::config::ServerConfig;
+use crate::socket::{InboundSlot, Metered};
 
 /// The first pause after accepting failed for want of resources.
 pub const MIN_BACKOFF: Duration = Duration::from_millis(10);
@@ -57,7 +61,6 @@ pub(crate) async fn accept_loop(
     http.timer(TokioTimer::new())
         .header_read_timeout(config.handshake_timeout)
         .max_buf_size(MAX_REQUEST_BUFFER);
-    let service = TowerToHyperService::new(app);
     let mut backoff = Backoff::default();
     loop {
         let permit = tokio::select! {
@@ -88,8 +91,18 @@ pub(crate) async fn accept_loop(
             }
         };
         set_nodelay(&tcp);
+        // The handler that upgrades the socket opens its inbound account
+        // through the slot, which every request on it carries.
+        let slot = InboundSlot::default();
+        let service = {
+            let (app, slot) = (app.clone(), slot.clone());
+            service_fn(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(slot.clone());
+                app.clone().call(request)
+            })
+        };
         let connection = http
-            .serve_connection(TokioIo::new(tcp), service.clone())
+            .serve_connection(TokioIo::new(Metered::new(tcp, slot)), service)
             .with_upgrades();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {

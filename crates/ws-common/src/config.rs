@@ -83,6 +83,12 @@ pub struct ServerConfig {
     #[arg(long, default_value_t = 64 << 20, value_parser = flags::size_in(flags::MIN_MESSAGE_SIZE, usize::MAX))]
     pub max_message_size: usize,
 
+    /// Bytes held for messages still being received, over all connections; when
+    /// a read takes the total past this, the connection holding the most is closed
+    /// (1009). At least --max-message-size.
+    #[arg(long, default_value_t = 256 << 20, value_parser = flags::size_in(flags::MIN_MESSAGE_SIZE, usize::MAX))]
+    pub max_inbound_bytes: usize,
+
     /// Per-connection read buffer, in bytes: the most one `read` takes in.
     ///
     /// tungstenite zero-fills this much of the buffer before every `read`, so

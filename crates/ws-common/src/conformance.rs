@@ -51,6 +51,7 @@ macro_rules! conformance_tests {
             strategy_metrics_count_what_happened,
             slow_requests_are_closed_within_the_handshake_timeout,
             sockets_before_the_upgrade_are_limited,
+            partial_messages_past_the_inbound_budget_are_closed_with_1009,
         );
     };
     ($server:ty) => {
@@ -71,6 +72,7 @@ macro_rules! conformance_tests {
             strategy_metrics_count_what_happened,
             slow_requests_are_closed_within_the_handshake_timeout,
             sockets_before_the_upgrade_are_limited,
+            partial_messages_past_the_inbound_budget_are_closed_with_1009,
             room_limit_refuses_new_rooms_with_503, room_churn_releases_everything,
         );
     };

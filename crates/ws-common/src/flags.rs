@@ -82,6 +82,13 @@ pub fn validate(config: &ServerConfig) -> Result<(), ConfigError> {
             humantime::format_duration(config.ping_interval)
         )));
     }
+    if config.max_inbound_bytes < config.max_message_size {
+        return Err(ConfigError(format!(
+            "--max-inbound-bytes ({}) must be at least --max-message-size ({}): a message \
+             that size could never be received",
+            config.max_inbound_bytes, config.max_message_size
+        )));
+    }
     Ok(())
 }
 
@@ -118,6 +125,11 @@ pub fn validate_values(config: &ServerConfig) -> Result<(), ConfigError> {
             "--read-buffer-size",
             config.read_buffer_size,
             MIN_READ_BUFFER_SIZE,
+        ),
+        (
+            "--max-inbound-bytes",
+            config.max_inbound_bytes,
+            MIN_MESSAGE_SIZE,
         ),
         ("--max-connections", config.max_connections, 1),
         ("--max-handshakes", config.max_handshakes, 1),

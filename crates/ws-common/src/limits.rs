@@ -50,11 +50,16 @@ pub fn worst_case(config: &ServerConfig, open_files: Option<u64>) -> Vec<String>
         .saturating_add(config.write_buffer_size);
     lines.push(format!(
         "  worst case per connection: {} read + {} write buffer, a message being received \
-         up to {}, and (ws-mpsc-writer) {} queued",
+         up to {} (within the total below), and (ws-mpsc-writer) {} queued",
         bytes(config.read_buffer_size),
         bytes(config.write_buffer_size),
         bytes(config.max_message_size),
         bytes(usize::try_from(config.queue_bytes).unwrap_or(usize::MAX)),
+    ));
+    lines.push(format!(
+        "  messages being received: at most {} held in all (--max-inbound-bytes; past it the \
+         connection holding the most is closed with 1009), plus up to one read per connection",
+        bytes(config.max_inbound_bytes)
     ));
     lines.push(format!(
         "  worst case in buffers: {} for {} connections",

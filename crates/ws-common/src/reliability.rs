@@ -400,6 +400,93 @@ pub async fn connection_limit_refuses_upgrades_with_503<H: Handler>() {
         .unwrap_or_else(|err| panic!("the admitted connection: {err}"));
 }
 
+/// `--max-inbound-bytes` of the partial-message case: a few messages' worth.
+const INBOUND_BUDGET: usize = 256 << 10;
+
+/// Connections of the partial-message case, each holding [`PARTIAL`] bytes
+/// of a message it never finishes: twice the budget in all.
+const ATTACKERS: usize = 10;
+
+/// What each attacker sends of its message.
+const PARTIAL: usize = 48 << 10;
+
+/// Connections holding partial messages past `--max-inbound-bytes` are
+/// closed with 1009, the largest first, until what is held fits the budget;
+/// the rest stay open, a canary keeps echoing and new clients are served.
+pub async fn partial_messages_past_the_inbound_budget_are_closed_with_1009<H: Handler>() {
+    let server = start::<H>(ServerConfig {
+        max_inbound_bytes: INBOUND_BUDGET,
+        ..config()
+    });
+    let mut canary = canary(&server).await;
+    let mut attackers = Vec::new();
+    for i in 0..ATTACKERS {
+        let mut attacker =
+            tokio::time::timeout(RECEIVE_TIMEOUT, RawClient::upgrade(server.addr(), ECHO))
+                .await
+                .expect("upgrade in time")
+                .unwrap_or_else(|err| panic!("attacker {i}: {err}"));
+        // A frame announcing more than it sends: the rest never comes.
+        let frame = Frame::binary(vec![7; PARTIAL]).declaring_len(MAX_MESSAGE_SIZE as u64);
+        attacker
+            .send_frame(&frame)
+            .await
+            .unwrap_or_else(|err| panic!("attacker {i}: {err}"));
+        try_echo(&mut canary, &format!("canary after attacker {i}"))
+            .await
+            .unwrap_or_else(|err| panic!("the canary after attacker {i}: {err}"));
+        attackers.push(attacker);
+    }
+    // Each holds a little more than PARTIAL (the frame header): at most
+    // this many fit in the budget.
+    let fit = INBOUND_BUDGET / (PARTIAL + 1);
+    let least_evicted = (ATTACKERS - fit) as u64;
+    let deadline = Instant::now() + RECEIVE_TIMEOUT;
+    while server.metrics().inbound_budget_evictions.get() < least_evicted {
+        assert!(
+            Instant::now() < deadline,
+            "{} evictions, expected at least {least_evicted}",
+            server.metrics().inbound_budget_evictions.get()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let outcomes = futures_util::future::join_all(
+        attackers
+            .iter_mut()
+            .map(|attacker| attacker.outcome(Duration::from_millis(500))),
+    )
+    .await;
+    let mut closed = 0;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match outcome {
+            raw::Outcome::Closed {
+                code: Some(1009), ..
+            } => closed += 1,
+            raw::Outcome::TimedOut => {}
+            other => panic!("attacker {i}: closed with 1009 or left open, got {other}"),
+        }
+    }
+    assert_eq!(
+        closed,
+        server.metrics().inbound_budget_evictions.get(),
+        "every eviction is counted, and only evictions close attackers: {outcomes:?}"
+    );
+    assert!(
+        closed >= least_evicted && closed < ATTACKERS as u64,
+        "{closed} of {ATTACKERS} attackers closed; at least {least_evicted}, and those that fit stay"
+    );
+    drop(attackers);
+    try_still_serves(
+        &server.url(ECHO),
+        server.metrics(),
+        &mut canary,
+        1,
+        "the attack",
+    )
+    .await
+    .unwrap_or_else(|err| panic!("{err}"));
+}
+
 /// `--handshake-timeout` of the slow-request cases: short, so they are quick.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
 
