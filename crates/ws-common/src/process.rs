@@ -32,6 +32,11 @@ macro_rules! process_tests {
         fn closed_output_is_not_fatal_and_sigterm_ends_the_server() {
             $crate::process::closed_output_is_not_fatal_and_sigterm_ends_the_server($bin);
         }
+
+        #[test]
+        fn out_of_descriptors_the_server_keeps_serving_and_recovers() {
+            $crate::process::out_of_descriptors_the_server_keeps_serving_and_recovers($bin);
+        }
     };
 }
 
@@ -194,6 +199,155 @@ pub fn closed_output_is_not_fatal_and_sigterm_ends_the_server(bin: &str) {
         "a clean shutdown exits with 0: {status} after {:?}",
         sent.elapsed()
     );
+}
+
+/// The open-files limit the descriptor case runs the server under: a few
+/// dozen sockets past what the runtime itself needs.
+const LOW_FD_LIMIT: u32 = 48;
+
+/// Clients the descriptor case tries to open: more than the limit allows.
+const FD_CLIENTS: usize = 64;
+
+/// Run under `prlimit --nofile` (util-linux) with few descriptors, the
+/// server runs out of them: it keeps echoing on the connections it has,
+/// logs one line for the episode (not one per failed accept), and once
+/// clients leave it accepts again and logs that once.
+pub fn out_of_descriptors_the_server_keeps_serving_and_recovers(bin: &str) {
+    let limit = format!("--nofile={LOW_FD_LIMIT}:{LOW_FD_LIMIT}");
+    let mut child = Command::new("prlimit")
+        .args([
+            limit.as_str(),
+            "--",
+            bin,
+            "--addr",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+        ])
+        .args(["--shutdown-grace", &format!("{}s", GRACE.as_secs())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("prlimit (util-linux) runs the server binary");
+    let guard = KillOnDrop(child.id());
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("read the banner's first line");
+    let addr: SocketAddr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("the first line names the address: {first:?}"));
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    // Ends when the server exits (its stderr closes).
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let count = |log: &[String], what: &str| log.iter().filter(|l| l.contains(what)).count();
+    let mut log = Vec::new();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let url = format!("ws://{addr}/ws/echo");
+        let mut open = Vec::new();
+        let mut refused = 0;
+        for _ in 0..FD_CLIENTS {
+            // Past the limit the TCP handshake still completes (the kernel's
+            // backlog), but the upgrade is never answered.
+            match tokio::time::timeout(
+                Duration::from_millis(300),
+                tokio_tungstenite::connect_async(url.clone()),
+            )
+            .await
+            {
+                Ok(Ok((client, _))) => open.push(client),
+                _ => refused += 1,
+            }
+            // A few unanswered ones are the episode; more only take time.
+            if refused == 3 {
+                break;
+            }
+        }
+        assert!(
+            refused > 0,
+            "{FD_CLIENTS} clients all served under a limit of {LOW_FD_LIMIT} files"
+        );
+        assert!(!open.is_empty(), "no client served at all");
+        // Several backoff periods: still one line for the episode.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for (i, client) in open.iter_mut().enumerate() {
+            let text = format!("out of descriptors {i}");
+            let echoed = async {
+                client.send(Message::text(text.clone())).await?;
+                loop {
+                    match client.next().await {
+                        Some(Ok(Message::Text(got))) if got.as_str() == text => return Ok(()),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        other => panic!("client {i}: expected the echo, got {other:?}"),
+                    }
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(5), echoed)
+                .await
+                .unwrap_or_else(|_| panic!("client {i}: no echo while out of descriptors"))
+                .unwrap_or_else(|err: tokio_tungstenite::tungstenite::Error| {
+                    panic!("client {i}: {err}")
+                });
+        }
+        log.extend(lines.try_iter());
+        assert_eq!(count(&log, "cannot accept connections"), 1, "{log:#?}");
+        for mut client in open {
+            let _ = client.close(None).await;
+        }
+        // Accepting again within a backoff period or so.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio_tungstenite::connect_async(url.clone()),
+            )
+            .await;
+            if let Ok(Ok((mut client, _))) = attempt {
+                let _ = client.close(None).await;
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not accepting again after clients left"
+            );
+        }
+    });
+    // The "again" line may trail the first accept by a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(&log, "accepting connections again") == 0 && Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(100)) {
+            log.push(line);
+        }
+    }
+    assert_eq!(count(&log, "accepting connections again"), 1, "{log:#?}");
+    assert_eq!(count(&log, "cannot accept connections"), 1, "{log:#?}");
+    assert_eq!(count(&log, "panicked"), 0, "{log:#?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid fits")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("send SIGTERM");
+    let bound = GRACE + Duration::from_secs(1);
+    wait_until(&mut child, bound)
+        .unwrap_or_else(|| panic!("the server ignored SIGTERM for {bound:?}"));
+    drop(guard);
 }
 
 /// Waits for `child` to exit, polling, for at most `bound`; kills it and
