@@ -3,9 +3,12 @@
 //! A variant implements one trait, [`SharedSink`]: how the write half of a
 //! split axum WebSocket is shared by the tasks that write to it. This crate
 //! does the rest, identically for every variant: the command line
-//! ([`ServerConfig`]), the routes, the room registry, the heartbeat and idle
-//! timeout, the close handshake, graceful shutdown and the metrics. A
-//! variant's `main` is one call to [`cli::run`].
+//! ([`ServerConfig`], checked by [`flags`]), the accept loop and its limits
+//! on the way in (`accept`: `--handshake-timeout`, `--max-handshakes`, a
+//! backoff when descriptors run out), the inbound memory budget
+//! ([`inbound`]), the routes, the room registry, the heartbeat and idle
+//! timeout, the close handshake, graceful shutdown ([`shutdown`]) and the
+//! metrics. A variant's `main` is one call to [`cli::run`].
 //!
 //! With the `testkit` feature it also provides an in-process test server
 //! ([`testkit::TestServer`]) and the suites every server runs through

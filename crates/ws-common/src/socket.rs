@@ -173,3 +173,63 @@ impl AsyncWrite for Metered {
         Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::metrics::Metrics;
+
+    /// A frame sent right behind the upgrade request, in the same write,
+    /// is not handed to hyper with the request, and is counted once the
+    /// account is open.
+    #[tokio::test]
+    async fn bytes_behind_a_request_head_wait_for_the_next_read() {
+        let case = async {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let mut client = TcpStream::connect(listener.local_addr()?).await?;
+            let (tcp, _) = listener.accept().await?;
+            let slot = InboundSlot::default();
+            let mut socket = Metered::new(tcp, slot.clone());
+            let head = b"GET /ws/echo HTTP/1.1\r\nHost: x\r\n\r\n";
+            // A binary frame announcing 1000 bytes, 100 of them sent.
+            let mut frame = vec![0x82, 0x80 | 126, 0x03, 0xe8, 0, 0, 0, 0];
+            frame.extend([7u8; 100]);
+            let mut sent = head.to_vec();
+            sent.extend(&frame);
+            client.write_all(&sent).await?;
+            let mut buf = vec![0u8; 4096];
+            let mut got: Vec<u8> = Vec::new();
+            while got.len() < head.len() {
+                let n = socket.read(&mut buf).await?;
+                got.extend(&buf[..n]);
+            }
+            assert_eq!(got, head, "the first reads stop at the head's end");
+            let budget = Budget::new(1 << 20, Metrics::new());
+            slot.open(&budget);
+            let mut rest: Vec<u8> = Vec::new();
+            while rest.len() < frame.len() {
+                let n = socket.read(&mut buf).await?;
+                rest.extend(&buf[..n]);
+            }
+            assert_eq!(rest, frame);
+            assert_eq!(
+                budget.total(),
+                frame.len() as u64,
+                "the partial frame is held"
+            );
+            // The server's own clones of the slot end with the HTTP
+            // connection, at the upgrade; the socket's with the socket.
+            drop(slot);
+            drop(socket);
+            assert_eq!(budget.total(), 0, "and released with the socket");
+            Ok::<_, io::Error>(())
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), case)
+            .await
+            .expect("within 10 s")
+            .expect("the socket works");
+    }
+}
