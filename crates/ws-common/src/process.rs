@@ -34,6 +34,11 @@ macro_rules! process_tests {
         }
 
         #[test]
+        fn a_full_stderr_does_not_stall_the_server() {
+            $crate::process::a_full_stderr_does_not_stall_the_server($bin);
+        }
+
+        #[test]
         fn out_of_descriptors_the_server_keeps_serving_and_recovers() {
             $crate::process::out_of_descriptors_the_server_keeps_serving_and_recovers($bin);
         }
@@ -199,6 +204,71 @@ pub fn closed_output_is_not_fatal_and_sigterm_ends_the_server(bin: &str) {
         "a clean shutdown exits with 0: {status} after {:?}",
         sent.elapsed()
     );
+}
+
+/// Echo round trips of the full-stderr case: with every log line on, each
+/// writes a few lines, far more than a pipe holds.
+const FULL_STDERR_ROUNDS: usize = 2000;
+
+/// With stderr a pipe that nobody reads and every log line on, the pipe
+/// fills within a few round trips; the server keeps echoing (its log lines
+/// are dropped rather than waited for) and still stops on SIGTERM.
+pub fn a_full_stderr_does_not_stall_the_server(bin: &str) {
+    let mut child = Command::new(bin)
+        .args(["--addr", "127.0.0.1:0", "--workers", "2"])
+        .args(["--shutdown-grace", &format!("{}s", GRACE.as_secs())])
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the server binary starts");
+    let guard = KillOnDrop(child.id());
+    // Held, never read, until the end.
+    let _stderr = child.stderr.take();
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("read the banner's first line");
+    let addr: SocketAddr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("the first line names the address: {first:?}"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let echo = async {
+            let url = format!("ws://{addr}/ws/echo");
+            let (mut client, _) = tokio_tungstenite::connect_async(url).await?;
+            for round in 0..FULL_STDERR_ROUNDS {
+                let text = format!("logging into a full pipe {round}");
+                client.send(Message::text(text.clone())).await?;
+                match client.next().await {
+                    Some(Ok(Message::Text(got))) if got.as_str() == text => {}
+                    other => panic!("round {round}: expected the echo, got {other:?}"),
+                }
+            }
+            Ok::<_, tokio_tungstenite::tungstenite::Error>(())
+        };
+        tokio::time::timeout(Duration::from_secs(30), echo)
+            .await
+            .expect("every echo within 30 s: a server blocked on its log would stall")
+            .expect("the echo works");
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid fits")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("send SIGTERM");
+    let bound = GRACE + Duration::from_secs(1);
+    wait_until(&mut child, bound)
+        .unwrap_or_else(|| panic!("the server ignored SIGTERM for {bound:?}"));
+    drop(guard);
 }
 
 /// The open-files limit the descriptor case runs the server under: a few
