@@ -4,6 +4,7 @@
 use axum::extract::ws::{CloseFrame, close_code};
 use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 
+use crate::inbound::BudgetExceeded;
 use crate::writer::DisconnectReason;
 
 /// Why the reader of a connection stopped.
@@ -70,6 +71,17 @@ fn read_error_close(err: &axum::Error) -> Option<(u16, &'static str)> {
             ProtocolError::ResetWithoutClosingHandshake | ProtocolError::SendAfterClosing,
         ) => None,
         WsError::Protocol(_) => Some((close_code::PROTOCOL, "protocol error")),
+        // Evicted to keep `--max-inbound-bytes`: its message is too big for
+        // the server now. 1009 rather than 1013 ("try again later"): a
+        // client that retried the same message at once would only be
+        // evicted again.
+        WsError::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<BudgetExceeded>()) =>
+        {
+            Some((close_code::SIZE, "inbound memory budget"))
+        }
         _ => None,
     }
 }

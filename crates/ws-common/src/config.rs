@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::flags;
+
 /// When a writer flushes what it has written into the sink (`--flush`). The
 /// same meaning in every server, so that the flush policy and the sharing
 /// strategy can be measured apart.
@@ -41,24 +43,24 @@ pub struct ServerConfig {
     pub addr: SocketAddr,
 
     /// Tokio worker threads (default: the CPUs this process may run on).
-    #[arg(long)]
+    #[arg(long, value_parser = flags::size_in(1, flags::MAX_WORKERS))]
     pub workers: Option<usize>,
 
-    /// How often the server pings each connection.
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    /// How often the server pings each connection (more than zero, less than --idle-timeout).
+    #[arg(long, default_value = "15s", value_parser = flags::positive_duration)]
     pub ping_interval: Duration,
 
     /// A connection from which nothing has arrived for this long is closed (1000).
-    #[arg(long, default_value = "45s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "45s", value_parser = flags::positive_duration)]
     pub idle_timeout: Duration,
 
     /// On SIGINT/SIGTERM, how long connections get to close before the process exits.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = flags::positive_duration)]
     pub shutdown_grace: Duration,
 
     /// Every server: a write to a member's socket that does not complete within this
     /// disconnects the member as a slow consumer (1008).
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = flags::positive_duration)]
     pub send_timeout: Duration,
 
     /// ws-ref-broadcast: messages its room ring holds; a member this far behind its
@@ -76,30 +78,49 @@ pub struct ServerConfig {
     #[arg(long, value_enum, default_value_t = FlushPolicy::Batched)]
     pub flush: FlushPolicy,
 
-    /// Largest message accepted, in bytes; larger ones close the connection (1009).
-    #[arg(long, default_value_t = 64 << 20)]
+    /// Largest message accepted, in bytes (at least 125, a control frame's largest
+    /// payload); larger ones close the connection (1009).
+    #[arg(long, default_value_t = 64 << 20, value_parser = flags::size_in(flags::MIN_MESSAGE_SIZE, usize::MAX))]
     pub max_message_size: usize,
+
+    /// Bytes held for messages still being received, over all connections; when
+    /// a read takes the total past this, the connection holding the most is closed
+    /// (1009). At least --max-message-size.
+    #[arg(long, default_value_t = 256 << 20, value_parser = flags::size_in(flags::MIN_MESSAGE_SIZE, usize::MAX))]
+    pub max_inbound_bytes: usize,
 
     /// Per-connection read buffer, in bytes: the most one `read` takes in.
     ///
     /// tungstenite zero-fills this much of the buffer before every `read`, so
     /// its own default (128 KiB) costs a 128 KiB `memset` for every read, even
     /// of one 64-byte message. 16 KiB still takes a 4 KiB message burst in
-    /// one read.
-    #[arg(long, default_value_t = 16 << 10)]
+    /// one read. At least 1 KiB.
+    #[arg(long, default_value_t = 16 << 10, value_parser = flags::size_in(flags::MIN_READ_BUFFER_SIZE, usize::MAX))]
     pub read_buffer_size: usize,
 
     /// Per-connection write buffer, in bytes: frames are buffered up to this before a write.
     #[arg(long, default_value_t = 128 << 10)]
     pub write_buffer_size: usize,
 
-    /// Connections beyond this are refused with 503 before the upgrade.
-    #[arg(long, default_value_t = 100_000)]
+    /// WebSocket connections beyond this are refused with 503 before the upgrade.
+    #[arg(long, default_value_t = 100_000, value_parser = flags::size_in(1, usize::MAX))]
     pub max_connections: usize,
 
     /// Rooms beyond this are refused with 503 before the upgrade.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = flags::size_in(1, usize::MAX))]
     pub max_rooms: usize,
+
+    /// How long a client has to send a complete HTTP request (the upgrade request
+    /// included) once its socket is accepted or its previous request answered;
+    /// a socket that takes longer is closed.
+    #[arg(long, default_value = "5s", value_parser = flags::positive_duration)]
+    pub handshake_timeout: Duration,
+
+    /// Sockets that have not been upgraded yet (plain HTTP, or a request still
+    /// arriving); at this many the server stops accepting until one ends, so
+    /// slow or idle sockets cannot take every file descriptor.
+    #[arg(long, default_value_t = 4096, value_parser = flags::size_in(1, usize::MAX))]
+    pub max_handshakes: usize,
 }
 
 impl ServerConfig {

@@ -49,6 +49,9 @@ macro_rules! conformance_tests {
             fuzzed_frames_never_break_the_server, connection_limit_refuses_upgrades_with_503,
             echo_churn_releases_everything, shutdown_under_load_closes_everyone_with_1001,
             strategy_metrics_count_what_happened,
+            slow_requests_are_closed_within_the_handshake_timeout,
+            sockets_before_the_upgrade_are_limited,
+            partial_messages_past_the_inbound_budget_are_closed_with_1009,
         );
     };
     ($server:ty) => {
@@ -67,6 +70,9 @@ macro_rules! conformance_tests {
             fuzzed_frames_never_break_the_server, connection_limit_refuses_upgrades_with_503,
             echo_churn_releases_everything, shutdown_under_load_closes_everyone_with_1001,
             strategy_metrics_count_what_happened,
+            slow_requests_are_closed_within_the_handshake_timeout,
+            sockets_before_the_upgrade_are_limited,
+            partial_messages_past_the_inbound_budget_are_closed_with_1009,
             room_limit_refuses_new_rooms_with_503, room_churn_releases_everything,
         );
     };

@@ -3,27 +3,37 @@
 //! A variant implements one trait, [`SharedSink`]: how the write half of a
 //! split axum WebSocket is shared by the tasks that write to it. This crate
 //! does the rest, identically for every variant: the command line
-//! ([`ServerConfig`]), the routes, the room registry, the heartbeat and idle
-//! timeout, the close handshake, graceful shutdown and the metrics. A
-//! variant's `main` is one call to [`cli::run`].
+//! ([`ServerConfig`], checked by [`flags`]), the accept loop and its limits
+//! on the way in (`accept`: `--handshake-timeout`, `--max-handshakes`, a
+//! backoff when descriptors run out), the inbound memory budget
+//! ([`inbound`]), the routes, the room registry, the heartbeat and idle
+//! timeout, the close handshake, graceful shutdown ([`shutdown`]) and the
+//! metrics. A variant's `main` is one call to [`cli::run`].
 //!
 //! With the `testkit` feature it also provides an in-process test server
 //! ([`testkit::TestServer`]) and the suites every server runs through
 //! [`conformance_tests!`]: the protocol ([`conformance`]) and its behaviour
 //! under bad input, limits, churn and shutdown ([`reliability`]).
 
+mod accept;
 pub mod cli;
 pub mod close;
 pub mod config;
 pub mod connection;
+pub mod flags;
+mod frames;
 mod handler;
 mod heartbeat;
+pub mod inbound;
+pub mod limits;
 pub mod locked;
 pub mod metrics;
+mod output;
 pub mod rooms;
 mod router;
 mod server;
 pub mod shutdown;
+mod socket;
 pub mod state;
 pub mod strategy;
 pub mod writer;
@@ -32,6 +42,8 @@ pub mod writer;
 pub mod bursts;
 #[cfg(feature = "testkit")]
 pub mod conformance;
+#[cfg(feature = "testkit")]
+pub mod process;
 #[cfg(feature = "testkit")]
 pub mod reliability;
 #[cfg(feature = "testkit")]

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub write_failures: Counter,
     /// Upgrades refused because a limit was reached.
     pub refused_upgrades: Counter,
+    /// Connections closed (1009) to keep the inbound memory budget.
+    pub inbound_budget_evictions: Counter,
     /// Mutex variants: locks of a connection's shared sink taken.
     pub sink_lock_acquisitions: Counter,
     /// Mutex variants: of those, the ones that had to wait for another writer.
@@ -74,6 +76,7 @@ impl Metrics {
         let slow_consumer_disconnects = Counter::default();
         let write_failures = Counter::default();
         let refused_upgrades = Counter::default();
+        let inbound_budget_evictions = Counter::default();
         let sink_lock_acquisitions = Counter::default();
         let sink_lock_contended = Counter::default();
         // 1 µs to ~4 s, a factor of 4 apart: from a short handover between
@@ -119,6 +122,11 @@ impl Metrics {
             refused_upgrades.clone(),
         );
         registry.register(
+            "inbound_budget_evictions",
+            "Connections closed (1009) to keep the inbound memory budget (--max-inbound-bytes)",
+            inbound_budget_evictions.clone(),
+        );
+        registry.register(
             "sink_lock_acquisitions",
             "Mutex variants: locks of a connection's shared sink taken",
             sink_lock_acquisitions.clone(),
@@ -153,6 +161,7 @@ impl Metrics {
             slow_consumer_disconnects,
             write_failures,
             refused_upgrades,
+            inbound_budget_evictions,
             sink_lock_acquisitions,
             sink_lock_contended,
             sink_lock_wait_seconds,

@@ -14,6 +14,9 @@
 //! - **limits**: `--max-connections` and `--max-rooms` refuse with 503
 //!   before the upgrade (`--max-message-size` is in the catalog and in the
 //!   conformance suite, the room name length in the conformance suite);
+//!   slow requests are closed within `--handshake-timeout` while a canary
+//!   echoes and new clients connect, and sockets not yet upgraded count
+//!   against `--max-handshakes`;
 //! - **churn**: [`CHURN_CYCLES`] connect/disconnect cycles, a third of them
 //!   reset without a Close (some in the middle of a frame), leave the
 //!   connection, room and membership gauges at zero;
@@ -395,6 +398,217 @@ pub async fn connection_limit_refuses_upgrades_with_503<H: Handler>() {
     try_echo(&mut admitted, "admitted")
         .await
         .unwrap_or_else(|err| panic!("the admitted connection: {err}"));
+}
+
+/// `--max-inbound-bytes` of the partial-message case: a few messages' worth.
+const INBOUND_BUDGET: usize = 256 << 10;
+
+/// Connections of the partial-message case, each holding [`PARTIAL`] bytes
+/// of a message it never finishes: twice the budget in all.
+const ATTACKERS: usize = 10;
+
+/// What each attacker sends of its message.
+const PARTIAL: usize = 48 << 10;
+
+/// Connections holding partial messages past `--max-inbound-bytes` are
+/// closed with 1009, the largest first, until what is held fits the budget;
+/// the rest stay open, a canary keeps echoing and new clients are served.
+pub async fn partial_messages_past_the_inbound_budget_are_closed_with_1009<H: Handler>() {
+    let server = start::<H>(ServerConfig {
+        max_inbound_bytes: INBOUND_BUDGET,
+        ..config()
+    });
+    let mut canary = canary(&server).await;
+    let mut attackers = Vec::new();
+    for i in 0..ATTACKERS {
+        let mut attacker =
+            tokio::time::timeout(RECEIVE_TIMEOUT, RawClient::upgrade(server.addr(), ECHO))
+                .await
+                .expect("upgrade in time")
+                .unwrap_or_else(|err| panic!("attacker {i}: {err}"));
+        // A frame announcing more than it sends: the rest never comes.
+        let frame = Frame::binary(vec![7; PARTIAL]).declaring_len(MAX_MESSAGE_SIZE as u64);
+        attacker
+            .send_frame(&frame)
+            .await
+            .unwrap_or_else(|err| panic!("attacker {i}: {err}"));
+        try_echo(&mut canary, &format!("canary after attacker {i}"))
+            .await
+            .unwrap_or_else(|err| panic!("the canary after attacker {i}: {err}"));
+        attackers.push(attacker);
+    }
+    // Each holds a little more than PARTIAL (the frame header): at most
+    // this many fit in the budget.
+    let fit = INBOUND_BUDGET / (PARTIAL + 1);
+    let least_evicted = (ATTACKERS - fit) as u64;
+    let deadline = Instant::now() + RECEIVE_TIMEOUT;
+    while server.metrics().inbound_budget_evictions.get() < least_evicted {
+        assert!(
+            Instant::now() < deadline,
+            "{} evictions, expected at least {least_evicted}",
+            server.metrics().inbound_budget_evictions.get()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let outcomes = futures_util::future::join_all(
+        attackers
+            .iter_mut()
+            .map(|attacker| attacker.outcome(Duration::from_millis(500))),
+    )
+    .await;
+    let mut closed = 0;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match outcome {
+            raw::Outcome::Closed {
+                code: Some(1009), ..
+            } => closed += 1,
+            raw::Outcome::TimedOut => {}
+            other => panic!("attacker {i}: closed with 1009 or left open, got {other}"),
+        }
+    }
+    assert_eq!(
+        closed,
+        server.metrics().inbound_budget_evictions.get(),
+        "every eviction is counted, and only evictions close attackers: {outcomes:?}"
+    );
+    assert!(
+        closed >= least_evicted && closed < ATTACKERS as u64,
+        "{closed} of {ATTACKERS} attackers closed; at least {least_evicted}, and those that fit stay"
+    );
+    drop(attackers);
+    try_still_serves(
+        &server.url(ECHO),
+        server.metrics(),
+        &mut canary,
+        1,
+        "the attack",
+    )
+    .await
+    .unwrap_or_else(|err| panic!("{err}"));
+}
+
+/// `--handshake-timeout` of the slow-request cases: short, so they are quick.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How far past the handshake timeout a slow socket may stay open.
+const HANDSHAKE_SLACK: Duration = Duration::from_secs(1);
+
+/// Opens a socket that sends the start of an upgrade request and nothing
+/// more: the slow request of a slow-loris client.
+async fn slow_request(server: &TestServer) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::time::timeout(
+        RECEIVE_TIMEOUT,
+        tokio::net::TcpStream::connect(server.addr()),
+    )
+    .await
+    .expect("connect in time")
+    .expect("connect");
+    socket
+        .write_all(b"GET /ws/echo HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("send the start of a request");
+    socket
+}
+
+/// Whether the server closes `socket` within `bound` (EOF or a reset).
+async fn closed_within(socket: &mut tokio::net::TcpStream, bound: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let read_until_closed = async {
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                // A 408 or similar before the close is fine.
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(bound, read_until_closed).await.is_ok()
+}
+
+/// Sockets whose request never completes are closed within
+/// `--handshake-timeout` (plus a second), while a canary connection keeps
+/// echoing and new clients connect.
+pub async fn slow_requests_are_closed_within_the_handshake_timeout<H: Handler>() {
+    const SLOW: usize = 50;
+    let server = start::<H>(ServerConfig {
+        handshake_timeout: HANDSHAKE_TIMEOUT,
+        ..config()
+    });
+    let mut canary = canary(&server).await;
+    let opened = Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..SLOW {
+        slow.push(slow_request(&server).await);
+    }
+    // New clients are served while the slow ones wait.
+    try_still_serves(
+        &server.url(ECHO),
+        server.metrics(),
+        &mut canary,
+        1,
+        "slow requests",
+    )
+    .await
+    .unwrap_or_else(|err| panic!("{err}"));
+    let bound = HANDSHAKE_TIMEOUT + HANDSHAKE_SLACK;
+    for (i, socket) in slow.iter_mut().enumerate() {
+        let left = bound.saturating_sub(opened.elapsed());
+        assert!(
+            closed_within(socket, left).await,
+            "slow request {i} still open {:?} after it was opened",
+            opened.elapsed()
+        );
+    }
+    try_still_serves(
+        &server.url(ECHO),
+        server.metrics(),
+        &mut canary,
+        1,
+        "the timeouts",
+    )
+    .await
+    .unwrap_or_else(|err| panic!("{err}"));
+}
+
+/// Sockets not yet upgraded count against `--max-handshakes`: with the limit
+/// taken by slow requests, a new client waits (in the kernel's backlog, not
+/// holding a descriptor) until one of them times out, and is then served.
+pub async fn sockets_before_the_upgrade_are_limited<H: Handler>() {
+    const LIMIT: usize = 4;
+    let server = start::<H>(ServerConfig {
+        handshake_timeout: HANDSHAKE_TIMEOUT * 2,
+        max_handshakes: LIMIT,
+        ..config()
+    });
+    let mut slow = Vec::new();
+    for _ in 0..LIMIT {
+        slow.push(slow_request(&server).await);
+    }
+    let opened = Instant::now();
+    let url = server.url(ECHO);
+    let waiting = testkit::connect(&url);
+    tokio::pin!(waiting);
+    // Well within the timeout, the new client is still waiting: the slow
+    // requests hold every permit.
+    let early = tokio::time::timeout(HANDSHAKE_TIMEOUT / 2, waiting.as_mut()).await;
+    assert!(
+        early.is_err(),
+        "a client over --max-handshakes {LIMIT} was served while the slow requests held every permit"
+    );
+    let mut client = tokio::time::timeout(RECEIVE_TIMEOUT, waiting)
+        .await
+        .expect("admitted once the slow requests time out")
+        .unwrap_or_else(|err| panic!("the waiting client: {err}"));
+    assert!(
+        opened.elapsed() <= HANDSHAKE_TIMEOUT * 2 + HANDSHAKE_SLACK,
+        "admitted only after {:?}",
+        opened.elapsed()
+    );
+    try_echo(&mut client, "admitted")
+        .await
+        .unwrap_or_else(|err| panic!("the admitted client: {err}"));
 }
 
 /// Over `--max-rooms`, an upgrade to a new room gets 503 before the upgrade;

@@ -3,16 +3,17 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use axum::{Extension, Router};
 
 use crate::connection::Route;
 use crate::handler::Handler;
 use crate::rooms::RoomName;
+use crate::socket::InboundSlot;
 use crate::state::AppState;
 
 /// The routes, documented in the README's "Protocol" section.
@@ -37,15 +38,17 @@ pub(crate) fn router<H: Handler>(state: Arc<AppState<H::Member>>) -> Router {
 /// `GET /ws/echo`: every message comes back to its sender.
 async fn echo<H: Handler>(
     State(app): State<Arc<AppState<H::Member>>>,
+    slot: Option<Extension<InboundSlot>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    accept::<H>(app, upgrade, Route::Echo)
+    accept::<H>(app, slot, upgrade, Route::Echo)
 }
 
 /// `GET /ws/room/{room}`: every message goes to every member of the room.
 async fn room<H: Handler>(
     State(app): State<Arc<AppState<H::Member>>>,
     Path(room): Path<String>,
+    slot: Option<Extension<InboundSlot>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     // The name is checked before the upgrade headers, so a bad name gets the
@@ -58,7 +61,7 @@ async fn room<H: Handler>(
         app.metrics.refused_upgrades.inc();
         return (StatusCode::SERVICE_UNAVAILABLE, "too many rooms\n").into_response();
     }
-    accept::<H>(app, upgrade, Route::Room(name))
+    accept::<H>(app, slot, upgrade, Route::Room(name))
 }
 
 /// `GET /metrics`: the Prometheus text format.
@@ -74,9 +77,12 @@ fn refuse_room_name(reason: &str) -> Response {
 }
 
 /// Upgrades the request with the configured limits and buffer sizes, and
-/// serves the connection in a tracked task.
+/// serves the connection in a tracked task. From the upgrade on, its socket
+/// counts what it holds against `--max-inbound-bytes` (the slot is there
+/// on every socket the server accepted).
 fn accept<H: Handler>(
     app: Arc<AppState<H::Member>>,
+    slot: Option<Extension<InboundSlot>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     route: Route,
 ) -> Response {
@@ -88,6 +94,9 @@ fn accept<H: Handler>(
         app.metrics.refused_upgrades.inc();
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
+    if let Some(Extension(slot)) = slot {
+        slot.open(&app.inbound);
+    }
     let config = &app.config;
     let max_message_size = config.max_message_size;
     upgrade

@@ -1,14 +1,15 @@
-//! Serving: bind, accept with `TCP_NODELAY`, route, and shut down gracefully.
+//! Serving: bind, accept (see [`crate::accept`]), route, and shut down gracefully.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::accept;
 use crate::config::ServerConfig;
 use crate::handler::Handler;
 use crate::metrics::Metrics;
@@ -29,6 +30,9 @@ pub enum ServeError {
     /// Accepting or serving failed.
     #[error("serving failed: {0}")]
     Io(#[from] io::Error),
+    /// The configuration cannot work.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] crate::flags::ConfigError),
     /// The async runtime could not be built.
     #[error("cannot start the tokio runtime: {0}")]
     Runtime(io::Error),
@@ -62,6 +66,7 @@ pub async fn serve<H: Handler>(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<ShutdownReport, ServeError> {
+    crate::flags::validate_values(&config)?;
     let grace = config.shutdown_grace;
     let state = Arc::new(AppState::<H::Member>::new(
         config,
@@ -69,30 +74,22 @@ pub async fn serve<H: Handler>(
         metrics,
     ));
     let app = router::<H>(Arc::clone(&state));
-    // Without TCP_NODELAY small messages wait on Nagle's algorithm and the
-    // comparison would measure the kernel; every server sets it identically.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(%err, "cannot set TCP_NODELAY");
-        }
-    });
-    let http = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
-    let mut http = tokio::spawn(http);
-
-    // Biased: once shutdown has begun, the accept loop ends at once too, and
-    // that must not be mistaken for the loop failing on its own (which would
-    // skip waiting for the WebSocket connections below).
-    let http_ended = tokio::select! {
-        biased;
-        () = shutdown.cancelled() => false,
-        joined = &mut http => match joined {
-            Ok(Ok(())) => true,
-            Ok(Err(err)) => return Err(ServeError::Io(err)),
-            Err(join) => return Err(ServeError::Io(io::Error::other(join))),
-        },
-    };
+    // Sockets before (or without) an upgrade: their HTTP connections' tasks.
+    let http_connections = TaskTracker::new();
+    // On a worker, as every other task: the thread that called `serve` (the
+    // binary's main thread) only waits.
+    let accepting = tokio::spawn(accept::accept_loop(
+        listener,
+        app,
+        state.config.clone(),
+        shutdown.clone(),
+        http_connections.clone(),
+    ));
+    // It returns only once shutdown has begun; a panic in it must not skip
+    // the shutdown below.
+    if let Err(err) = accepting.await {
+        tracing::error!(%err, "the accept loop failed");
+    }
     // However the accept loop ended, every connection is told to close.
     shutdown.cancel();
 
@@ -100,10 +97,9 @@ pub async fn serve<H: Handler>(
     // and the cancelled token has told each of them to close with 1001.
     let started = tokio::time::Instant::now();
     state.connections.close();
+    http_connections.close();
     let drained = tokio::time::timeout(grace, async {
-        if !http_ended {
-            let _ = http.await;
-        }
+        http_connections.wait().await;
         state.connections.wait().await;
     })
     .await;

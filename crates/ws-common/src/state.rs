@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServerConfig;
+use crate::inbound::Budget;
 use crate::metrics::Metrics;
 use crate::rooms::Rooms;
 
@@ -23,6 +24,8 @@ pub struct AppState<W: Clone> {
     pub(crate) connections: TaskTracker,
     /// One permit per connection allowed by `--max-connections`.
     pub(crate) connection_permits: Arc<Semaphore>,
+    /// `--max-inbound-bytes`, shared by every upgraded connection's socket.
+    pub(crate) inbound: Arc<Budget>,
 }
 
 impl<W: Clone> AppState<W> {
@@ -49,6 +52,10 @@ impl<W: Clone> AppState<W> {
     pub(crate) fn new(config: ServerConfig, shutdown: CancellationToken, metrics: Metrics) -> Self {
         let rooms = Arc::new(Rooms::new(config.max_rooms, metrics.clone()));
         let permits = config.max_connections.min(Semaphore::MAX_PERMITS);
+        let inbound = Budget::new(
+            u64::try_from(config.max_inbound_bytes).unwrap_or(u64::MAX),
+            metrics.clone(),
+        );
         Self {
             config,
             rooms,
@@ -56,6 +63,7 @@ impl<W: Clone> AppState<W> {
             shutdown,
             connections: TaskTracker::new(),
             connection_permits: Arc::new(Semaphore::new(permits)),
+            inbound,
         }
     }
 }

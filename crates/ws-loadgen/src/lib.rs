@@ -31,6 +31,7 @@ mod common;
 pub mod connect;
 pub mod echo;
 mod error;
+pub mod hostile;
 pub mod load;
 pub mod merge;
 mod pacing;

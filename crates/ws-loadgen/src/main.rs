@@ -6,6 +6,7 @@
 //! cargo run -p ws-loadgen --release -- room --url ws://127.0.0.1:3000/ws/room/bench --conns 32 --senders 4 --rate 2000
 //! cargo run -p ws-loadgen --release -- churn --url ws://127.0.0.1:3000/ws/echo --metrics-url http://127.0.0.1:3000/metrics
 //! cargo run -p ws-loadgen --release -- badinput --url ws://127.0.0.1:3000/ws/echo
+//! cargo run -p ws-loadgen --release -- hostile --url ws://127.0.0.1:3000/ws/echo
 //! ```
 //!
 //! Exit codes: 0 when the run completed (whatever it measured), 1 when
@@ -23,7 +24,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use ws_loadgen::{
-    Encoding, LoadgenError, MessageLoad, Report, badinput, churn, connect, echo, merge, room, slow,
+    Encoding, LoadgenError, MessageLoad, Report, badinput, churn, connect, echo, hostile, merge,
+    room, slow,
 };
 
 /// A WebSocket load generator for /ws/echo and /ws/room/{room}.
@@ -48,6 +50,8 @@ enum Command {
     Churn(ChurnArgs),
     /// Throw every bad input (bad handshakes, invalid frames) once; is each answered per RFC 6455?
     Badinput(BadinputArgs),
+    /// Partial messages past the server's memory budget, then slow requests; a canary echoes throughout.
+    Hostile(HostileArgs),
     /// Combine --hdr files of several runs into one distribution.
     Merge(MergeArgs),
 }
@@ -292,6 +296,39 @@ struct BadinputArgs {
 }
 
 #[derive(Args, Debug)]
+struct HostileArgs {
+    /// Server URL (an echo route).
+    #[arg(long, default_value = "ws://127.0.0.1:3000/ws/echo")]
+    url: String,
+    /// Connections that each send part of a message and then nothing.
+    #[arg(long, default_value_t = 16)]
+    attackers: usize,
+    /// Bytes of its message each attacker sends.
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+    partial: usize,
+    /// The length each attacker's frame announces (at most the server's --max-message-size).
+    #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
+    declared: usize,
+    /// The server's --max-inbound-bytes, recorded for the report.
+    #[arg(long, value_name = "BYTES")]
+    budget: Option<usize>,
+    /// Sockets that send the start of a request and nothing more.
+    #[arg(long, default_value_t = 2000)]
+    slow: usize,
+    /// The server's --handshake-timeout: each slow socket must be closed within it + 1s.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    handshake_timeout: Duration,
+    /// Bound on each connect and each echo.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    timeout: Duration,
+    /// The server's pid: its RSS is sampled during the partial-message attack.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<i32>,
+    #[command(flatten)]
+    out: Output,
+}
+
+#[derive(Args, Debug)]
 struct MergeArgs {
     /// --hdr files written by earlier runs.
     #[arg(required = true, value_name = "FILE")]
@@ -439,6 +476,21 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             };
             config.validate()?;
             execute(&a.out, Duration::ZERO, badinput::run(config))
+        }
+        Command::Hostile(a) => {
+            let config = hostile::Config {
+                url: a.url,
+                attackers: a.attackers,
+                partial: a.partial,
+                declared: a.declared,
+                budget: a.budget,
+                slow: a.slow,
+                handshake_timeout: a.handshake_timeout,
+                timeout: a.timeout,
+                server_pid: a.server_pid,
+            };
+            config.validate()?;
+            execute(&a.out, Duration::ZERO, hostile::run(config))
         }
         Command::Merge(a) => {
             let config = merge::Config { inputs: a.inputs };

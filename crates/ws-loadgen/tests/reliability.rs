@@ -1,4 +1,4 @@
-//! The `churn` and `badinput` scenarios against real servers in process:
+//! The `churn`, `badinput` and `hostile` scenarios against real servers in process:
 //! a correct server releases everything after churn and answers every bad
 //! input as RFC 6455 prescribes, and both runs show it.
 
@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ws_common::ServerConfig;
 use ws_common::testkit::TestServer;
-use ws_loadgen::{Report as _, badinput, churn};
+use ws_loadgen::{Report as _, badinput, churn, hostile};
 
 async fn bounded<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(60), f)
@@ -161,4 +161,38 @@ async fn the_binary_runs_both_scenarios_with_json_and_exit_codes() {
     .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--mid-message-fraction"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_clients_meet_the_budget_and_the_handshake_timeout() {
+    let handshake_timeout = Duration::from_millis(500);
+    let budget = 256 << 10;
+    let server = TestServer::start::<ws_std_mutex::Writer>(ServerConfig {
+        max_inbound_bytes: budget,
+        handshake_timeout,
+        ..config()
+    })
+    .expect("server");
+    let report = bounded(hostile::run(hostile::Config {
+        url: server.url("/ws/echo"),
+        attackers: 8,
+        partial: 60 << 10,
+        declared: 64 << 10,
+        budget: Some(budget),
+        slow: 50,
+        handshake_timeout,
+        timeout: Duration::from_secs(5),
+        server_pid: Some(i32::try_from(std::process::id()).expect("pid")),
+    }))
+    .await
+    .expect("hostile run");
+    let table = report.table();
+    // 8 x 60 KiB is almost twice the budget: at least 4 must go.
+    assert!(report.partial.closed_1009 >= 4, "{table}");
+    assert!(report.partial.left_open >= 1, "{table}");
+    assert!(report.partial.server.is_some(), "{table}");
+    assert_eq!(report.slow.opened, 50, "{table}");
+    assert_eq!(report.slow.closed_in_time, 50, "{table}");
+    assert!(report.slow.new_clients_ok > 0, "{table}");
+    assert!(!report.failed(), "{table}");
 }

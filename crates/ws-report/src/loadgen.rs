@@ -399,3 +399,63 @@ pub struct BadinputResult {
     /// Inputs answered otherwise than RFC 6455 prescribes.
     pub not_as_rfc: u64,
 }
+
+/// `config` of a hostile run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HostileConfig {
+    /// Connections holding a partial message.
+    pub attackers: usize,
+    /// Bytes each sent of its message.
+    pub partial: usize,
+    /// The length their frames announced.
+    pub declared: usize,
+    /// The server's `--max-inbound-bytes`.
+    pub budget: Option<usize>,
+    /// Sockets sending a request that never completes.
+    pub slow: usize,
+    /// The server's `--handshake-timeout` (humantime).
+    pub handshake_timeout: String,
+}
+
+/// The partial-message attack of a hostile run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HostilePartial {
+    /// Attackers closed with 1009.
+    pub closed_1009: u64,
+    /// Attackers still open at the end.
+    pub left_open: u64,
+    /// Attackers that ended any other way.
+    pub other: Vec<String>,
+    /// Canary echoes that failed.
+    pub canary_failures: u64,
+    /// The server process.
+    pub server: Option<ServerStats>,
+}
+
+/// The slow requests of a hostile run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HostileSlow {
+    /// Sockets opened.
+    pub opened: u64,
+    /// Closed within the handshake timeout + 1 s.
+    pub closed_in_time: u64,
+    /// The longest one stayed open, in seconds.
+    pub longest_open_s: f64,
+    /// New clients served meanwhile.
+    pub new_clients_ok: u64,
+    /// New clients not served.
+    pub new_clients_failed: u64,
+    /// Canary echoes that failed.
+    pub canary_failures: u64,
+}
+
+/// A `hostile` result.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HostileResult {
+    /// Configuration.
+    pub config: HostileConfig,
+    /// Partial messages past the budget.
+    pub partial: HostilePartial,
+    /// Slow requests.
+    pub slow: HostileSlow,
+}

@@ -87,6 +87,10 @@ pub struct Params {
     pub churn_mid_message: &'static str,
     /// Reliability, bad input: the server's and the generator's `--max-message-size`.
     pub badinput_max_message_size: usize,
+    /// Reliability, hostile clients: connections holding a partial message.
+    pub hostile_attackers: usize,
+    /// Reliability, hostile clients: sockets sending a request that never completes.
+    pub hostile_slow: usize,
     /// Reliability, shutdown under load: echo connections of the flood.
     pub shutdown_conns: usize,
     /// Reliability, shutdown under load: how long the flood runs before SIGTERM.
@@ -208,6 +212,8 @@ impl Params {
             churn_abrupt: "0.33",
             churn_mid_message: "0.1",
             badinput_max_message_size: 1 << 20,
+            hostile_attackers: 8,
+            hostile_slow: 2000,
             shutdown_conns: 256,
             shutdown_after: "2s",
             shutdown_grace: "5s",
@@ -290,6 +296,8 @@ impl Params {
             churn_abrupt: "0.33",
             churn_mid_message: "0.1",
             badinput_max_message_size: 1 << 20,
+            hostile_attackers: 4,
+            hostile_slow: 200,
             shutdown_conns: 32,
             shutdown_after: "1s",
             shutdown_grace: "5s",
@@ -1022,6 +1030,7 @@ fn reliability(p: &Params) -> Vec<Run> {
                 strings(&["--max-message-size", &max]),
             )
         });
+        runs.push(hostile(p, server));
         // A closed-loop echo flood meant to outlast the SIGTERM by far: it
         // ends when the server closes its connections.
         runs.push(Run {
@@ -1048,6 +1057,58 @@ fn reliability(p: &Params) -> Vec<Run> {
         });
     }
     runs
+}
+
+/// Reliability, hostile clients: the server's `--max-inbound-bytes`, small
+/// so that the attack is quick (the default is 256 MiB).
+const HOSTILE_BUDGET: usize = 64 << 20;
+
+/// The length the attackers' frames announce: the server's
+/// `--max-message-size` in this run.
+const HOSTILE_DECLARED: usize = 32 << 20;
+
+/// What each attacker sends of its message: 31 MiB, as in issue 15 (8
+/// attackers hold 4 times the budget).
+const HOSTILE_PARTIAL: usize = 31 << 20;
+
+/// The server's `--handshake-timeout` in this run (the default is 5 s).
+const HOSTILE_HANDSHAKE_TIMEOUT: &str = "2s";
+
+/// Partial messages past the inbound budget, then slow requests, with a
+/// canary echoing throughout (`ws-loadgen hostile`): a few seconds a server.
+fn hostile(p: &Params, server: Contender) -> Run {
+    let (budget, declared) = (HOSTILE_BUDGET.to_string(), HOSTILE_DECLARED.to_string());
+    Run {
+        server_args: strings(&[
+            "--max-inbound-bytes",
+            &budget,
+            "--max-message-size",
+            &declared,
+            "--handshake-timeout",
+            HOSTILE_HANDSHAKE_TIMEOUT,
+        ]),
+        ..Run::new(
+            Scenario::Reliability,
+            server,
+            "hostile",
+            "/ws/echo",
+            "hostile",
+            strings(&[
+                "--attackers",
+                &p.hostile_attackers.to_string(),
+                "--partial",
+                &HOSTILE_PARTIAL.to_string(),
+                "--declared",
+                &declared,
+                "--budget",
+                &budget,
+                "--slow",
+                &p.hostile_slow.to_string(),
+                "--handshake-timeout",
+                HOSTILE_HANDSHAKE_TIMEOUT,
+            ]),
+        )
+    }
 }
 
 #[cfg(test)]

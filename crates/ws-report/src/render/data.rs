@@ -8,7 +8,7 @@ use crate::contenders::{self, ECHO_REFERENCE, ROOM_REFERENCE};
 use crate::criterion::{self, Bench, ImportIndex};
 use crate::layout::Layout;
 use crate::loadgen::{
-    BadinputResult, ChurnResult, ConnectResult, EchoResult, RoomResult, SlowResult,
+    BadinputResult, ChurnResult, ConnectResult, EchoResult, HostileResult, RoomResult, SlowResult,
 };
 use crate::manifest::{Mode, RunManifest, RunRecord, Scenario};
 use crate::{Result, fsio};
@@ -45,6 +45,8 @@ pub struct Data {
     pub churn: Vec<Run<ChurnResult>>,
     /// Reliability: bad input.
     pub badinput: Vec<Run<BadinputResult>>,
+    /// Reliability, hostile clients (absent from collections made before it existed).
+    pub hostile: Vec<Run<HostileResult>>,
     /// Reliability: SIGTERM under an echo flood.
     pub shutdown: Vec<Run<EchoResult>>,
     /// Each run's saved `GET /metrics` samples, by stem (runs without a
@@ -162,6 +164,7 @@ impl Data {
             flood: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "flood-")?,
             churn: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "churn-")?,
             badinput: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "badinput")?,
+            hostile: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "hostile")?,
             shutdown: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "shutdown")?,
             ceiling: load_runs(layout, manifest.as_ref(), Scenario::Ceiling, "")?,
             throughput: load_runs(layout, manifest.as_ref(), Scenario::Throughput, "")?,

@@ -1,5 +1,8 @@
 //! "Reliability": the stalled-consumer flood, connection churn, bad input,
-//! panics and shutdown under load, one row per server.
+//! panics and shutdown under load, one row per server; and, in collections
+//! that have them, the hostile clients (partial messages past the inbound
+//! budget, slow requests), whose columns are left out of older ones so that
+//! they render as they did.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +11,7 @@ use super::scenarios::{self, consumer_fate};
 use super::table::{Align, Table};
 use super::{Ctx, format};
 use crate::contenders::CONTENDERS;
-use crate::loadgen::{BadinputResult, ChurnResult, EchoResult, SlowResult};
+use crate::loadgen::{BadinputResult, ChurnResult, EchoResult, HostileResult, SlowResult};
 use crate::manifest::RunRecord;
 
 /// Written where a scenario does not apply to a server.
@@ -71,6 +74,54 @@ fn flag_value<'a>(command: &'a [String], flag: &str) -> Option<&'a str> {
         .windows(2)
         .find(|w| w[0] == flag)
         .map(|w| w[1].as_str())
+}
+
+/// Peak RSS under the partial-message attack, against RSS before it plus
+/// the budget: `70 MiB (≤ 75 MiB)`.
+fn hostile_rss(r: &HostileResult) -> String {
+    let Some(server) = r.partial.server.as_ref() else {
+        return NONE.into();
+    };
+    let peak = format::bytes(server.peak_rss_bytes as f64);
+    match r.config.budget {
+        Some(budget) => {
+            let bound = server.baseline_rss_bytes + budget as u64;
+            let verdict = if server.peak_rss_bytes <= bound {
+                "≤"
+            } else {
+                ">"
+            };
+            format!("{peak} ({verdict} {})", format::bytes(bound as f64))
+        }
+        None => peak,
+    }
+}
+
+/// Slow-request sockets closed within the handshake timeout + 1 s.
+fn hostile_slow(r: &HostileResult) -> String {
+    format!(
+        "{} of {} (longest {:.1} s)",
+        format::count(r.slow.closed_in_time as f64),
+        format::count(r.slow.opened as f64),
+        r.slow.longest_open_s
+    )
+}
+
+/// Whether the canary and new clients kept being served through both attacks.
+fn hostile_canary(r: &HostileResult) -> String {
+    let failures = r.partial.canary_failures + r.slow.canary_failures;
+    let new_failed = r.slow.new_clients_failed;
+    if failures == 0 && new_failed == 0 && r.partial.other.is_empty() {
+        format!(
+            "echoed throughout; {} new clients served",
+            format::count(r.slow.new_clients_ok as f64)
+        )
+    } else {
+        format!(
+            "{failures} canary failures, {new_failed} new clients refused, {} attackers not closed 1009",
+            r.partial.other.len()
+        )
+    }
 }
 
 fn shutdown_cell(run: Option<&Run<EchoResult>>) -> String {
@@ -150,6 +201,21 @@ fn method(ctx: &Ctx<'_>) -> String {
             b.config.max_message_size, b.config.timeout,
         ));
     }
+    if let Some(h) = ctx.data.hostile.iter().find_map(|r| r.result.as_ref()) {
+        out.push_str(&format!(
+            "- **Hostile clients** (`ws-loadgen hostile`): {} connections each send {} of a message announced as {} and then nothing (server `--max-inbound-bytes {}`, `--max-message-size {}`), then {} sockets each send the start of an upgrade request and nothing more (server `--handshake-timeout {}`). \
+             *Peak RSS, partial messages* is the server's highest RSS during the attack, against its RSS before plus the budget; \
+             *slow requests closed* counts the sockets closed within the handshake timeout + 1 s; \
+             *canary* says whether a connection opened before both attacks kept echoing, and whether new clients were served meanwhile.\n",
+            h.config.attackers,
+            format::bytes(h.config.partial as f64),
+            format::bytes(h.config.declared as f64),
+            h.config.budget.map_or_else(|| "default".to_owned(), |b| format::bytes(b as f64)),
+            format::bytes(h.config.declared as f64),
+            format::count(h.config.slow as f64),
+            h.config.handshake_timeout,
+        ));
+    }
     let runs_per_server = ctx.data.manifest.as_ref().map_or(0, |m| {
         CONTENDERS
             .iter()
@@ -214,7 +280,9 @@ pub fn section(ctx: &Ctx<'_>) -> String {
     }
     out.push_str("Pinned, each run on a freshly started server. `n/a`: the scenario does not apply (the unsplit reference serves no rooms).\n\n");
     out.push_str(&method(ctx));
-    let mut t = Table::new(&[
+    // Collections made before the hostile runs existed render as they did.
+    let with_hostile = !data.hostile.is_empty();
+    let mut columns = vec![
         ("Server", Align::Left),
         ("Lost / dup. / reordered", Align::Right),
         ("Stalled members", Align::Left),
@@ -228,7 +296,18 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         ("Panics", Align::Right),
         ("Shutdown under load", Align::Right),
         ("Closed 1001", Align::Right),
-    ]);
+    ];
+    if with_hostile {
+        columns.extend([
+            (
+                "Peak RSS, partial messages (≤ before + budget)",
+                Align::Right,
+            ),
+            ("Slow requests closed in time", Align::Right),
+            ("Canary through the attacks", Align::Left),
+        ]);
+    }
+    let mut t = Table::new(&columns);
     for c in CONTENDERS {
         let s = c.name;
         let stalled = find(&data.flood, s, "flood-stalled");
@@ -317,6 +396,12 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         row.push(panics(ctx, s).map_or_else(|| NONE.into(), |(n, _)| format::count(n as f64)));
         row.push(shutdown_cell(shutdown));
         row.push(cell(shutdown, closed_1001));
+        if with_hostile {
+            let hostile = find(&data.hostile, s, "hostile");
+            row.push(cell(hostile, hostile_rss));
+            row.push(cell(hostile, hostile_slow));
+            row.push(cell(hostile, hostile_canary));
+        }
         t.row(row);
     }
     out.push_str(&t.render());
@@ -338,4 +423,31 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         out.push_str("```\n\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(peak: u64, closed_in_time: u64) -> HostileResult {
+        serde_json::from_value(serde_json::json!({
+            "config": {"attackers": 8, "partial": 1, "declared": 2, "budget": 1000,
+                       "slow": 10, "handshake_timeout": "2s"},
+            "partial": {"closed_1009": 6, "left_open": 2, "other": [], "canary_failures": 0,
+                        "server": {"baseline_rss_bytes": 500, "peak_rss_bytes": peak,
+                                   "rss_per_connection_bytes": null, "cpu_seconds": 0.0,
+                                   "cpu_cores_used": 0.0}},
+            "slow": {"opened": 10, "closed_in_time": closed_in_time, "longest_open_s": 2.5,
+                     "new_clients_ok": 20, "new_clients_failed": 0, "canary_failures": 0}
+        }))
+        .expect("a hostile result")
+    }
+
+    #[test]
+    fn hostile_cells_judge_against_the_budget() {
+        assert!(hostile_rss(&result(1400, 10)).contains('≤'));
+        assert!(hostile_rss(&result(1600, 10)).contains('>'));
+        assert!(hostile_slow(&result(1400, 9)).starts_with("9 of 10"));
+        assert!(hostile_canary(&result(1400, 10)).starts_with("echoed throughout"));
+    }
 }

@@ -1,0 +1,203 @@
+//! The inbound memory budget (`--max-inbound-bytes`): a bound on the bytes
+//! the server holds for messages still being received, across all
+//! connections.
+//!
+//! Every upgraded connection has an [`Account`]: its socket
+//! ([`crate::socket::Metered`]) follows the frames it reads
+//! ([`FrameTracker`]) and keeps the account's `held` (bytes of the message
+//! in progress) and the budget's total up to date: one atomic add to the
+//! total per read, no lock. When a read takes the total past the budget,
+//! the connection holding the most is evicted: its socket's next read fails
+//! with [`BudgetExceeded`], which the server answers with Close 1009
+//! ("message too big": for this server, now), and everyone else keeps being
+//! served. Its bytes leave the total when its socket is dropped, which is
+//! when tungstenite frees them; meanwhile they count as "releasing", so
+//! that one eviction is not followed by others for the same bytes.
+//!
+//! What the total misses: up to one read (`--read-buffer-size`) per
+//! connection of complete messages still in tungstenite's read buffer, and
+//! the allocator's rounding of the buffers it grows.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use futures_util::task::AtomicWaker;
+
+use crate::metrics::Metrics;
+
+/// Why a read failed: this connection was evicted to keep the inbound budget.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("inbound memory budget exceeded: this connection held the most")]
+pub struct BudgetExceeded;
+
+/// The budget shared by every connection of one server.
+#[derive(Debug)]
+pub struct Budget {
+    limit: u64,
+    /// Bytes held for messages in progress, over every connection.
+    total: AtomicU64,
+    /// The part of `total` held by evicted connections not yet dropped.
+    releasing: AtomicU64,
+    accounts: Mutex<HashMap<u64, Weak<Account>>>,
+    next_id: AtomicU64,
+    metrics: Metrics,
+}
+
+/// One upgraded connection's share of the budget.
+#[derive(Debug)]
+pub struct Account {
+    id: u64,
+    budget: Arc<Budget>,
+    held: AtomicU64,
+    evicted: AtomicBool,
+    /// What `held` was when the connection was evicted (in `releasing`).
+    evicted_held: AtomicU64,
+    /// The reader parked on this socket, woken when it is evicted.
+    reader: AtomicWaker,
+}
+
+impl Budget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: u64, metrics: Metrics) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            total: AtomicU64::new(0),
+            releasing: AtomicU64::new(0),
+            accounts: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            metrics,
+        })
+    }
+
+    /// Bytes held now for messages in progress, over every connection.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Opens the account of a connection that has just been upgraded.
+    pub fn open(self: &Arc<Self>) -> Arc<Account> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let account = Arc::new(Account {
+            id,
+            budget: Arc::clone(self),
+            held: AtomicU64::new(0),
+            evicted: AtomicBool::new(false),
+            evicted_held: AtomicU64::new(0),
+            reader: AtomicWaker::new(),
+        });
+        self.lock().insert(id, Arc::downgrade(&account));
+        account
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Weak<Account>>> {
+        // The map stays consistent whatever panicked while holding it.
+        self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Evicts the connection holding the most, unless the total (less what
+    /// evicted connections are about to release) is within the budget.
+    fn evict(&self) {
+        let accounts = self.lock();
+        let pending = self
+            .total()
+            .saturating_sub(self.releasing.load(Ordering::Relaxed));
+        if pending <= self.limit {
+            return;
+        }
+        let victim = accounts
+            .values()
+            .filter_map(Weak::upgrade)
+            .filter(|account| !account.evicted.load(Ordering::Relaxed))
+            .max_by_key(|account| account.held.load(Ordering::Relaxed));
+        drop(accounts);
+        let Some(victim) = victim else { return };
+        let held = victim.held.load(Ordering::Relaxed);
+        if held == 0 || victim.evicted.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        victim.evicted_held.store(held, Ordering::Relaxed);
+        self.releasing.fetch_add(held, Ordering::Relaxed);
+        self.metrics.inbound_budget_evictions.inc();
+        tracing::debug!(
+            held,
+            limit = self.limit,
+            "inbound budget: evicting the largest holder"
+        );
+        victim.reader.wake();
+    }
+}
+
+impl Account {
+    /// Records that this connection now holds `held` bytes (it held
+    /// `before`), and evicts the largest holder if that took the total past
+    /// the budget. Called by the socket after each read.
+    pub fn update(&self, before: u64, held: u64) {
+        if held == before {
+            return;
+        }
+        self.held.store(held, Ordering::Relaxed);
+        if held > before {
+            let grown = held - before;
+            let total = self.budget.total.fetch_add(grown, Ordering::Relaxed) + grown;
+            if total > self.budget.limit {
+                self.budget.evict();
+            }
+        } else {
+            self.budget
+                .total
+                .fetch_sub(before - held, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether this connection was evicted: its reads fail from now on.
+    pub fn is_evicted(&self) -> bool {
+        self.evicted.load(Ordering::Acquire)
+    }
+
+    /// Remembers the reader to wake if this connection is evicted while
+    /// it waits for data.
+    pub fn register_reader(&self, waker: &std::task::Waker) {
+        self.reader.register(waker);
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        let budget = &self.budget;
+        budget
+            .total
+            .fetch_sub(*self.held.get_mut(), Ordering::Relaxed);
+        if *self.evicted.get_mut() {
+            budget
+                .releasing
+                .fetch_sub(*self.evicted_held.get_mut(), Ordering::Relaxed);
+        }
+        budget.lock().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_holder_is_evicted_and_its_bytes_released_on_drop() {
+        let budget = Budget::new(1000, Metrics::new());
+        let small = budget.open();
+        let large = budget.open();
+        small.update(0, 300);
+        large.update(0, 600);
+        assert!(!small.is_evicted() && !large.is_evicted());
+        // 300 + 800 > 1000: the larger one goes, whoever read last.
+        small.update(300, 500);
+        assert!(large.is_evicted() && !small.is_evicted());
+        // Its bytes are on their way out: no second eviction for them.
+        small.update(500, 550);
+        assert!(!small.is_evicted());
+        drop(large);
+        assert_eq!(budget.total(), 550);
+        small.update(550, 0);
+        assert_eq!(budget.total(), 0);
+    }
+}

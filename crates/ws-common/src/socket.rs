@@ -1,0 +1,235 @@
+//! The accepted socket as hyper and tungstenite see it: a `TcpStream` that,
+//! once its connection is upgraded, follows the frames it reads and keeps
+//! the connection's share of the inbound budget ([`crate::inbound`]) up to
+//! date, and fails its reads once the connection has been evicted.
+//!
+//! Before the upgrade, a read never goes past the end of a request head
+//! (`\r\n\r\n`): what follows stays here for the next read. So when the
+//! upgrade request has been parsed, hyper holds none of the bytes after it,
+//! and the frame tracker sees the WebSocket stream from its first byte even
+//! if a client sends frames before the handshake response (which RFC 6455
+//! forbids, and which would otherwise let it misalign the tracker).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::frames::FrameTracker;
+use crate::inbound::{Account, Budget, BudgetExceeded};
+
+/// Where the request handler opens the connection's account when it
+/// upgrades it; the socket picks it up on its next read. One per socket,
+/// handed to the handler as a request extension.
+#[derive(Debug, Clone, Default)]
+pub struct InboundSlot(Arc<OnceLock<Arc<Account>>>);
+
+impl InboundSlot {
+    /// Opens the account: from the next byte read, the socket counts.
+    pub fn open(&self, budget: &Arc<Budget>) {
+        let _ = self.0.set(budget.open());
+    }
+}
+
+/// An accepted socket; see the module doc.
+#[derive(Debug)]
+pub struct Metered {
+    tcp: TcpStream,
+    slot: InboundSlot,
+    /// Set once the connection is upgraded.
+    account: Option<Arc<Account>>,
+    frames: FrameTracker,
+    /// Read from the socket but not yet handed out: what followed a request
+    /// head in the read that ended it.
+    stash: Vec<u8>,
+    /// How much of `\r\n\r\n` the bytes handed out so far end with.
+    head_end: usize,
+}
+
+const HEAD_END: &[u8; 4] = b"\r\n\r\n";
+
+impl Metered {
+    /// Wraps an accepted socket; `slot` is how its handler opens its account.
+    pub fn new(tcp: TcpStream, slot: InboundSlot) -> Self {
+        Self {
+            tcp,
+            slot,
+            account: None,
+            frames: FrameTracker::default(),
+            stash: Vec::new(),
+            head_end: 0,
+        }
+    }
+
+    /// Before the upgrade: gives back to the stash whatever `buf` received
+    /// (from `start`) past the first end of a request head.
+    fn stop_at_head_end(&mut self, buf: &mut ReadBuf<'_>, start: usize) {
+        let received = &buf.filled()[start..];
+        let mut end = None;
+        for (i, &byte) in received.iter().enumerate() {
+            self.head_end = if byte == HEAD_END[self.head_end] {
+                self.head_end + 1
+            } else if byte == b'\r' {
+                1
+            } else {
+                0
+            };
+            if self.head_end == HEAD_END.len() {
+                self.head_end = 0;
+                end = Some(i + 1);
+                break;
+            }
+        }
+        if let Some(end) = end.filter(|&end| end < received.len()) {
+            let mut rest = received[end..].to_vec();
+            rest.append(&mut self.stash);
+            self.stash = rest;
+            buf.set_filled(start + end);
+        }
+    }
+}
+
+fn evicted() -> io::Error {
+    io::Error::other(BudgetExceeded)
+}
+
+impl AsyncRead for Metered {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.account.is_none() {
+            this.account = this.slot.0.get().cloned();
+        }
+        let start = buf.filled().len();
+        if !this.stash.is_empty() {
+            let n = this.stash.len().min(buf.remaining());
+            buf.put_slice(&this.stash[..n]);
+            this.stash.drain(..n);
+        } else {
+            if this.account.as_ref().is_some_and(|a| a.is_evicted()) {
+                return Poll::Ready(Err(evicted()));
+            }
+            match Pin::new(&mut this.tcp).poll_read(cx, buf) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Pending => {
+                    // Only a reader that waits needs waking on eviction; one
+                    // that reads sees the flag on its next read. Checked again
+                    // after registering, so an eviction in between is not lost.
+                    if let Some(account) = &this.account {
+                        account.register_reader(cx.waker());
+                        if account.is_evicted() {
+                            return Poll::Ready(Err(evicted()));
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+        match &this.account {
+            None => this.stop_at_head_end(buf, start),
+            Some(account) => {
+                let before = this.frames.held();
+                this.frames.feed(&buf.filled()[start..]);
+                account.update(before, this.frames.held());
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Metered {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::metrics::Metrics;
+
+    /// A frame sent right behind the upgrade request, in the same write,
+    /// is not handed to hyper with the request, and is counted once the
+    /// account is open.
+    #[tokio::test]
+    async fn bytes_behind_a_request_head_wait_for_the_next_read() {
+        let case = async {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let mut client = TcpStream::connect(listener.local_addr()?).await?;
+            let (tcp, _) = listener.accept().await?;
+            let slot = InboundSlot::default();
+            let mut socket = Metered::new(tcp, slot.clone());
+            let head = b"GET /ws/echo HTTP/1.1\r\nHost: x\r\n\r\n";
+            // A binary frame announcing 1000 bytes, 100 of them sent.
+            let mut frame = vec![0x82, 0x80 | 126, 0x03, 0xe8, 0, 0, 0, 0];
+            frame.extend([7u8; 100]);
+            let mut sent = head.to_vec();
+            sent.extend(&frame);
+            client.write_all(&sent).await?;
+            let mut buf = vec![0u8; 4096];
+            let mut got: Vec<u8> = Vec::new();
+            while got.len() < head.len() {
+                let n = socket.read(&mut buf).await?;
+                got.extend(&buf[..n]);
+            }
+            assert_eq!(got, head, "the first reads stop at the head's end");
+            let budget = Budget::new(1 << 20, Metrics::new());
+            slot.open(&budget);
+            let mut rest: Vec<u8> = Vec::new();
+            while rest.len() < frame.len() {
+                let n = socket.read(&mut buf).await?;
+                rest.extend(&buf[..n]);
+            }
+            assert_eq!(rest, frame);
+            assert_eq!(
+                budget.total(),
+                frame.len() as u64,
+                "the partial frame is held"
+            );
+            // The server's own clones of the slot end with the HTTP
+            // connection, at the upgrade; the socket's with the socket.
+            drop(slot);
+            drop(socket);
+            assert_eq!(budget.total(), 0, "and released with the socket");
+            Ok::<_, io::Error>(())
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), case)
+            .await
+            .expect("within 10 s")
+            .expect("the socket works");
+    }
+}

@@ -1,0 +1,388 @@
+//! The `hostile` scenario: the two attacks on a server's limits that cost
+//! the client almost nothing, each with a canary connection echoing
+//! throughout.
+//!
+//! 1. **Partial messages**: `--attackers` connections each send
+//!    `--partial` bytes of a frame that announces `--declared`, and then
+//!    nothing. A server with an inbound memory budget closes the largest
+//!    holders (1009) until the rest fits; one without holds them all. The
+//!    server's peak RSS is sampled (`--server-pid`) against its RSS before.
+//! 2. **Slow requests**: `--slow` sockets each send the start of an upgrade
+//!    request and nothing more. Each should be closed within the server's
+//!    `--handshake-timeout` plus a second, while new clients keep being
+//!    served.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use ws_rawframe::{Frame, Outcome, RawClient};
+
+use crate::LoadgenError;
+use crate::client::{self, ConnectOptions, Target, Ws};
+use crate::common::{self, ser_duration};
+use crate::procmon::{ServerReport, ServerSampler};
+use crate::report::{NamedHistogram, Table};
+use crate::stats::Integrity;
+
+/// How far past the handshake timeout a slow socket may be closed.
+pub const CLOSE_SLACK: Duration = Duration::from_secs(1);
+
+/// How long the attackers' outcomes are awaited once all have sent.
+const OUTCOME_BOUND: Duration = Duration::from_secs(1);
+
+/// Between two probes (canary echo, new client) during the slow requests.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
+/// Configuration of a hostile run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// `ws://host:port/ws/echo`.
+    pub url: String,
+    /// Connections sending a partial message.
+    pub attackers: usize,
+    /// Bytes of its message each attacker sends.
+    pub partial: usize,
+    /// The length each attacker's frame announces (at most the server's
+    /// `--max-message-size`, or the server refuses it at once).
+    pub declared: usize,
+    /// The server's `--max-inbound-bytes`, for the report.
+    pub budget: Option<usize>,
+    /// Sockets sending a request that never completes.
+    pub slow: usize,
+    /// The server's `--handshake-timeout`.
+    #[serde(serialize_with = "ser_duration")]
+    pub handshake_timeout: Duration,
+    /// Bound on each connect and each echo.
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
+    /// The server's pid, for its RSS.
+    pub server_pid: Option<i32>,
+}
+
+impl Config {
+    /// Check the combination of values.
+    ///
+    /// # Errors
+    /// [`LoadgenError::Config`] naming the first problem.
+    pub fn validate(&self) -> Result<(), LoadgenError> {
+        if self.partial > self.declared {
+            return Err(LoadgenError::Config(
+                "--partial must not exceed --declared: the message must stay incomplete".into(),
+            ));
+        }
+        if self.handshake_timeout.is_zero() || self.timeout.is_zero() {
+            return Err(LoadgenError::Config(
+                "--handshake-timeout and --timeout must be above zero".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the partial-message attack did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PartialReport {
+    /// Bytes the attackers sent in all.
+    pub bytes_sent: u64,
+    /// Attackers closed with 1009.
+    pub closed_1009: u64,
+    /// Attackers still open at the end.
+    pub left_open: u64,
+    /// Attackers that ended any other way, in words.
+    pub other: Vec<String>,
+    /// Canary echoes that failed during the attack.
+    pub canary_failures: u64,
+    /// The server's RSS before the attack and at its highest.
+    pub server: Option<ServerReport>,
+}
+
+/// What the slow requests did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SlowReport {
+    /// Sockets opened.
+    pub opened: u64,
+    /// Sockets the server closed within the handshake timeout + 1 s.
+    pub closed_in_time: u64,
+    /// The longest a socket stayed open, in seconds (up to the bound).
+    pub longest_open_s: f64,
+    /// New clients that connected and echoed while the sockets were open.
+    pub new_clients_ok: u64,
+    /// New clients that did not.
+    pub new_clients_failed: u64,
+    /// Canary echoes that failed meanwhile.
+    pub canary_failures: u64,
+}
+
+/// The result of a hostile run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Always `"hostile"`.
+    pub scenario: &'static str,
+    /// Integrity counters (top level in JSON).
+    #[serde(flatten)]
+    pub integrity: Integrity,
+    /// The configuration.
+    pub config: Config,
+    /// The partial-message attack.
+    pub partial: PartialReport,
+    /// The slow requests.
+    pub slow: SlowReport,
+    /// Seconds the run took.
+    pub elapsed_s: f64,
+    /// Histograms for `--hdr` (none).
+    #[serde(skip)]
+    pub histograms: Vec<NamedHistogram>,
+}
+
+impl crate::report::Report for Report {
+    fn table(&self) -> String {
+        let mut t = Table::new(&format!("hostile: against {}", self.config.url));
+        let p = &self.partial;
+        t.row(
+            "partial messages",
+            format!(
+                "{} attackers x {} B: {} closed 1009, {} open, {} other; canary failures {}",
+                self.config.attackers,
+                self.config.partial,
+                p.closed_1009,
+                p.left_open,
+                p.other.len(),
+                p.canary_failures
+            ),
+        );
+        if let Some(s) = &p.server {
+            t.row(
+                "server RSS",
+                format!(
+                    "{} before, {} at peak",
+                    s.baseline_rss_bytes, s.peak_rss_bytes
+                ),
+            );
+        }
+        let s = &self.slow;
+        t.row(
+            "slow requests",
+            format!(
+                "{} of {} closed within {:?} + 1s (longest {:.2}s); new clients {} ok, {} failed; canary failures {}",
+                s.closed_in_time,
+                s.opened,
+                self.config.handshake_timeout,
+                s.longest_open_s,
+                s.new_clients_ok,
+                s.new_clients_failed,
+                s.canary_failures
+            ),
+        );
+        t.finish()
+    }
+    fn integrity(&self) -> &Integrity {
+        &self.integrity
+    }
+    fn histograms(&self) -> &[NamedHistogram] {
+        &self.histograms
+    }
+    fn failed(&self) -> bool {
+        self.partial.canary_failures > 0
+            || !self.partial.other.is_empty()
+            || self.slow.canary_failures > 0
+            || self.slow.new_clients_failed > 0
+            || self.slow.closed_in_time < self.slow.opened
+    }
+}
+
+fn path_of(url: &str) -> String {
+    url.strip_prefix("ws://")
+        .and_then(|rest| rest.find('/').map(|at| rest[at..].to_owned()))
+        .unwrap_or_else(|| "/".to_owned())
+}
+
+/// One canary round trip; `false` when it failed.
+async fn canary_echoes(canary: &mut Ws, n: u64, bound: Duration) -> bool {
+    let mut payload = b"canary:".to_vec();
+    payload.extend_from_slice(&n.to_be_bytes());
+    common::echo_once(canary, payload, bound).await.is_ok()
+}
+
+async fn partial_attack(
+    config: &Config,
+    target: &Target,
+    path: &str,
+    canary: &mut Ws,
+) -> Result<PartialReport, LoadgenError> {
+    let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
+    let mut report = PartialReport::default();
+    let mut attackers = Vec::with_capacity(config.attackers);
+    let frame = Frame::binary(vec![0x5a; config.partial]).declaring_len(config.declared as u64);
+    let bytes = frame.encode();
+    for i in 0..config.attackers {
+        let mut attacker =
+            match tokio::time::timeout(config.timeout, RawClient::upgrade(target.addr(), path))
+                .await
+            {
+                Ok(Ok(attacker)) => attacker,
+                Ok(Err(err)) => {
+                    report.other.push(format!("attacker {i}: upgrade: {err}"));
+                    continue;
+                }
+                Err(_) => {
+                    report
+                        .other
+                        .push(format!("attacker {i}: upgrade timed out"));
+                    continue;
+                }
+            };
+        // A send cut short means the server closed the socket already: the
+        // outcome below says how.
+        if let Ok(Ok(())) = tokio::time::timeout(config.timeout, attacker.send(&bytes)).await {
+            report.bytes_sent += bytes.len() as u64;
+        }
+        if !canary_echoes(canary, i as u64, config.timeout).await {
+            report.canary_failures += 1;
+        }
+        attackers.push(attacker);
+    }
+    let outcomes = futures_util::future::join_all(
+        attackers
+            .iter_mut()
+            .map(|attacker| attacker.outcome(OUTCOME_BOUND)),
+    )
+    .await;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Outcome::Closed {
+                code: Some(1009), ..
+            } => report.closed_1009 += 1,
+            Outcome::TimedOut => report.left_open += 1,
+            other => report.other.push(format!("attacker {i}: {other}")),
+        }
+    }
+    if !canary_echoes(canary, u64::MAX, config.timeout).await {
+        report.canary_failures += 1;
+    }
+    if let Some(sampler) = sampler {
+        report.server = Some(sampler.finish(attackers.len()).await);
+    }
+    Ok(report)
+}
+
+/// Opens a socket and sends the start of an upgrade request.
+async fn slow_socket(target: &Target, path: &str) -> std::io::Result<TcpStream> {
+    let mut socket = TcpStream::connect(target.addr()).await?;
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n").as_bytes())
+        .await?;
+    Ok(socket)
+}
+
+/// How long until the server closes `socket`, up to `bound`.
+async fn time_to_close(mut socket: TcpStream, opened: Instant, bound: Duration) -> Duration {
+    let mut buf = [0u8; 512];
+    let closed = async {
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(bound.saturating_sub(opened.elapsed()), closed).await;
+    opened.elapsed()
+}
+
+async fn slow_requests(
+    config: &Config,
+    target: &Target,
+    path: &str,
+    canary: &mut Ws,
+) -> Result<SlowReport, LoadgenError> {
+    let mut report = SlowReport::default();
+    let limit = config.handshake_timeout + CLOSE_SLACK;
+    // Waited for a little past the limit, so a late close is measured.
+    let bound = limit + CLOSE_SLACK;
+    let mut waits = tokio::task::JoinSet::new();
+    for _ in 0..config.slow {
+        let opened = Instant::now();
+        match slow_socket(target, path).await {
+            Ok(socket) => {
+                report.opened += 1;
+                waits.spawn(time_to_close(socket, opened, bound));
+            }
+            Err(err) => {
+                return Err(LoadgenError::Connection(format!(
+                    "slow request socket: {err}"
+                )));
+            }
+        }
+    }
+    let opts = ConnectOptions {
+        timeout: config.timeout,
+        ..ConnectOptions::default()
+    };
+    let mut n = 0u64;
+    let mut probes = tokio::time::interval(PROBE_EVERY);
+    loop {
+        tokio::select! {
+            joined = waits.join_next() => match joined {
+                Some(Ok(open_for)) => {
+                    if open_for <= limit {
+                        report.closed_in_time += 1;
+                    }
+                    report.longest_open_s = report.longest_open_s.max(open_for.as_secs_f64());
+                }
+                Some(Err(_)) => {}
+                None => break,
+            },
+            _ = probes.tick() => {
+                n += 1;
+                if !canary_echoes(canary, n, config.timeout).await {
+                    report.canary_failures += 1;
+                }
+                let fresh = match client::connect(target, opts).await {
+                    Ok(mut ws) => {
+                        let ok = canary_echoes(&mut ws, n, config.timeout).await;
+                        client::close(&mut ws, common::CLOSE_BOUND).await;
+                        ok
+                    }
+                    Err(_) => false,
+                };
+                if fresh {
+                    report.new_clients_ok += 1;
+                } else {
+                    report.new_clients_failed += 1;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Run the hostile scenario.
+///
+/// # Errors
+/// Configuration and URL errors, and a connection error when the canary
+/// cannot be opened.
+pub async fn run(config: Config) -> Result<Report, LoadgenError> {
+    config.validate()?;
+    let target = Target::resolve(&config.url).await?;
+    let path = path_of(&config.url);
+    let opts = ConnectOptions {
+        timeout: config.timeout,
+        ..ConnectOptions::default()
+    };
+    let mut canary = client::connect(&target, opts).await?;
+    let started = Instant::now();
+    let partial = partial_attack(&config, &target, &path, &mut canary).await?;
+    let slow = slow_requests(&config, &target, &path, &mut canary).await?;
+    client::close(&mut canary, common::CLOSE_BOUND).await;
+    Ok(Report {
+        scenario: "hostile",
+        integrity: Integrity::default(),
+        partial,
+        slow,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        histograms: Vec::new(),
+        config,
+    })
+}
