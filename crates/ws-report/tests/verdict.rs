@@ -166,3 +166,54 @@ fn the_stalled_member_finding_names_the_rooms_that_froze() {
     assert!(line.contains("with `ws-tokio-mutex` "), "{line}");
     assert!(!line.contains("gained the least"), "{line}");
 }
+
+#[test]
+fn the_contention_row_compares_latency_at_the_highest_rate_a_strategy_carried() {
+    let md = report("verdict-contention");
+    let (rows, _) = verdict(&md);
+    let row = rows
+        .iter()
+        .find(|r| r.starts_with("| [Many writers per socket]"))
+        .expect("a contention row");
+    // The highest synthetic rate that some strategy delivers whole.
+    let members = fixtures::SATURATION_MEMBERS as f64;
+    let top = fixtures::SATURATION_RATES
+        .iter()
+        .rev()
+        .find(|&&rate| {
+            CONTENDERS
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.rooms && !c.reference)
+                .any(|(i, _)| {
+                    fixtures::saturation_delivered(i, "batched", rate) >= f64::from(rate) * members
+                })
+        })
+        .expect("a carried rate");
+    let offered = f64::from(*top) * members;
+    assert!(
+        row.contains(&format!("{} deliveries/s offered", format::count(offered))),
+        "{row}"
+    );
+    // A server that fell behind at that rate says how much it delivered,
+    // and is not marked best.
+    let cells: Vec<&str> = row.split(" | ").collect();
+    for (i, c) in CONTENDERS
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.rooms && !c.reference)
+    {
+        let share = fixtures::saturation_delivered(i, "batched", *top) / offered;
+        let cell = cells[i + 2];
+        if share < 0.99 {
+            assert!(
+                cell.contains(&format!("delivered {}", format::percent(share))),
+                "{}: {cell}",
+                c.name
+            );
+            assert!(!marked(row).contains(&c.name), "{row}");
+        } else {
+            assert!(!cell.contains("<br>delivered"), "{}: {cell}", c.name);
+        }
+    }
+}

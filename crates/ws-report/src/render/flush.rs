@@ -335,12 +335,72 @@ fn throughput_plot(ctx: &mut Ctx<'_>, t: &Throughput<'_>) -> Result<String> {
     ))
 }
 
+/// The heading of the contention-at-rising-load part.
+pub(crate) const SATURATION_TITLE: &str =
+    "Contention at rising load (`ws-loadgen room`, every member sending, open loop, pinned)";
+
+/// The anchor GitHub gives a heading: lower case, spaces as hyphens,
+/// punctuation other than `-` and `_` dropped.
+pub(crate) fn anchor(title: &str) -> String {
+    title
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// One saturation cell's figures: deliveries/s, their share of the expected, p50 and p99 (µs).
-struct Carried {
-    per_s: Spread,
-    share: Spread,
-    p50: Spread,
-    p99: Spread,
+pub(crate) struct Carried {
+    pub(crate) per_s: Spread,
+    pub(crate) share: Spread,
+    pub(crate) p50: Spread,
+    pub(crate) p99: Spread,
+}
+
+impl Carried {
+    /// Whether the server kept up: at least [`CARRIED_SHARE`] delivered with
+    /// p99 below [`CARRIED_P99_US`] (medians over the repeats).
+    pub(crate) fn kept_up(&self) -> bool {
+        self.share.median >= CARRIED_SHARE && self.p99.median < CARRIED_P99_US as f64
+    }
+}
+
+/// The saturation runs that completed with a flush policy named.
+pub(crate) fn saturation_runs(runs: &[Run<RoomResult>]) -> Vec<&Run<RoomResult>> {
+    runs.iter()
+        .filter(|r| r.record.error.is_none() && r.record.flush.is_some() && r.result.is_some())
+        .collect()
+}
+
+/// The send rates (per room, messages/s) of `runs`, ascending.
+pub(crate) fn saturation_rates(runs: &[&Run<RoomResult>]) -> Vec<f64> {
+    let mut rates: Vec<f64> = runs.iter().filter_map(|r| r.record.rate).collect();
+    rates.sort_by(f64::total_cmp);
+    rates.dedup();
+    rates
+}
+
+/// One server's figures at one send rate and flush policy, over its repeats.
+pub(crate) fn carried_at(
+    runs: &[&Run<RoomResult>],
+    server: &str,
+    flush: &str,
+    rate: f64,
+) -> Option<Carried> {
+    let results: Vec<&RoomResult> = runs
+        .iter()
+        .filter(|r| {
+            r.record.server == server
+                && r.record.flush.as_deref() == Some(flush)
+                && r.record.rate == Some(rate)
+        })
+        .filter_map(|r| r.result.as_ref())
+        .collect();
+    carried(&results)
 }
 
 fn carried(runs: &[&RoomResult]) -> Option<Carried> {
@@ -361,15 +421,8 @@ fn carried(runs: &[&RoomResult]) -> Option<Carried> {
 }
 
 fn saturation_part(ctx: &Ctx<'_>) -> String {
-    let mut out = String::from(
-        "#### Contention at rising load (`ws-loadgen room`, every member sending, open loop, pinned)\n\n",
-    );
-    let runs: Vec<&Run<RoomResult>> = ctx
-        .data
-        .saturation
-        .iter()
-        .filter(|r| r.record.error.is_none() && r.record.flush.is_some() && r.result.is_some())
-        .collect();
+    let mut out = format!("#### {SATURATION_TITLE}\n\n");
+    let runs = saturation_runs(&ctx.data.saturation);
     let Some(first) = runs.iter().find_map(|r| r.result.as_ref()) else {
         out.push_str(
             "Not measured in this run: the results hold no `saturation` runs \
@@ -378,9 +431,7 @@ fn saturation_part(ctx: &Ctx<'_>) -> String {
         return out;
     };
     let members = first.config.conns as f64;
-    let mut rates: Vec<f64> = runs.iter().filter_map(|r| r.record.rate).collect();
-    rates.sort_by(f64::total_cmp);
-    rates.dedup();
+    let rates = saturation_rates(&runs);
     let repeats: BTreeSet<u32> = runs.iter().filter_map(|r| r.record.repeat).collect();
     out.push_str(&format!(
         "{} members × {} B in one room, all of them sending; offered deliveries/s = send rate × members. \
@@ -406,19 +457,10 @@ fn saturation_part(ctx: &Ctx<'_>) -> String {
             let mut highest = None;
             let mut any = false;
             for &rate in &rates {
-                let results: Vec<&RoomResult> = runs
-                    .iter()
-                    .filter(|r| {
-                        r.record.server == c.name
-                            && r.record.flush.as_deref() == Some(flush)
-                            && r.record.rate == Some(rate)
-                    })
-                    .filter_map(|r| r.result.as_ref())
-                    .collect();
-                match carried(&results) {
+                match carried_at(&runs, c.name, flush, rate) {
                     Some(k) => {
                         any = true;
-                        if k.share.median >= CARRIED_SHARE && k.p99.median < CARRIED_P99_US as f64 {
+                        if k.kept_up() {
                             highest = Some(rate * members);
                         }
                         row.push(format!(
@@ -532,6 +574,18 @@ pub(crate) fn section(ctx: &mut Ctx<'_>) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anchors_follow_github() {
+        assert_eq!(
+            anchor(SATURATION_TITLE),
+            "contention-at-rising-load-ws-loadgen-room-every-member-sending-open-loop-pinned"
+        );
+        assert_eq!(
+            anchor("Flush policy or strategy?"),
+            "flush-policy-or-strategy"
+        );
+    }
 
     #[test]
     fn spreads_take_the_median_and_the_extremes() {

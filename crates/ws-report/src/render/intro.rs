@@ -3,7 +3,7 @@
 use super::Ctx;
 use super::format;
 use super::table::{Align, Table};
-use crate::manifest::{RunRecord, Scenario};
+use crate::manifest::{Mode, RunRecord, Scenario};
 
 /// The "generated, do not edit" line and the title.
 pub fn header(ctx: &Ctx<'_>) -> String {
@@ -118,7 +118,10 @@ pub fn method(ctx: &Ctx<'_>) -> String {
         "**`ws-loadgen` scenarios** (what Criterion cannot express): each run starts a fresh release server \
          as a child process on a free loopback port, waits for `/healthz`, runs `ws-loadgen` with `--json` \
          and `--hdr` and `--server-pid` (RSS and CPU sampled from `/proc` every 100 ms), then stops the server \
-         with SIGTERM. The exact command lines of every run are in `run.json`; one of each:\n\n",
+         with SIGTERM. The repeated scenarios (echo throughput, latency against load, contention at rising \
+         load) run every server and flush policy once per repeat before the next repeat starts, so repeats \
+         interleave and a ratio is taken within one repeat. Pinned runs put the server on core 0 with one \
+         worker and `ws-loadgen` on core 1. The exact command lines of every run are in `run.json`; one of each:\n\n",
     );
     let mut t = Table::new(&[("Scenario", Align::Left), ("Parameters", Align::Left)]);
     if let Some(r) = ctx.data.latency.iter().find_map(|r| r.result.as_ref()) {
@@ -190,6 +193,7 @@ pub fn method(ctx: &Ctx<'_>) -> String {
         Scenario::Slow,
         Scenario::Memory,
         Scenario::Throughput,
+        Scenario::LoadCurve,
         Scenario::Saturation,
     ] {
         if let Some(r) = first_run(ctx, scenario) {
@@ -216,9 +220,21 @@ pub fn method(ctx: &Ctx<'_>) -> String {
          a millisecond (see `crates/ws-loadgen/README.md`), so sub-millisecond differences show in the Criterion \
          (closed-loop) results, not in the latency tables. "
     };
+    // Only results that hold unpinned runs have them to caveat.
+    let unpinned = ctx
+        .data
+        .manifest
+        .as_ref()
+        .is_some_and(|m| m.runs.iter().any(|r| r.mode == Mode::Unpinned))
+        || ctx.data.benches.iter().any(|b| b.mode == Mode::Unpinned);
+    let shared = if unpinned {
+        "its memory bandwidth and kernel, and in the unpinned runs its cores too"
+    } else {
+        "its memory bandwidth, caches and kernel (each pinned to its own core)"
+    };
     out.push_str(&format!(
         "**Caveats.** Everything runs over loopback on one machine with {cores} cores: server and load share \
-         its memory bandwidth and kernel, and in the unpinned runs its cores too, so absolute numbers are lower \
+         {shared}, so absolute numbers are lower \
          bounds and only the comparisons between servers under identical conditions mean much. \
          {floor}A run marked *generator limited* may describe \
          `ws-loadgen` rather than the server. Criterion's 95% interval describes the samples of one process: \

@@ -77,7 +77,7 @@ fn levels(runs: &[Run<EchoResult>]) -> Vec<u32> {
 }
 
 /// The fixed rates present, ascending.
-fn fixed_rates(runs: &[Run<EchoResult>]) -> Vec<f64> {
+pub(crate) fn fixed_rates(runs: &[Run<EchoResult>]) -> Vec<f64> {
     let mut rates: Vec<f64> = runs
         .iter()
         .filter_map(|r| match Point::of(r) {
@@ -107,6 +107,16 @@ fn micros_spread(s: Option<Spread>) -> String {
             format::micros(s.max.round() as u64)
         ),
     }
+}
+
+/// One server's p99 at the fixed offered `rate` in one flush mode, over its repeats.
+pub(crate) fn p99_at_rate(
+    runs: &[Run<EchoResult>],
+    server: &str,
+    flush: &str,
+    rate: f64,
+) -> Option<Spread> {
+    spread(&results(runs, server, flush, Point::Fixed(rate)), p99)
 }
 
 fn p50(e: &EchoResult) -> Option<f64> {

@@ -12,7 +12,7 @@
 
 use super::data::{self, Run};
 use super::flush::{Spread, Throughput};
-use super::{Ctx, format, scenarios, slow_readers};
+use super::{Ctx, flush, format, load_curve, scenarios, slow_readers};
 use crate::contenders::{self, BEST_FLUSH, CONTENDERS, ECHO_REFERENCE, ROOM_REFERENCE};
 use crate::loadgen::SlowResult;
 use crate::manifest::Mode;
@@ -69,8 +69,8 @@ struct Row {
     short: &'static str,
     /// The server a ratio row divides by.
     reference: Option<&'static str>,
-    /// The section holding the evidence: (title, anchor).
-    section: (&'static str, &'static str),
+    /// The title of the section holding the evidence (linked by its anchor).
+    section: &'static str,
     better: Better,
     unit: Unit,
     /// By server, in contender order.
@@ -165,6 +165,13 @@ impl Row {
         s
     }
 
+    /// `[Title](#anchor)` of the evidence section, the title without its
+    /// parenthesised details.
+    fn link(&self) -> String {
+        let short = self.section.split(" (").next().unwrap_or(self.section);
+        format!("[{short}](#{})", flush::anchor(self.section))
+    }
+
     /// Whether `server` is the reference this row's ratios are taken to.
     fn unit_is_ratio_to(&self, server: &str) -> bool {
         matches!(self.unit, Unit::Ratio) && self.reference == Some(server)
@@ -177,7 +184,7 @@ impl Row {
         let names = |l: &[(&str, Spread)]| {
             super::claims::join(l.iter().map(|(n, _)| format!("`{n}`")).collect())
         };
-        let link = format!("[{}](#{})", self.section.0, self.section.1);
+        let link = self.link();
         let all = strategies().count();
         if leaders.len() >= all {
             let how = if leaders.iter().all(|l| l.1.n > 1) {
@@ -257,7 +264,7 @@ fn echo_row(ctx: &Ctx<'_>, pipelined: bool) -> Option<Row> {
         ),
         short: "throughput",
         reference: Some(ECHO_REFERENCE),
-        section: ("Flush policy or strategy?", "flush-policy-or-strategy"),
+        section: "Flush policy or strategy?",
         better: Better::Higher,
         unit: Unit::Ratio,
         cells,
@@ -270,7 +277,7 @@ fn bench_row(
     group: &str,
     situation: &'static str,
     when: &'static str,
-    section: (&'static str, &'static str),
+    section: &'static str,
 ) -> Option<Row> {
     let tables = data::bench_tables(&ctx.data.benches, group);
     let mut conditions = 0;
@@ -363,7 +370,7 @@ fn stalled_row(ctx: &Ctx<'_>) -> Option<Row> {
         ),
         short: "healthy p99",
         reference: None,
-        section: ("Slow consumer isolation", "slow-consumer-isolation"),
+        section: "Slow consumer isolation",
         better: Better::Lower,
         unit: Unit::Micros,
         cells,
@@ -414,7 +421,7 @@ fn slow_reader_row(ctx: &Ctx<'_>) -> Option<Row> {
         ),
         short: "healthy p99",
         reference: None,
-        section: ("Slow readers", "slow-readers"),
+        section: "Slow readers",
         better: Better::Lower,
         unit: Unit::Micros,
         cells,
@@ -453,46 +460,150 @@ fn memory_row(ctx: &Ctx<'_>) -> Option<Row> {
         ),
         short: "RSS per connection",
         reference: None,
-        section: ("Memory", "memory"),
+        section: "Memory",
         better: Better::Lower,
         unit: Unit::Bytes,
         cells,
     })
 }
 
-/// Steady open-loop echo: the p99 at the highest pinned rate.
+/// Steady open-loop echo: the p99 at the load curve's fixed rate, repeated
+/// and in both flush modes; without load-curve runs (results from before
+/// the scenario), the single latency run at the highest pinned rate.
 fn latency_row(ctx: &Ctx<'_>) -> Option<Row> {
-    let rate = *scenarios::rates(&ctx.data.latency).last()?;
-    let runs = scenarios::latency_runs(&ctx.data.latency, Mode::Pinned, rate);
-    if runs.is_empty() {
+    let curve = &ctx.data.load_curve;
+    let (rate, cells, source): (f64, Vec<(&'static str, Cell)>, &str) =
+        if let Some(&rate) = load_curve::fixed_rates(curve).last() {
+            let cells = CONTENDERS
+                .iter()
+                .filter(|c| !c.reference || c.name == ECHO_REFERENCE)
+                .map(|c| {
+                    (
+                        c.name,
+                        Cell {
+                            best: load_curve::p99_at_rate(curve, c.name, BEST_FLUSH, rate),
+                            naive: load_curve::p99_at_rate(curve, c.name, "each", rate),
+                            note: None,
+                        },
+                    )
+                })
+                .collect();
+            (rate, cells, "load curve")
+        } else {
+            let rate = *scenarios::rates(&ctx.data.latency).last()?;
+            let runs = scenarios::latency_runs(&ctx.data.latency, Mode::Pinned, rate);
+            let cells = CONTENDERS
+                .iter()
+                .map(|c| {
+                    let v = values(&runs, c.name, |e: &crate::loadgen::EchoResult| {
+                        Some(e.latency.with_undelivered.p99_us as f64)
+                    });
+                    (
+                        c.name,
+                        Cell {
+                            best: spread_of(&v),
+                            naive: None,
+                            note: None,
+                        },
+                    )
+                })
+                .collect();
+            (rate, cells, "latency")
+        };
+    if cells.iter().all(|(_, c)| c.best.is_none()) {
         return None;
     }
+    let section = if source == "load curve" {
+        "Latency against load"
+    } else {
+        "Latency"
+    };
+    Some(Row {
+        situation: "Tail latency under steady load",
+        when: "tail latency under steady load decides",
+        figure: format!(
+            "echo round-trip p99 at {} offered, 64 connections × 64 B, open loop, pinned (lower is better)",
+            format::rate(rate)
+        ),
+        short: "p99",
+        reference: None,
+        section,
+        better: Better::Lower,
+        unit: Unit::Micros,
+        cells,
+    })
+}
+
+/// Every member of a room sending, open loop: the fan-out p99 at the
+/// highest offered rate some strategy still carries at its best (so the
+/// row compares latency where keeping up is possible, not an overload).
+/// Without saturation runs, the Criterion `contention` group.
+fn contention_row(ctx: &Ctx<'_>) -> Option<Row> {
+    let runs = flush::saturation_runs(&ctx.data.saturation);
+    let rates = flush::saturation_rates(&runs);
+    let carried_by_some = |rate: f64| {
+        strategies()
+            .any(|s| flush::carried_at(&runs, s, BEST_FLUSH, rate).is_some_and(|k| k.kept_up()))
+    };
+    let Some(&rate) = rates.iter().rev().find(|&&r| carried_by_some(r)) else {
+        return bench_row(
+            ctx,
+            "contention",
+            "Many writers per socket",
+            "many tasks write to the same socket",
+            "Contention",
+        );
+    };
+    let members = runs
+        .iter()
+        .find_map(|r| r.result.as_ref())
+        .map_or(0, |r| r.config.conns);
+    let size = runs
+        .iter()
+        .find_map(|r| r.result.as_ref())
+        .map_or(0, |r| r.config.size);
     let cells = CONTENDERS
         .iter()
+        .filter(|c| c.rooms)
         .map(|c| {
-            let v = values(&runs, c.name, |e: &crate::loadgen::EchoResult| {
-                Some(e.latency.with_undelivered.p99_us as f64)
-            });
+            let best = flush::carried_at(&runs, c.name, BEST_FLUSH, rate);
+            let naive = flush::carried_at(&runs, c.name, "each", rate);
+            // A figure from a server that did not deliver what was offered
+            // is not a latency at that rate: say how much it delivered.
+            let short = |k: &flush::Carried| {
+                (k.share.median < 0.99)
+                    .then(|| format!("delivered {}", format::percent(k.share.median)))
+            };
+            let note = match (
+                best.as_ref().and_then(short),
+                naive.as_ref().and_then(short),
+            ) {
+                (Some(b), Some(n)) => Some(format!("{b}; naive {n}")),
+                (Some(b), None) => Some(b),
+                (None, Some(n)) => Some(format!("naive {n}")),
+                (None, None) => None,
+            };
             (
                 c.name,
                 Cell {
-                    best: spread_of(&v),
-                    naive: None,
-                    note: None,
+                    best: best.map(|k| k.p99),
+                    naive: naive.map(|k| k.p99),
+                    note,
                 },
             )
         })
         .collect();
     Some(Row {
-        situation: "Tail latency under steady load",
-        when: "tail latency under steady load decides",
+        situation: "Many writers per socket",
+        when: "many tasks write to the same socket",
         figure: format!(
-            "echo round-trip p99 at {} offered, 64 B, pinned (lower is better)",
-            format::rate(rate)
+            "fan-out p99 with all {members} members of a room sending {size} B, {} deliveries/s offered \
+             (the highest rate a strategy carried), open loop, pinned (lower is better)",
+            format::count(rate * members as f64)
         ),
         short: "p99",
         reference: None,
-        section: ("Latency", "latency"),
+        section: flush::SATURATION_TITLE,
         better: Better::Lower,
         unit: Unit::Micros,
         cells,
@@ -508,15 +619,9 @@ fn rows(ctx: &Ctx<'_>) -> Vec<Row> {
             "broadcast",
             "Fan-out to a room",
             "one message goes to a whole room",
-            ("Broadcast fan-out", "broadcast-fan-out"),
+            "Broadcast fan-out",
         ),
-        bench_row(
-            ctx,
-            "contention",
-            "Many writers per socket",
-            "many tasks write to the same socket",
-            ("Contention", "contention"),
-        ),
+        contention_row(ctx),
         stalled_row(ctx),
         slow_reader_row(ctx),
         memory_row(ctx),
@@ -579,7 +684,9 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         let leaders = row.leaders();
         out.push_str(&format!(
             "| [{}](#{}) | {} |",
-            row.situation, row.section.1, row.figure
+            row.situation,
+            flush::anchor(row.section),
+            row.figure
         ));
         for c in &columns {
             let cell = row
