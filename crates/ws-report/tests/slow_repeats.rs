@@ -49,6 +49,11 @@ fn spread(values: &[f64], show: fn(f64) -> String) -> String {
     Spread::of(values).expect("values").show(show)
 }
 
+/// `f` of each repeat, in order.
+fn per_repeat(f: impl Fn(u32) -> f64) -> Vec<f64> {
+    (1..=fixtures::SLOW_REPEATS).map(f).collect()
+}
+
 fn micros(us: f64) -> String {
     format::micros(us.round() as u64)
 }
@@ -59,11 +64,7 @@ fn the_isolation_ratio_is_taken_within_each_repeat() {
     let s = section(&md, "Slow consumer isolation");
     assert!(s.contains("3 repeats interleaved"), "{s}");
     let tokio = row(s, "| `ws-tokio-mutex` |");
-    let p99 = |stalled| -> Vec<f64> {
-        (1..=fixtures::SLOW_REPEATS)
-            .map(|r| fixtures::slow_p99(0, stalled, Some(r)) as f64)
-            .collect()
-    };
+    let p99 = |stalled| per_repeat(|r| fixtures::slow_p99(0, stalled, Some(r)) as f64);
     let ratios: Vec<f64> = p99(true)
         .iter()
         .zip(p99(false))
@@ -110,15 +111,12 @@ fn repeated_slow_readers_show_ranges_and_the_worst_pace_within_each_repeat() {
     let s = section(&md, "Slow readers");
     assert!(s.contains("3 repeats interleaved"), "{s}");
     let half = row(s, "| 50% | `ws-tokio-mutex` |");
-    let at_50: Vec<f64> = (1..=fixtures::SLOW_REPEATS)
-        .map(|r| 2_000.0 * fixtures::sweep_factor(50, Some(r)) as f64)
-        .collect();
+    let at_50 = per_repeat(|r| 2_000.0 * fixtures::sweep_factor(50, Some(r)) as f64);
     assert!(half.contains(&spread(&at_50, micros)), "{half}");
     assert!(half.contains("| yes |"), "{half}");
     // The detection cells: when the counter had risen, over the repeats.
-    let by: Vec<f64> = (0..3)
-        .map(|r| fixtures::detect_by_s(0, true).expect("fired") + 0.1 * f64::from(r))
-        .collect();
+    let by =
+        per_repeat(|r| fixtures::detect_by_s(0, true).expect("fired") + 0.1 * f64::from(r - 1));
     let detection = row(s, "| `ws-tokio-mutex` |");
     assert!(
         detection.contains(&format!("by {}", spread(&by, |s| format::nanos(s * 1e9)))),
@@ -127,14 +125,12 @@ fn repeated_slow_readers_show_ranges_and_the_worst_pace_within_each_repeat() {
     assert!(row(s, "| `ws-mpsc-writer` |").contains("none during the run"));
     // The verdict: the worst of the slower paces within each repeat (4, 4
     // and 1 times the base), then over the repeats.
-    let worst: Vec<f64> = (1..=fixtures::SLOW_REPEATS)
-        .map(|r| {
-            [50, 80]
-                .map(|p| 2_000.0 * fixtures::sweep_factor(p, Some(r)) as f64)
-                .into_iter()
-                .fold(0.0, f64::max)
-        })
-        .collect();
+    let worst = per_repeat(|r| {
+        [50, 80]
+            .map(|p| 2_000.0 * fixtures::sweep_factor(p, Some(r)) as f64)
+            .into_iter()
+            .fold(0.0, f64::max)
+    });
     let cell = spread(&worst, micros);
     assert_eq!(cell, "8.00 ms (2.00 ms–8.00 ms)");
     let reader = verdict_row(&md, "A slow reader");
