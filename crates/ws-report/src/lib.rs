@@ -30,11 +30,16 @@
 //! targets are measured by, run every echo server in both policies 3 times,
 //! interleaved (every server and policy once per repeat, a fresh process
 //! each), for 3 s each (`collect::plan::Params::full`): a ratio is taken
-//! within a repeat and reported as median (min–max). The room saturation runs
-//! run once per rate. The `each` policy runs pinned only, in Criterion too
+//! within a repeat and reported as median (min–max). The load curve and the
+//! room saturation runs are repeated 3 times the same way, and so are the
+//! slow-consumer isolation, contention and slow-reader runs (each server at
+//! its default policy), paid for with shorter runs: 8 s with a stalled
+//! member instead of 20 (the freeze it causes is over about 4 s into the
+//! window), 6 s a sweep pace instead of 10, a 14 s quiet detection room
+//! instead of 16, 3 s of contention, and a 20 s reliability flood instead of
+//! a minute. The `each` policy runs pinned only, in Criterion too
 //! (`benches/src/lib.rs`), and Criterion samples for 2 s after a 0.5 s
-//! warm-up. `--quick` runs 2 repeats of tiny runs, so the smoke run
-//! exercises the ranges.
+//! warm-up. `--quick` runs 1 repeat of tiny runs: a smoke run of every step.
 
 pub mod check;
 pub mod collect;

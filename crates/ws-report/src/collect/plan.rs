@@ -29,6 +29,9 @@ pub struct Params {
     pub slow_rate: u32,
     /// Slow consumer: measured time.
     pub slow_duration: &'static str,
+    /// Slow consumer, contention and slow readers: interleaved repeats of
+    /// every run (each its own server process).
+    pub slow_repeats: u32,
     /// Slow readers: members of the room (one sender, one slow reader, the rest healthy).
     pub sweep_conns: usize,
     /// Slow readers: message size.
@@ -61,6 +64,8 @@ pub struct Params {
     pub contention_size: usize,
     /// Contention: total rate of all senders.
     pub contention_rate: u32,
+    /// Contention: measured time (steady, so short: the repeats give the range).
+    pub contention_duration: &'static str,
     /// Memory: idle connections.
     pub memory_conns: usize,
     /// Memory: how long they are held.
@@ -157,55 +162,75 @@ impl Params {
             slow_conns: 100,
             // 16 KiB at 250/s: 4 MB/s per member, so a stalled member's socket
             // buffers (a few MB) fill in about a second and a 1024-message queue
-            // in about four; both well inside the 20 s measured.
+            // in about four. The stalled member stops reading when it joins,
+            // so a lock strategy's room freezes about a second into the 2 s
+            // warm-up and stays frozen for the 5 s send timeout: up to about
+            // 4 s into the measured window (the committed 20 s runs had
+            // their frozen seconds at 0–4). 8 s measured hold the whole
+            // freeze and 3 s of recovery after it; the 12 s more a run once
+            // had (only recovery) went to the repeats.
             slow_size: 16 * 1024,
             slow_rate: 250,
-            slow_duration: "20s",
+            slow_duration: "8s",
+            // Slow consumer, contention and the slow readers below, 4 room
+            // servers × (3 + 6 cases) × 3 repeats = 108 runs: about 19.5
+            // minutes (see the README's budget).
+            slow_repeats: 3,
             // 16 KiB at 500/s: 8 MB/s to each of 20 members, well below the
             // 100 × 4 MB/s the slow-consumer runs above ask of the same core.
             // An 80 % reader falls behind by 1.6 MB/s: its 64 KiB SO_RCVBUF
             // (set, so Linux does not autotune it to tens of MB) is full at
             // once, the server's send buffer (at most tcp_wmem's maximum,
             // 4 MiB by default) within about 3 s, and a 4 MiB queue within
-            // about 3 s more, all inside the 10 s measured; a 50 % reader gets
-            // there in a third of that, a 95 % one may not within the run,
-            // and a 120 % one never does (it is the control).
+            // about 3 s more (the committed run saw it disconnected 4.8 s
+            // after the start), all inside the 7 s of warm-up and 6 s
+            // measured; a 50 % reader gets there in a third of that, a 95 %
+            // one may not within the run, and a 120 % one never does (it is
+            // the control). Measured 10 s once: the 4 s went to the repeats.
             sweep_conns: 20,
             sweep_size: 16 * 1024,
             sweep_rate: 500,
             sweep_paces: vec![50, 80, 95, 120],
             sweep_rcvbuf: 64 * 1024,
-            sweep_duration: "10s",
+            sweep_duration: "6s",
             sweep_warmup: "1s",
             // One sender, 25 messages/s: few messages, so only a time bound
             // can find the stopped member (a 1024-message queue would take
             // 40 s). They are 16 KiB (400 KB/s) because on loopback the
             // kernel buffers a few MB for a peer that stopped reading, and
             // no policy can see the stall before they are full: with 4 KiB
-            // messages that alone outlasts any affordable run. 16 s leaves
-            // room for the buffers plus a 5 s send timeout.
+            // messages that alone outlasts any affordable run. The buffers
+            // plus a 5 s send timeout took 11.9 s from the start in the
+            // committed run; 14 s measured after the 1 s warm-up leave 3 s
+            // of margin (16 s once: the 2 s went to the repeats).
             quiet_conns: 4,
             quiet_size: 16 * 1024,
             quiet_rate: 25,
-            quiet_duration: "16s",
+            quiet_duration: "14s",
             busy_duration: "6s",
             // 8 of 50 members sending 1 KiB at 200/s each: 80,000 deliveries/s,
             // well within every server's pinned core, so the figures show how
-            // writers meet on the sinks rather than an overload.
+            // writers meet on the sinks rather than an overload. 3 s hold
+            // 240,000 deliveries (10 s once: the repeats give the range).
             contention_conns: 50,
             contention_senders: 8,
             contention_size: 1024,
             contention_rate: 1600,
+            contention_duration: "3s",
             memory_conns: 10_000,
             memory_hold: "5s",
             // 3 of 50 members stop reading 16 KiB messages at 250/s: 4 MB/s
             // each, so their socket buffers and any queue fill within seconds
-            // and the rest of the minute shows whether memory stays bounded.
+            // (the send timeout ends a stalled member 5 s after its buffers
+            // are full, so all of it is over about 6 s after the start) and
+            // the rest of the 20 s shows whether memory stays bounded. 60 s
+            // once: the other 40 s went to the slow-consumer and slow-reader
+            // repeats.
             flood_conns: 50,
             flood_stalled: 3,
             flood_size: 16 * 1024,
             flood_rate: 250,
-            flood_duration: "60s",
+            flood_duration: "20s",
             flood_baseline_duration: "10s",
             flood_warmup: "1s",
             churn_cycles: 10_000,
@@ -267,6 +292,7 @@ impl Params {
             slow_size: 4096,
             slow_rate: 100,
             slow_duration: "1s",
+            slow_repeats: 1,
             sweep_conns: 4,
             sweep_size: 4096,
             sweep_rate: 200,
@@ -283,6 +309,7 @@ impl Params {
             contention_senders: 4,
             contention_size: 1024,
             contention_rate: 400,
+            contention_duration: "1s",
             memory_conns: 200,
             memory_hold: "500ms",
             flood_conns: 10,
@@ -580,11 +607,53 @@ impl RoomFlood {
     }
 }
 
+/// Slow-consumer isolation (a room with one stalled member, and the same
+/// room where it reads: the baseline) and contention (several senders in one
+/// room, nobody slow), every room server; rounds interleaved.
+fn slow(p: &Params) -> Vec<Run> {
+    let slow = RoomFlood {
+        conns: p.slow_conns,
+        senders: 1,
+        size: p.slow_size,
+        rate: p.slow_rate,
+        duration: p.slow_duration,
+        warmup: p.warmup,
+        drain: p.drain,
+    };
+    // `slow` needs one slow or stalled member, so the baseline has a "slow"
+    // member with no delay: it reads at full speed, like the healthy ones,
+    // and the healthy group is the same size in both cases.
+    let mut round = slow.per_room_server(Scenario::Slow, "baseline", "/ws/room/slow", &FULL_SPEED);
+    round.extend(slow.per_room_server(
+        Scenario::Slow,
+        "stalled",
+        "/ws/room/slow",
+        &["--stalled", "1"],
+    ));
+    // Several senders in one room, nobody slow: every sink has several writers.
+    let contention = RoomFlood {
+        conns: p.contention_conns,
+        senders: p.contention_senders,
+        size: p.contention_size,
+        rate: p.contention_rate,
+        duration: p.contention_duration,
+        ..slow
+    };
+    round.extend(contention.per_room_server(
+        Scenario::Slow,
+        "contention",
+        "/ws/room/contention",
+        &FULL_SPEED,
+    ));
+    interleaved(p.slow_repeats, &round)
+}
+
 /// The slow-reader sweep (one member reading at each pace, in a room busy
 /// enough that it falls behind) and the policy's detection time (a member
-/// that stops reading, in a quiet room and in the sweep's busy one). Each
-/// run watches the server's slow-consumer counter (`--metrics-url`): the
-/// stalled member cannot read its Close, and the slow one reads it late.
+/// that stops reading, in a quiet room and in the sweep's busy one), every
+/// room server; rounds interleaved. Each run watches the server's
+/// slow-consumer counter (`--metrics-url`): the stalled member cannot read
+/// its Close, and the slow one reads it late.
 fn slow_readers(p: &Params) -> Vec<Run> {
     let busy = RoomFlood {
         conns: p.sweep_conns,
@@ -638,7 +707,7 @@ fn slow_readers(p: &Params) -> Vec<Run> {
     for run in &mut runs {
         run.metrics = true;
     }
-    runs
+    interleaved(p.slow_repeats, &runs)
 }
 
 /// The sweep's cases: `pace-<percent>`.
@@ -649,10 +718,11 @@ pub const DETECT_QUIET: &str = "detect-quiet";
 pub const DETECT_BUSY: &str = "detect-busy";
 
 /// Every run, in order: latency (by placement and rate; servers interleaved
-/// so drift hits them alike), slow consumer, contention, slow readers,
-/// memory, reliability, the generator's ceiling, then the repeated series:
-/// throughput with the load curve (each round the throughput runs first, so
-/// that every load level finds its maximum), and saturation.
+/// so drift hits them alike), the repeated slow consumer and contention, the
+/// repeated slow readers, memory, reliability, the generator's ceiling, then
+/// the other repeated series: throughput with the load curve (each round the
+/// throughput runs first, so that every load level finds its maximum), and
+/// saturation.
 #[must_use]
 pub fn runs(p: &Params) -> Vec<Run> {
     let mut runs = Vec::new();
@@ -686,40 +756,7 @@ pub fn runs(p: &Params) -> Vec<Run> {
             }
         }
     }
-    let slow = RoomFlood {
-        conns: p.slow_conns,
-        senders: 1,
-        size: p.slow_size,
-        rate: p.slow_rate,
-        duration: p.slow_duration,
-        warmup: p.warmup,
-        drain: p.drain,
-    };
-    // `slow` needs one slow or stalled member, so the baseline has a "slow"
-    // member with no delay: it reads at full speed, like the healthy ones,
-    // and the healthy group is the same size in both cases.
-    runs.extend(slow.per_room_server(Scenario::Slow, "baseline", "/ws/room/slow", &FULL_SPEED));
-    runs.extend(slow.per_room_server(
-        Scenario::Slow,
-        "stalled",
-        "/ws/room/slow",
-        &["--stalled", "1"],
-    ));
-    // Several senders in one room, nobody slow: every sink has several writers.
-    let contention = RoomFlood {
-        conns: p.contention_conns,
-        senders: p.contention_senders,
-        size: p.contention_size,
-        rate: p.contention_rate,
-        duration: p.duration,
-        ..slow
-    };
-    runs.extend(contention.per_room_server(
-        Scenario::Slow,
-        "contention",
-        "/ws/room/contention",
-        &FULL_SPEED,
-    ));
+    runs.extend(slow(p));
     runs.extend(slow_readers(p));
     for server in CONTENDERS {
         runs.push(Run::new(
@@ -875,8 +912,10 @@ fn saturation(p: &Params) -> Vec<Run> {
 }
 
 /// A scenario run by every server it applies to in both flush policies:
-/// the skeleton every repeated scenario shares (throughput, load curve,
-/// saturation). A round is built here; [`interleaved`] repeats rounds.
+/// the skeleton the repeated flush-policy scenarios share (throughput, load
+/// curve, saturation). A round is built here; [`interleaved`] repeats rounds
+/// (also the slow-consumer and slow-reader rounds, which run each server
+/// with its default policy alone).
 struct FlushSeries<'a> {
     scenario: Scenario,
     /// Which servers run it.
@@ -1217,21 +1256,76 @@ mod tests {
     /// saving `/metrics`, and the stalled member's 2 s drain.
     const OVERHEAD_S: f64 = 4.0;
 
-    fn slow_readers_s(p: &Params) -> f64 {
-        slow_readers(p)
-            .iter()
+    fn slow_s(runs: &[Run]) -> f64 {
+        runs.iter()
             .map(|r| super::super::load_bound(&r.args).as_secs_f64() + OVERHEAD_S)
             .sum()
     }
 
     #[test]
     fn the_slow_reader_runs_fit_their_budget() {
-        // The budget: about 7 minutes of the full run, and a quick run
-        // that stays a smoke test.
-        let full = slow_readers_s(&Params::full());
-        assert!(full <= 7.0 * 60.0, "{full} s");
-        let quick = slow_readers_s(&Params::quick());
+        // The budget: about 7 minutes of the full run for its one
+        // pass of the sweep and the detection rooms. Three interleaved
+        // repeats are paid with shorter runs (see the README's budget):
+        // a repeat takes under 6 minutes, all three under 18, and with the
+        // slow-consumer repeats under 27, pessimistically; a quick run
+        // stays a smoke test.
+        let full = Params::full();
+        let readers = slow_s(&slow_readers(&full));
+        let repeat = readers / f64::from(full.slow_repeats);
+        assert!(repeat <= 6.0 * 60.0, "{repeat} s a repeat");
+        assert!(readers <= 18.0 * 60.0, "{readers} s");
+        let both = readers + slow_s(&slow(&full));
+        assert!(both <= 27.0 * 60.0, "{both} s with the slow-consumer runs");
+        let quick = slow_s(&slow_readers(&Params::quick()));
         assert!(quick <= 120.0, "{quick} s");
+    }
+
+    #[test]
+    fn slow_consumer_and_slow_reader_repeats_are_interleaved() {
+        let p = Params::full();
+        assert_eq!(p.slow_repeats, 3);
+        assert_eq!(Params::quick().slow_repeats, 1);
+        let rooms = CONTENDERS.iter().filter(|c| c.rooms).count();
+        for (runs, cases) in [(slow(&p), 3), (slow_readers(&p), p.sweep_paces.len() + 2)] {
+            let round = rooms * cases;
+            assert_eq!(runs.len(), round * p.slow_repeats as usize);
+            // A B C …, A B C …: repeat k ends before repeat k + 1 starts,
+            // and every round is the same runs in the same order.
+            for (i, run) in runs.iter().enumerate() {
+                assert_eq!(
+                    run.repeat,
+                    Some(i as u32 / round as u32 + 1),
+                    "{}",
+                    run.stem()
+                );
+                assert!(run.stem().ends_with(&format!("-r{}", i / round + 1)));
+                let first = &runs[i % round];
+                assert_eq!(
+                    (run.server.name, &run.case, &run.args),
+                    (first.server.name, &first.case, &first.args)
+                );
+            }
+            // Within a round, servers alternate case by case.
+            assert_ne!(runs[0].server.name, runs[1].server.name);
+            let mut stems: Vec<String> = runs.iter().map(Run::stem).collect();
+            stems.sort();
+            stems.dedup();
+            assert_eq!(stems.len(), runs.len(), "every run has its own files");
+        }
+        // The whole plan holds them, and nothing else of theirs.
+        let all = runs(&p);
+        for scenario in [Scenario::Slow, Scenario::SlowReaders] {
+            assert!(
+                all.iter()
+                    .filter(|r| r.scenario == scenario)
+                    .all(|r| r.repeat.is_some())
+            );
+        }
+        assert_eq!(
+            all.iter().filter(|r| r.scenario == Scenario::Slow).count(),
+            slow(&p).len()
+        );
     }
 
     #[test]
@@ -1239,7 +1333,8 @@ mod tests {
         let p = Params::full();
         let runs = slow_readers(&p);
         let rooms = CONTENDERS.into_iter().filter(|c| c.rooms).count();
-        assert_eq!(runs.len(), rooms * (p.sweep_paces.len() + 2));
+        let repeats = p.slow_repeats as usize;
+        assert_eq!(runs.len(), rooms * (p.sweep_paces.len() + 2) * repeats);
         assert!(
             runs.iter()
                 .all(|r| r.metrics && r.scenario == Scenario::SlowReaders)
@@ -1248,7 +1343,7 @@ mod tests {
             .iter()
             .filter(|r| r.case == format!("{PACE_CASE}80"))
             .collect();
-        assert_eq!(paced.len(), rooms);
+        assert_eq!(paced.len(), rooms * repeats);
         assert!(
             paced[0]
                 .args

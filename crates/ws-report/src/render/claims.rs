@@ -5,7 +5,7 @@
 
 use super::data::{self, BenchTable};
 use super::scenarios::{self, FROZEN_US};
-use super::{Ctx, flush, format, reliability};
+use super::{Ctx, flush, format, load_curve, reliability};
 use crate::contenders::{self, BEST_FLUSH, CONTENDERS};
 use crate::manifest::Mode;
 
@@ -306,55 +306,63 @@ fn rooms_of(names: &[&str]) -> String {
 
 /// One stalled member, said the way a person would: which rooms froze and
 /// for how long, and which did not notice. A room "did not notice" when no
-/// second of its run had a healthy delivery over [`FROZEN_US`] and its
-/// healthy p99 stayed within [`TIE`] of, or under, twice the baseline's.
+/// second of its runs had a healthy delivery over [`FROZEN_US`] and its
+/// healthy p99 stayed within [`TIE`] of, or under, twice the baseline's in
+/// every repeat (the ratio taken within each repeat). Repeated figures are
+/// median (min–max); a p99 whose range overlaps the baseline's is about
+/// the same as without the stalled member.
 fn slow_claim(ctx: &Ctx<'_>) -> Option<String> {
     struct Room<'a> {
         name: &'a str,
-        p99: u64,
-        max: u64,
-        frozen: usize,
+        p99: flush::Spread,
+        max: f64,
+        frozen: flush::Spread,
         seconds: usize,
-        baseline_p99: Option<u64>,
+        baseline_p99: Option<flush::Spread>,
+        isolation: Option<flush::Spread>,
     }
     let baseline = scenarios::slow_case(&ctx.data.slow, "baseline");
-    let rooms: Vec<Room<'_>> = scenarios::slow_case(&ctx.data.slow, "stalled")
+    let stalled = scenarios::slow_case(&ctx.data.slow, "stalled");
+    let rooms: Vec<Room<'_>> = scenarios::servers(&stalled)
         .into_iter()
-        .filter_map(|r| {
-            let res = r.result.as_ref()?;
+        .filter_map(|name| {
+            let rs = scenarios::results_of(&stalled, name);
             Some(Room {
-                name: &r.record.server,
-                p99: res.healthy.latency.with_undelivered.p99_us,
-                max: res.healthy.latency.with_undelivered.max_us,
-                frozen: scenarios::frozen_seconds(res),
-                seconds: res.timeline.len(),
-                baseline_p99: baseline
+                name,
+                p99: scenarios::spread_by(&rs, scenarios::healthy_p99)?,
+                max: rs
                     .iter()
-                    .find(|b| b.record.server == r.record.server)
-                    .and_then(|b| b.result.as_ref())
-                    .map(|b| b.healthy.latency.with_undelivered.p99_us),
+                    .map(|(_, r)| r.healthy.latency.with_undelivered.max_us as f64)
+                    .fold(0.0, f64::max),
+                frozen: scenarios::spread_by(&rs, |r| scenarios::frozen_seconds(r) as f64)?,
+                seconds: rs.iter().map(|(_, r)| r.timeline.len()).max().unwrap_or(0),
+                baseline_p99: scenarios::spread_by(
+                    &scenarios::results_of(&baseline, name),
+                    scenarios::healthy_p99,
+                ),
+                isolation: scenarios::isolation(&stalled, &baseline, name),
             })
         })
         .collect();
     if rooms.is_empty() {
         return None;
     }
-    let (froze, calm): (Vec<&Room<'_>>, Vec<&Room<'_>>) = rooms.iter().partition(|r| r.frozen > 0);
-    let unnoticed = |r: &Room<'_>| {
-        r.baseline_p99
-            .is_some_and(|b| (r.p99 as f64) <= (2.0 * b as f64).max(b as f64 * (1.0 + TIE)))
-    };
+    let micros = |s: &flush::Spread| load_curve::micros_spread(Some(*s));
+    // A room that froze in any repeat froze.
+    let (froze, calm): (Vec<&Room<'_>>, Vec<&Room<'_>>) =
+        rooms.iter().partition(|r| r.frozen.max > 0.0);
+    let unnoticed = |r: &Room<'_>| r.isolation.is_some_and(|i| i.max <= 2.0_f64.max(1.0 + TIE));
     let mut parts = Vec::new();
     if !froze.is_empty() {
-        let worst = froze.iter().map(|r| r.max).max().unwrap_or(0);
+        let worst = froze.iter().map(|r| r.max).fold(0.0, f64::max);
         let detail = froze
             .iter()
             .map(|r| {
                 format!(
                     "`{}`: p99 {}, {} of {} seconds frozen",
                     r.name,
-                    format::micros(r.p99),
-                    r.frozen,
+                    micros(&r.p99),
+                    scenarios::count_spread(&r.frozen),
                     r.seconds
                 )
             })
@@ -363,7 +371,7 @@ fn slow_claim(ctx: &Ctx<'_>) -> Option<String> {
         parts.push(format!(
             "every healthy member of {} waited up to {} ({detail})",
             rooms_of(&froze.iter().map(|r| r.name).collect::<Vec<_>>()),
-            format::micros(worst)
+            format::micros(worst.round() as u64)
         ));
     }
     if !calm.is_empty() {
@@ -371,11 +379,23 @@ fn slow_claim(ctx: &Ctx<'_>) -> Option<String> {
         let detail = calm
             .iter()
             .map(|r| {
-                let base = r
-                    .baseline_p99
-                    .map(|b| format!(", {} without it", format::micros(b)))
-                    .unwrap_or_default();
-                format!("`{}`: p99 {}{base}", r.name, format::micros(r.p99))
+                let base = match (&r.baseline_p99, &r.isolation) {
+                    (Some(b), Some(i)) if b.n > 1 && r.p99.n > 1 => {
+                        let same = if b.overlaps(&r.p99) {
+                            "about the same as"
+                        } else {
+                            "against"
+                        };
+                        format!(
+                            ", {same} {} without it ({} within each repeat)",
+                            micros(b),
+                            flush::ratio_spread(i)
+                        )
+                    }
+                    (Some(b), _) => format!(", {} without it", micros(b)),
+                    (None, _) => String::new(),
+                };
+                format!("`{}`: p99 {}{base}", r.name, micros(&r.p99))
             })
             .collect::<Vec<_>>()
             .join("; ");
@@ -539,17 +559,16 @@ fn std_mutex_cost(ctx: &Ctx<'_>) -> String {
     }
     let stalled = scenarios::slow_case(&ctx.data.slow, "stalled");
     let p99 = |name: &str| {
-        stalled
-            .iter()
-            .find(|r| r.record.server == name)
-            .and_then(|r| r.result.as_ref())
-            .map(|res| res.healthy.latency.with_undelivered.p99_us)
+        scenarios::spread_by(
+            &scenarios::results_of(&stalled, name),
+            scenarios::healthy_p99,
+        )
     };
     if let (Some(std), Some(tokio)) = (p99(STD), p99(TOKIO)) {
         lines.push(format!(
             "- [Slow consumer isolation](#slow-consumer-isolation): with a stalled member, the healthy members' p99 was {} with `{STD}` and {} with `{TOKIO}`: both hold every sender until the send timeout; `{STD}` also ties up a blocking-pool thread per waiting writer meanwhile.\n",
-            format::micros(std),
-            format::micros(tokio)
+            load_curve::micros_spread(Some(std)),
+            load_curve::micros_spread(Some(tokio))
         ));
     }
     if lines.is_empty() {

@@ -68,21 +68,28 @@ impl Spread {
     pub fn overlaps(&self, other: &Self) -> bool {
         self.min <= other.max && other.min <= self.max
     }
+
+    /// `median (min–max)`, each value written by `show`; a single run shows
+    /// its value alone.
+    #[must_use]
+    pub fn show(&self, show: impl Fn(f64) -> String) -> String {
+        if self.n < 2 {
+            show(self.median)
+        } else {
+            format!(
+                "{} ({}–{})",
+                show(self.median),
+                show(self.min),
+                show(self.max)
+            )
+        }
+    }
 }
 
 /// `0.97× (0.93×–1.01×)`; a single run shows its value alone.
 #[must_use]
 pub fn ratio_spread(s: &Spread) -> String {
-    if s.n < 2 {
-        format::ratio(s.median)
-    } else {
-        format!(
-            "{} ({}–{})",
-            format::ratio(s.median),
-            format::ratio(s.min),
-            format::ratio(s.max)
-        )
-    }
+    s.show(format::ratio)
 }
 
 /// The echoes/s of one throughput run, with what identifies it.

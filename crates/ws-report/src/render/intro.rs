@@ -114,15 +114,23 @@ pub fn method(ctx: &Ctx<'_>) -> String {
         }
         _ => out.push_str("\n\n"),
     }
-    out.push_str(
+    // Results from before the slow-consumer runs were repeated name only the others.
+    let stalls = if super::scenarios::repeat_count(&ctx.data.slow) > 1
+        || super::scenarios::repeat_count(&ctx.data.slow_readers) > 1
+    {
+        ", slow-consumer isolation, slow readers"
+    } else {
+        ""
+    };
+    out.push_str(&format!(
         "**`ws-loadgen` scenarios** (what Criterion cannot express): each run starts a fresh release server \
          as a child process on a free loopback port, waits for `/healthz`, runs `ws-loadgen` with `--json` \
          and `--hdr` and `--server-pid` (RSS and CPU sampled from `/proc` every 100 ms), then stops the server \
          with SIGTERM. The repeated scenarios (echo throughput, latency against load, contention at rising \
-         load) run every server and flush policy once per repeat before the next repeat starts, so repeats \
+         load{stalls}) run every server and flush policy once per repeat before the next repeat starts, so repeats \
          interleave and a ratio is taken within one repeat. Pinned runs put the server on core 0 with one \
          worker and `ws-loadgen` on core 1. The exact command lines of every run are in `run.json`; one of each:\n\n",
-    );
+    ));
     let mut t = Table::new(&[("Scenario", Align::Left), ("Parameters", Align::Left)]);
     if let Some(r) = ctx.data.latency.iter().find_map(|r| r.result.as_ref()) {
         let mut rates: Vec<f64> = ctx

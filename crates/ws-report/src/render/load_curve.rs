@@ -96,17 +96,11 @@ fn spread(results: &[&EchoResult], f: impl Fn(&EchoResult) -> Option<f64>) -> Op
 }
 
 /// `64 µs (58 µs–71 µs)`; one run shows its value alone.
-fn micros_spread(s: Option<Spread>) -> String {
-    match s {
-        None => "–".into(),
-        Some(s) if s.n < 2 => format::micros(s.median.round() as u64),
-        Some(s) => format!(
-            "{} ({}–{})",
-            format::micros(s.median.round() as u64),
-            format::micros(s.min.round() as u64),
-            format::micros(s.max.round() as u64)
-        ),
-    }
+pub(crate) fn micros_spread(s: Option<Spread>) -> String {
+    s.map_or_else(
+        || "–".into(),
+        |s| s.show(|us| format::micros(us.round() as u64)),
+    )
 }
 
 /// One server's p99 at the fixed offered `rate` in one flush mode, over its repeats.

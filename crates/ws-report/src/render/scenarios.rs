@@ -2,6 +2,8 @@
 
 use super::benches;
 use super::data::Run;
+use super::flush::{Spread, ratio_spread};
+use super::load_curve::micros_spread;
 use super::plots::{self, Line, Series};
 use super::table::{Align, Table};
 use super::{Ctx, format};
@@ -67,9 +69,131 @@ pub(crate) fn failed(run: &Run<impl Sized>) -> String {
     )
 }
 
-/// The slow-consumer runs of one case (`baseline` or `stalled`) by server.
+/// The slow-consumer runs of one case (`baseline` or `stalled`) by server
+/// (a server's repeats in the order they were recorded).
 pub fn slow_case<'a>(runs: &'a [Run<SlowResult>], case: &str) -> Vec<&'a Run<SlowResult>> {
     sorted(runs.iter().filter(|r| r.record.case == case).collect())
+}
+
+/// The servers of `runs`, once each, in their order.
+pub(crate) fn servers<'a, T>(runs: &[&'a Run<T>]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for r in runs {
+        if !out.contains(&r.record.server.as_str()) {
+            out.push(&r.record.server);
+        }
+    }
+    out
+}
+
+/// How many interleaved repeats `runs` hold (1 for runs without repeats).
+pub(crate) fn repeat_count<T>(runs: &[Run<T>]) -> usize {
+    let repeats: std::collections::BTreeSet<u32> =
+        runs.iter().filter_map(|r| r.record.repeat).collect();
+    repeats.len().max(1)
+}
+
+/// `server`'s results among `runs` with their repeat, in repeat order: one
+/// for results without repeats, one a repeat for repeated ones.
+pub(crate) fn results_of<'a, T>(runs: &[&'a Run<T>], server: &str) -> Vec<(Option<u32>, &'a T)> {
+    let mut out: Vec<(Option<u32>, &T)> = runs
+        .iter()
+        .filter(|r| r.record.server == server)
+        .filter_map(|r| Some((r.record.repeat, r.result.as_ref()?)))
+        .collect();
+    out.sort_by_key(|(repeat, _)| *repeat);
+    out
+}
+
+/// The median (min–max) of `f` over `results`.
+pub(crate) fn spread_by<T>(results: &[(Option<u32>, &T)], f: impl Fn(&T) -> f64) -> Option<Spread> {
+    Spread::of(&results.iter().map(|(_, r)| f(r)).collect::<Vec<_>>())
+}
+
+/// The healthy members' delivery p99, undelivered messages counted at the drain bound, µs.
+pub(crate) fn healthy_p99(r: &SlowResult) -> f64 {
+    r.healthy.latency.with_undelivered.p99_us as f64
+}
+
+/// The isolation ratio of `server`: its healthy p99 with a stalled member
+/// over the baseline's, taken within each repeat (against the same
+/// repeat's baseline), as median (min–max).
+pub(crate) fn isolation(
+    stalled: &[&Run<SlowResult>],
+    baseline: &[&Run<SlowResult>],
+    server: &str,
+) -> Option<Spread> {
+    let baseline = results_of(baseline, server);
+    let ratios: Vec<f64> = results_of(stalled, server)
+        .into_iter()
+        .filter_map(|(repeat, s)| {
+            let (_, b) = baseline.iter().find(|(r, _)| *r == repeat)?;
+            let b = healthy_p99(b);
+            (b > 0.0).then(|| healthy_p99(s) / b)
+        })
+        .collect();
+    Spread::of(&ratios)
+}
+
+/// The run of `server` that stands for its repeats where one run must (a
+/// plot's line): the one whose healthy p99 is the median, the lower of the
+/// middle two for an even count, the earlier repeat among equal p99s.
+pub(crate) fn representative<'a>(
+    runs: &[&'a Run<SlowResult>],
+    server: &str,
+) -> Option<&'a Run<SlowResult>> {
+    let mut with: Vec<(f64, Option<u32>, &Run<SlowResult>)> = runs
+        .iter()
+        .filter(|r| r.record.server == server)
+        .filter_map(|r| Some((healthy_p99(r.result.as_ref()?), r.record.repeat, *r)))
+        .collect();
+    with.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    with.get(with.len().saturating_sub(1) / 2).map(|w| w.2)
+}
+
+/// What the runs of a cell said, once when they agree; otherwise each
+/// answer with how many of them gave it: `a (2 of 3); b (1 of 3)`.
+pub(crate) fn agreed(answers: Vec<String>) -> String {
+    let mut distinct: Vec<(String, usize)> = Vec::new();
+    for a in &answers {
+        match distinct.iter_mut().find(|(d, _)| d == a) {
+            Some(d) => d.1 += 1,
+            None => distinct.push((a.clone(), 1)),
+        }
+    }
+    match distinct.as_slice() {
+        [] => "–".into(),
+        [(one, _)] => one.clone(),
+        many => many
+            .iter()
+            .map(|(a, n)| format!("{a} ({n} of {})", answers.len()))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+/// A count over repeats: `5`, or `5 (4–5)`.
+pub(crate) fn count_spread(s: &Spread) -> String {
+    s.show(|v| {
+        if v.fract() == 0.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.1}")
+        }
+    })
+}
+
+/// Late (or frozen) seconds over the repeats: `5 of 20`, or `5 (4–5) of 8`.
+pub(crate) fn late_cell(results: &[(Option<u32>, &SlowResult)]) -> String {
+    let seconds = results
+        .iter()
+        .map(|(_, r)| r.timeline.len())
+        .max()
+        .unwrap_or(0);
+    spread_by(results, |r| frozen_seconds(r) as f64).map_or_else(
+        || "–".into(),
+        |s| format!("{} of {seconds}", count_spread(&s)),
+    )
 }
 
 /// "Slow consumer isolation".
@@ -79,10 +203,21 @@ pub fn slow(ctx: &mut Ctx<'_>) -> Result<String> {
     if stalled.is_empty() {
         out.push_str("No `ws-loadgen slow` results in the results.\n\n");
     } else {
+        let repeats = repeat_count(&ctx.data.slow);
+        let repeated = if repeats > 1 {
+            format!(
+                " {repeats} repeats interleaved (every server once per repeat, each run a fresh server process); \
+                 each cell is the median (min–max) over them, *worst* the lowest share of any member in any repeat, \
+                 and *p99 ÷ baseline* is taken within each repeat, against the same repeat's baseline."
+            )
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
             "`ws-loadgen slow`, pinned: the healthy members of a room with one stalled member, against the same room where that member reads (baseline). \
              *Delivered* is the mean share of the measured messages each healthy member received (worst member in brackets); \
-             p99 counts undelivered messages at the drain bound; *frozen seconds* are seconds of the run in which some healthy delivery took over {}.\n\n",
+             p99 counts undelivered messages at the drain bound; *p99 ÷ baseline* is the isolation ratio, the healthy p99 with the stalled member over the one without; \
+             *frozen seconds* are seconds of the run in which some healthy delivery took over {}.{repeated}\n\n",
             format::micros(FROZEN_US)
         ));
         let mut t = Table::new(&[
@@ -93,50 +228,82 @@ pub fn slow(ctx: &mut Ctx<'_>) -> Result<String> {
             ("Deliveries/s, 1 stalled", Align::Right),
             ("p99, baseline", Align::Right),
             ("p99, 1 stalled", Align::Right),
+            ("p99 ÷ baseline", Align::Right),
             ("Frozen seconds", Align::Right),
             ("The stalled member", Align::Left),
             ("Peak RSS, 1 stalled", Align::Right),
         ]);
         let baseline = slow_case(&ctx.data.slow, "baseline");
-        for s in &stalled {
-            let b = baseline
+        let delivered = |rs: &[(Option<u32>, &SlowResult)]| {
+            let Some(mean) = spread_by(rs, |r| r.healthy.delivered_fraction_mean) else {
+                return "–".to_owned();
+            };
+            let worst = rs
                 .iter()
-                .find(|b| b.record.server == s.record.server)
-                .and_then(|b| b.result.as_ref());
-            let mut row = vec![format!("`{}`", s.record.server)];
-            let delivered = |r: &SlowResult| {
+                .map(|(_, r)| r.healthy.delivered_fraction_worst)
+                .fold(f64::INFINITY, f64::min);
+            if mean.n > 1 {
+                format!(
+                    "{}, worst {}",
+                    mean.show(format::percent),
+                    format::percent(worst)
+                )
+            } else {
                 format!(
                     "{} ({})",
-                    format::percent(r.healthy.delivered_fraction_mean),
-                    format::percent(r.healthy.delivered_fraction_worst)
+                    mean.show(format::percent),
+                    format::percent(worst)
                 )
-            };
-            let Some(sr) = s.result.as_ref() else {
-                row.push(failed(s));
+            }
+        };
+        let shown = |s: Option<Spread>, show: fn(f64) -> String| {
+            s.map_or_else(|| "–".into(), |s| s.show(show))
+        };
+        for server in servers(&stalled) {
+            let mut row = vec![format!("`{server}`")];
+            let rs = results_of(&stalled, server);
+            let bs = results_of(&baseline, server);
+            if rs.is_empty() {
+                if let Some(s) = stalled.iter().find(|r| r.record.server == server) {
+                    row.push(failed(s));
+                }
                 t.row(row);
                 continue;
-            };
-            row.push(b.map_or_else(|| "–".into(), delivered));
-            row.push(delivered(sr));
-            row.push(b.map_or_else(|| "–".into(), |b| format::count(b.healthy.deliveries_per_s)));
-            row.push(format::count(sr.healthy.deliveries_per_s));
-            row.push(b.map_or_else(
-                || "–".into(),
-                |b| format::micros(b.healthy.latency.with_undelivered.p99_us),
+            }
+            row.push(delivered(&bs));
+            row.push(delivered(&rs));
+            row.push(shown(
+                spread_by(&bs, |r| r.healthy.deliveries_per_s),
+                format::count,
             ));
-            row.push(format::micros(sr.healthy.latency.with_undelivered.p99_us));
-            row.push(format!("{} of {}", frozen_seconds(sr), sr.timeline.len()));
-            row.push(stalled_fate(sr));
+            row.push(shown(
+                spread_by(&rs, |r| r.healthy.deliveries_per_s),
+                format::count,
+            ));
+            row.push(micros_spread(spread_by(&bs, healthy_p99)));
+            row.push(micros_spread(spread_by(&rs, healthy_p99)));
             row.push(
-                sr.server
-                    .as_ref()
-                    .map_or_else(|| "–".into(), |v| format::bytes(v.peak_rss_bytes as f64)),
+                isolation(&stalled, &baseline, server)
+                    .map_or_else(|| "–".into(), |s| ratio_spread(&s)),
             );
+            row.push(late_cell(&rs));
+            row.push(agreed(rs.iter().map(|(_, r)| stalled_fate(r)).collect()));
+            let peaks: Vec<(Option<u32>, &SlowResult)> = rs
+                .iter()
+                .copied()
+                .filter(|(_, r)| r.server.is_some())
+                .collect();
+            row.push(shown(
+                spread_by(&peaks, |r| {
+                    r.server.as_ref().map_or(0.0, |v| v.peak_rss_bytes as f64)
+                }),
+                format::bytes,
+            ));
             t.row(row);
         }
         out.push_str(&t.render());
         out.push('\n');
-        out.push_str(&slow_plot(ctx, &stalled, &baseline)?);
+        out.push_str(&slow_plot(ctx, &stalled, &baseline, repeats)?);
     }
     out.push_str(&benches::group_body(ctx, "slow_consumer")?);
     Ok(out)
@@ -144,12 +311,28 @@ pub fn slow(ctx: &mut Ctx<'_>) -> Result<String> {
 
 /// The stalled-consumer story as a timeline: the slowest healthy delivery
 /// of each second, per server, without and with the stalled member, so that
-/// the seconds a room froze stand out against the threshold.
+/// the seconds a room froze stand out against the threshold. With repeats,
+/// each server's line is its [`representative`] stalled run and the
+/// baseline of the same repeat.
 fn slow_plot(
     ctx: &mut Ctx<'_>,
     stalled: &[&Run<SlowResult>],
     baseline: &[&Run<SlowResult>],
+    repeats: usize,
 ) -> Result<String> {
+    let chosen: Vec<&Run<SlowResult>> = servers(stalled)
+        .into_iter()
+        .filter_map(|s| representative(stalled, s))
+        .collect();
+    let twins: Vec<&Run<SlowResult>> = chosen
+        .iter()
+        .filter_map(|s| {
+            baseline
+                .iter()
+                .copied()
+                .find(|b| b.record.server == s.record.server && b.record.repeat == s.record.repeat)
+        })
+        .collect();
     let lines = |runs: &[&Run<SlowResult>]| -> Vec<Line> {
         runs.iter()
             .filter_map(|r| {
@@ -167,8 +350,8 @@ fn slow_plot(
             .collect()
     };
     let panels = vec![
-        ("every member reading".to_owned(), lines(baseline)),
-        ("one member stalled".to_owned(), lines(stalled)),
+        ("every member reading".to_owned(), lines(&twins)),
+        ("one member stalled".to_owned(), lines(&chosen)),
     ];
     if panels.iter().all(|p| p.1.is_empty()) {
         return Ok(String::new());
@@ -181,12 +364,25 @@ fn slow_plot(
         &panels,
         Some(FROZEN_US as f64),
     )?;
+    let which = if repeats > 1 {
+        let picks: Vec<String> = chosen
+            .iter()
+            .filter_map(|r| Some(format!("`{}` repeat {}", r.record.server, r.record.repeat?)))
+            .collect();
+        format!(
+            " Each server's lines are one of its {repeats} repeats, the one whose healthy p99 with the stalled member is the median ({}), \
+             and the baseline of the same repeat.",
+            picks.join(", ")
+        )
+    } else {
+        String::new()
+    };
     Ok(ctx.plot(
         file,
         "slowest healthy delivery per second, without and with a stalled member",
         svg,
     ) + &format!(
-        "\nThe dashed line is {}: a second above it is a frozen second.\n\n",
+        "\nThe dashed line is {}: a second above it is a frozen second.{which}\n\n",
         format::micros(FROZEN_US)
     ))
 }

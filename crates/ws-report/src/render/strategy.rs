@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::io::ErrorKind;
 
 use super::data::Run;
+use super::flush::Spread;
 use super::table::{Align, Table};
 use super::{Ctx, format};
 use crate::contenders;
@@ -255,9 +256,14 @@ fn case_label(run: &Run<SlowResult>) -> String {
     }
 }
 
-/// One table row: the server, the case, then its figures.
+/// One table row: the server, the case (and the repeat, for repeated
+/// runs), then its figures.
 fn row(run: &Run<SlowResult>, samples: Option<&Samples>) -> Vec<String> {
-    let mut row = vec![format!("`{}`", run.record.server), case_label(run)];
+    let case = match run.record.repeat {
+        Some(repeat) => format!("{}, repeat {repeat}", case_label(run)),
+        None => case_label(run),
+    };
+    let mut row = vec![format!("`{}`", run.record.server), case];
     let Some(s) = samples else {
         row.push("no /metrics saved".into());
         return row;
@@ -285,7 +291,8 @@ fn row(run: &Run<SlowResult>, samples: Option<&Samples>) -> Vec<String> {
     row
 }
 
-/// The runs of `cases`, server by server, each server's cases in the order given.
+/// The runs of `cases`, server by server, each server's cases in the order
+/// given, each case's repeats in order.
 fn runs_of<'a>(runs: &'a [Run<SlowResult>], cases: &[&str]) -> Vec<&'a Run<SlowResult>> {
     let mut out: Vec<&Run<SlowResult>> = runs
         .iter()
@@ -295,6 +302,7 @@ fn runs_of<'a>(runs: &'a [Run<SlowResult>], cases: &[&str]) -> Vec<&'a Run<SlowR
         (
             contenders::order_key(&r.record.server),
             cases.iter().position(|c| *c == r.record.case),
+            r.record.repeat,
         )
     });
     out
@@ -323,40 +331,62 @@ fn table(metrics: &BTreeMap<String, Samples>, runs: &[&Run<SlowResult>]) -> Opti
     Some(t.render())
 }
 
-/// One server's baseline-to-stalled change, in words, when both runs have figures of the same kind.
+/// One server's baseline-to-stalled change, in words, from the pairs of
+/// runs (a stalled run and the baseline of its repeat) whose figures are of
+/// the same kind; median (min–max) over the repeats.
 fn change(
     metrics: &BTreeMap<String, Samples>,
-    baseline: &Run<SlowResult>,
-    stalled: &Run<SlowResult>,
+    pairs: &[(&Run<SlowResult>, &Run<SlowResult>)],
 ) -> Option<String> {
-    let b = figures(metrics.get(&baseline.record.stem)?);
-    let s = figures(metrics.get(&stalled.record.stem)?);
-    let server = &stalled.record.server;
-    let with = case_label(stalled);
-    match (b, s) {
-        (
-            Figures::Lock {
-                acquisitions: ba,
-                contended: bc,
-                ..
-            },
-            Figures::Lock {
-                acquisitions: sa,
-                contended: sc,
-                ..
-            },
-        ) => Some(format!(
-            "`{server}` found a sink's lock held at {} of its acquisitions in the baseline and {} with {with} member(s)",
-            small_percent(bc / ba),
-            small_percent(sc / sa)
-        )),
-        (Figures::Queue { depth: bd }, Figures::Queue { depth: sd }) => Some(format!(
-            "`{server}`'s writer tasks wrote {} message(s) per flush on average in the baseline and {} with {with} member(s)",
-            format::number(bd.mean()?),
-            format::number(sd.mean()?)
-        )),
-        _ => None,
+    let (_, first) = pairs.first()?;
+    let server = &first.record.server;
+    let with = case_label(first);
+    let (mut locks, mut queues) = (Vec::new(), Vec::new());
+    for (baseline, stalled) in pairs {
+        let (Some(b), Some(s)) = (
+            metrics.get(&baseline.record.stem),
+            metrics.get(&stalled.record.stem),
+        ) else {
+            continue;
+        };
+        match (figures(b), figures(s)) {
+            (
+                Figures::Lock {
+                    acquisitions: ba,
+                    contended: bc,
+                    ..
+                },
+                Figures::Lock {
+                    acquisitions: sa,
+                    contended: sc,
+                    ..
+                },
+            ) => locks.push((bc / ba, sc / sa)),
+            (Figures::Queue { depth: bd }, Figures::Queue { depth: sd }) => {
+                if let (Some(b), Some(s)) = (bd.mean(), sd.mean()) {
+                    queues.push((b, s));
+                }
+            }
+            _ => {}
+        }
     }
+    let spreads = |v: &[(f64, f64)]| {
+        let (b, s): (Vec<f64>, Vec<f64>) = v.iter().copied().unzip();
+        Some((Spread::of(&b)?, Spread::of(&s)?))
+    };
+    if let Some((b, s)) = spreads(&locks) {
+        return Some(format!(
+            "`{server}` found a sink's lock held at {} of its acquisitions in the baseline and {} with {with} member(s)",
+            b.show(small_percent),
+            s.show(small_percent)
+        ));
+    }
+    let (b, s) = spreads(&queues)?;
+    Some(format!(
+        "`{server}`'s writer tasks wrote {} message(s) per flush on average in the baseline and {} with {with} member(s)",
+        b.show(format::number),
+        s.show(format::number)
+    ))
 }
 
 /// "What each strategy saw (from its /metrics)".
@@ -392,14 +422,27 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         out.push_str("**Slow consumer** (the runs of [Slow consumer isolation](#slow-consumer-isolation)):\n\n");
         out.push_str(&t);
         out.push('\n');
-        let changes: Vec<String> = slow
+        let pairs: Vec<(&Run<SlowResult>, &Run<SlowResult>)> = slow
             .iter()
             .filter(|r| r.record.case == "stalled")
             .filter_map(|s| {
-                let b = slow
+                let b = slow.iter().find(|b| {
+                    b.record.server == s.record.server
+                        && b.record.case == "baseline"
+                        && b.record.repeat == s.record.repeat
+                })?;
+                Some((*b, *s))
+            })
+            .collect();
+        let changes: Vec<String> = super::scenarios::servers(&slow)
+            .into_iter()
+            .filter_map(|server| {
+                let own: Vec<_> = pairs
                     .iter()
-                    .find(|b| b.record.server == s.record.server && b.record.case == "baseline")?;
-                change(metrics, b, s)
+                    .copied()
+                    .filter(|(_, s)| s.record.server == server)
+                    .collect();
+                change(metrics, &own)
             })
             .collect();
         if !changes.is_empty() {

@@ -131,12 +131,7 @@ impl Row {
 
     fn spread(&self, s: &Spread) -> String {
         if s.n > 1 {
-            format!(
-                "{} ({}–{})",
-                self.unit.show(s.median),
-                self.unit.show(s.min),
-                self.unit.show(s.max)
-            )
+            s.show(|v| self.unit.show(v))
         } else {
             format!("{}†", self.unit.show(s.median))
         }
@@ -327,7 +322,8 @@ fn values<T>(runs: &[&Run<T>], server: &str, f: impl Fn(&T) -> Option<f64>) -> V
         .collect()
 }
 
-/// One stalled member: the healthy members' p99, with the frozen seconds.
+/// One stalled member: the healthy members' p99 over the repeats, with
+/// the frozen seconds.
 fn stalled_row(ctx: &Ctx<'_>) -> Option<Row> {
     let stalled = scenarios::slow_case(&ctx.data.slow, "stalled");
     if stalled.is_empty() {
@@ -337,24 +333,13 @@ fn stalled_row(ctx: &Ctx<'_>) -> Option<Row> {
         .iter()
         .filter(|c| c.rooms)
         .map(|c| {
-            let p99 = values(&stalled, c.name, |r: &SlowResult| {
-                Some(r.healthy.latency.with_undelivered.p99_us as f64)
-            });
-            let frozen = stalled
-                .iter()
-                .filter(|r| r.record.server == c.name)
-                .find_map(|r| r.result.as_ref())
-                .map(|r| {
-                    format!(
-                        "{} of {} s frozen",
-                        scenarios::frozen_seconds(r),
-                        r.timeline.len()
-                    )
-                });
+            let results = scenarios::results_of(&stalled, c.name);
+            let frozen = (!results.is_empty())
+                .then(|| format!("{} s frozen", scenarios::late_cell(&results)));
             (
                 c.name,
                 Cell {
-                    best: spread_of(&p99),
+                    best: scenarios::spread_by(&results, scenarios::healthy_p99),
                     naive: None,
                     note: frozen,
                 },
@@ -377,7 +362,8 @@ fn stalled_row(ctx: &Ctx<'_>) -> Option<Row> {
     })
 }
 
-/// A reader slower than the room: the worst healthy p99 over the paces below the room's.
+/// A reader slower than the room: the worst healthy p99 over the paces
+/// below the room's, taken within each repeat, then over the repeats.
 fn slow_reader_row(ctx: &Ctx<'_>) -> Option<Row> {
     let sweep: Vec<(u32, &Run<SlowResult>)> = ctx
         .data
@@ -396,16 +382,28 @@ fn slow_reader_row(ctx: &Ctx<'_>) -> Option<Row> {
         .iter()
         .filter(|c| c.rooms)
         .map(|c| {
-            let worst = sweep
+            let runs: Vec<&Run<SlowResult>> = sweep
                 .iter()
                 .filter(|(_, r)| r.record.server == c.name)
-                .filter_map(|(_, r)| r.result.as_ref())
-                .map(|r| r.healthy.latency.with_undelivered.p99_us as f64)
-                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+                .map(|(_, r)| *r)
+                .collect();
+            let results = scenarios::results_of(&runs, c.name);
+            let mut repeats: Vec<Option<u32>> = results.iter().map(|(r, _)| *r).collect();
+            repeats.dedup();
+            let worst: Vec<f64> = repeats
+                .iter()
+                .map(|repeat| {
+                    results
+                        .iter()
+                        .filter(|(r, _)| r == repeat)
+                        .map(|(_, res)| scenarios::healthy_p99(res))
+                        .fold(f64::NEG_INFINITY, f64::max)
+                })
+                .collect();
             (
                 c.name,
                 Cell {
-                    best: worst.and_then(|w| spread_of(&[w])),
+                    best: spread_of(&worst),
                     naive: None,
                     note: None,
                 },
