@@ -13,7 +13,9 @@
 //!   setup outside the timed part;
 //! - [`payload`]: the header every message carries (sender, sequence, send
 //!   time, length, checksum) and its verification;
-//! - [`stats`]: sequence tracking, the open-loop schedule, histograms.
+//! - [`stats`]: sequence tracking, the open-loop schedule, histograms;
+//! - [`heartbeat`]: the intervals between the server's pings, as each
+//!   connection's read loop sees them.
 //!
 //! Every run is bounded in time, and integrity problems (lost, duplicated,
 //! reordered, corrupted messages, server closes) are counted, never
@@ -31,6 +33,7 @@ mod common;
 pub mod connect;
 pub mod echo;
 mod error;
+pub mod heartbeat;
 pub mod hostile;
 pub mod load;
 pub mod merge;
