@@ -9,6 +9,8 @@
 //!   from several runs. Each has a
 //!   `Config`, an async `run(config) -> Result<Report, LoadgenError>`, and a
 //!   `Report` that serializes to JSON and renders a table ([`report::Report`]);
+//!   the scenarios that read connections through a window (echo, room, slow,
+//!   connect) wrap theirs in [`report::WithHeartbeat`];
 //! - [`bench`](mod@bench): primitives for Criterion's `iter_custom`, with connection
 //!   setup outside the timed part;
 //! - [`payload`]: the header every message carries (sender, sequence, send
