@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::LoadgenError;
+use crate::heartbeat::PingRecorder;
 use crate::pacing;
 use crate::stats::Clock;
 
@@ -205,6 +206,11 @@ pub(crate) trait Driver {
     }
     /// True when this connection's work is done.
     fn finished(&mut self, now_ns: u64) -> bool;
+    /// Where [`drive`] records the server's pings on this connection, if
+    /// anywhere (see [`heartbeat`](crate::heartbeat)).
+    fn pings(&mut self) -> Option<&mut PingRecorder> {
+        None
+    }
 }
 
 /// How [`drive`] ended.
@@ -221,7 +227,24 @@ pub(crate) enum End {
 }
 
 /// Run `driver` on `ws` until it is finished, the server closes, or `deadline_ns` passes.
+///
+/// This is the one place every scenario reads its connections, so it is
+/// where pings are stamped: each Ping frame at the moment it is read, into
+/// the driver's [`PingRecorder`], which is finished when this returns.
 pub(crate) async fn drive<D: Driver>(
+    ws: &mut Ws,
+    driver: &mut D,
+    clock: &Clock,
+    deadline_ns: u64,
+) -> End {
+    let end = drive_until_end(ws, driver, clock, deadline_ns).await;
+    if let Some(pings) = driver.pings() {
+        pings.finish(clock.now_ns());
+    }
+    end
+}
+
+async fn drive_until_end<D: Driver>(
     ws: &mut Ws,
     driver: &mut D,
     clock: &Clock,
@@ -287,7 +310,13 @@ pub(crate) async fn drive<D: Driver>(
                                 }
                             }
                             Message::Close(frame) => return Poll::Ready(End::Closed(frame)),
-                            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                            // tungstenite queues the Pong itself; we only note the time.
+                            Message::Ping(_) => {
+                                if let Some(pings) = driver.pings() {
+                                    pings.ping(clock.now_ns());
+                                }
+                            }
+                            Message::Pong(_) | Message::Frame(_) => {}
                         },
                         Poll::Ready(Some(Err(e))) => return Poll::Ready(ws_end(e)),
                         Poll::Ready(None) => {

@@ -23,6 +23,28 @@ pub(crate) fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S
     s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
+/// Serialize an optional `Duration` as a humantime string (skip `None` with
+/// `skip_serializing_if`).
+pub(crate) fn ser_opt_duration<S: Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Check an optional `--ping-interval`: more than zero when given.
+pub(crate) fn validate_ping_interval(d: Option<Duration>) -> Result<(), LoadgenError> {
+    if d.is_some_and(|d| d.is_zero()) {
+        return Err(LoadgenError::Config(
+            "--ping-interval must be more than 0".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Open `n` connections, `SETUP_CONCURRENCY` at a time; the first failure fails them all.
 pub(crate) async fn connect_all(
     targets: &[Target],

@@ -6,20 +6,23 @@
 //! server that accepts slowly cannot hide it behind a generator that waits),
 //! and from the actual start otherwise. It covers TCP connect plus the HTTP
 //! upgrade.
+//!
+//! During the hold the connections are read (nothing else), so the server's
+//! pings to idle connections are timed: the report's `heartbeat`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::LoadgenError;
-use crate::client::{self, ConnectOptions, End, Target, Ws};
-use crate::common::{self, ser_duration};
+use crate::client::{self, ConnectOptions, Driver, End, Target, Ws};
+use crate::common::{self, ser_duration, ser_opt_duration};
+use crate::heartbeat::{PingRecorder, PingTally};
 use crate::procmon::{OwnCpu, ServerSampler};
-use crate::report::{GeneratorReport, NamedHistogram, RunOutcome, Table, fmt_rate};
+use crate::report::{GeneratorReport, NamedHistogram, RunOutcome, Table, WithHeartbeat, fmt_rate};
 use crate::stats::{Clock, Integrity, LatencySummary, duration_ns, new_histogram, record_ns};
 
 /// Configuration of a connect run.
@@ -41,6 +44,13 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Sample this process's memory and CPU during the run.
     pub server_pid: Option<i32>,
+    /// The server's `--ping-interval`, when known: the hold's ping intervals
+    /// are then also reported as multiples of it.
+    #[serde(
+        serialize_with = "ser_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ping_interval: Option<Duration>,
 }
 
 impl Default for Config {
@@ -53,6 +63,7 @@ impl Default for Config {
             hold: Duration::ZERO,
             connect_timeout: Duration::from_secs(5),
             server_pid: None,
+            ping_interval: None,
         }
     }
 }
@@ -78,7 +89,7 @@ impl Config {
                 "--rate must be a positive number, got {r}"
             )));
         }
-        Ok(())
+        common::validate_ping_interval(self.ping_interval)
     }
 }
 
@@ -155,30 +166,44 @@ impl crate::report::Report for Report {
     }
 }
 
-/// Keep a connection open and idle until `until_ns`, answering pings (tungstenite does when we read).
-async fn hold(ws: &mut Ws, clock: &Clock, until_ns: u64) -> Option<End> {
-    let until = clock.instant_at(until_ns);
-    loop {
-        match tokio::time::timeout_at(until.into(), ws.next()).await {
-            Err(_) => return None,
-            Ok(Some(Ok(Message::Close(f)))) => return Some(End::Closed(f)),
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(e))) => return Some(End::Dropped(e.to_string())),
-            Ok(None) => {
-                return Some(End::Dropped(
-                    "connection closed without a close frame".into(),
-                ));
-            }
-        }
+/// An idle connection: sends nothing, reads (so tungstenite answers pings),
+/// and records the pings.
+struct Idle {
+    pings: PingRecorder,
+}
+
+impl Driver for Idle {
+    fn next_send(&mut self, _now: u64) -> Option<Message> {
+        None
+    }
+    fn on_message(&mut self, _msg: Message, _now: u64) {}
+    fn wake_at(&self, _now: u64) -> Option<u64> {
+        None
+    }
+    fn finished(&mut self, _now: u64) -> bool {
+        false
+    }
+    fn pings(&mut self) -> Option<&mut PingRecorder> {
+        Some(&mut self.pings)
     }
 }
 
-/// Run the connect scenario.
+/// Keep a connection open and idle until `until_ns`; `None` when it was
+/// still open then, else how the server ended it.
+async fn hold(ws: &mut Ws, clock: &Clock, until_ns: u64, pings: PingRecorder) -> Option<End> {
+    match client::drive(ws, &mut Idle { pings }, clock, until_ns).await {
+        End::Finished | End::Deadline => None,
+        end => Some(end),
+    }
+}
+
+/// Run the connect scenario; the heartbeat is that of the idle connections
+/// during the hold (none without one).
 ///
 /// # Errors
 /// Configuration and URL errors, and a connection error when *no* connection
 /// could be established. Partial failure is counted in the report.
-pub async fn run(config: Config) -> Result<Report, LoadgenError> {
+pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> {
     config.validate()?;
     let target = Target::resolve(&config.url).await?;
     let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
@@ -241,10 +266,18 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     let elapsed_s = last.saturating_sub(start) as f64 / 1e9;
     let cpu_used = cpu.elapsed();
     let mut integrity = Integrity::default();
-    let hold_until = clock.now_ns() + duration_ns(config.hold);
-    let ends =
-        futures_util::future::join_all(open.iter_mut().map(|ws| hold(ws, &clock, hold_until)))
-            .await;
+    let hold_from = clock.now_ns();
+    let hold_until = hold_from + duration_ns(config.hold);
+    let pings = PingTally::new(config.ping_interval);
+    let ends = futures_util::future::join_all(open.iter_mut().map(|ws| {
+        hold(
+            ws,
+            &clock,
+            hold_until,
+            pings.recorder(hold_from, hold_until),
+        )
+    }))
+    .await;
     let mut open_after_hold = 0;
     for e in ends.iter() {
         match e {
@@ -268,7 +301,18 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     )
     .await;
     let failed: u64 = failures.values().sum();
-    Ok(Report {
+    let heartbeat = pings.report();
+    let mut histograms = vec![NamedHistogram {
+        tag: "handshake".into(),
+        histogram: latency.clone(),
+    }];
+    if heartbeat.is_some() {
+        histograms.push(NamedHistogram {
+            tag: "heartbeat_intervals".into(),
+            histogram: pings.histogram(),
+        });
+    }
+    let report = Report {
         scenario: "connect",
         integrity,
         attempted: config.conns as u64,
@@ -287,11 +331,9 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             generator: GeneratorReport::judge(cpu_used, None),
             server,
             errors: None,
-            histograms: vec![NamedHistogram {
-                tag: "handshake".into(),
-                histogram: latency,
-            }],
+            histograms,
         },
         config,
-    })
+    };
+    Ok(WithHeartbeat::new(report, heartbeat))
 }

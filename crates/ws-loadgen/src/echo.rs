@@ -14,11 +14,13 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::LoadgenError;
 use crate::client::{self, ConnectOptions, Driver, End, Target};
 use crate::common;
+use crate::heartbeat::{PingRecorder, PingTally};
 use crate::load::MessageLoad;
 use crate::payload::{self, Kind, PayloadCodec};
 use crate::procmon::{OwnCpu, ServerSampler};
 use crate::report::{
-    GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, ScheduleKept, Table, fmt_rate,
+    GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, ScheduleKept, Table, WithHeartbeat,
+    fmt_rate,
 };
 use crate::sender::{Phases, SendMode, Sender};
 use crate::stats::{
@@ -82,7 +84,7 @@ impl Config {
             }
             _ => {}
         }
-        Ok(())
+        common::validate_ping_interval(self.load.ping_interval)
     }
 }
 
@@ -165,6 +167,7 @@ struct EchoConn {
     latency: Histogram<u64>,
     corrupted: u64,
     received_measured: u64,
+    pings: PingRecorder,
 }
 
 impl Driver for EchoConn {
@@ -217,6 +220,10 @@ impl Driver for EchoConn {
             && !self.sender.schedule_pending()
             && self.tracker.next_expected() >= self.sender.next_seq
     }
+
+    fn pings(&mut self) -> Option<&mut PingRecorder> {
+        Some(&mut self.pings)
+    }
 }
 
 struct ConnResult {
@@ -224,12 +231,13 @@ struct ConnResult {
     end: End,
 }
 
-/// Run the echo scenario.
+/// Run the echo scenario; the heartbeat is that of every connection in the
+/// measured window.
 ///
 /// # Errors
 /// Configuration, URL and connection-setup errors. Problems after setup
 /// (closes, drops, bad echoes) are counted in the report instead.
-pub async fn run(config: Config) -> Result<Report, LoadgenError> {
+pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> {
     config.validate()?;
     let codec = PayloadCodec::new(config.load.encoding, config.load.size)?;
     let target = Target::resolve(&config.url).await?;
@@ -249,6 +257,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         config.load.drain_timeout,
     );
     let n = conns.len();
+    let pings = PingTally::new(config.load.ping_interval);
     let mut handles = Vec::with_capacity(n);
     for (i, mut ws) in conns.into_iter().enumerate() {
         // Every connection is a sender: open loop at an even share of the rate.
@@ -263,6 +272,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             latency: new_histogram(),
             corrupted: 0,
             received_measured: 0,
+            pings: pings.recorder(phases.warmup_end, phases.end),
         };
         let deadline = phases.deadline;
         handles.push(tokio::spawn(async move {
@@ -342,7 +352,14 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             histogram: lag,
         });
     }
-    Ok(Report {
+    let heartbeat = pings.report();
+    if heartbeat.is_some() {
+        histograms.push(NamedHistogram {
+            tag: "heartbeat_intervals".into(),
+            histogram: pings.histogram(),
+        });
+    }
+    let report = Report {
         scenario: "echo",
         integrity,
         mode: if config.load.rate.is_some() {
@@ -364,5 +381,6 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             histograms,
         },
         config,
-    })
+    };
+    Ok(WithHeartbeat::new(report, heartbeat))
 }

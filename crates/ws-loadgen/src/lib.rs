@@ -9,11 +9,15 @@
 //!   from several runs. Each has a
 //!   `Config`, an async `run(config) -> Result<Report, LoadgenError>`, and a
 //!   `Report` that serializes to JSON and renders a table ([`report::Report`]);
+//!   the scenarios that read connections through a window (echo, room, slow,
+//!   connect) wrap theirs in [`report::WithHeartbeat`];
 //! - [`bench`](mod@bench): primitives for Criterion's `iter_custom`, with connection
 //!   setup outside the timed part;
 //! - [`payload`]: the header every message carries (sender, sequence, send
 //!   time, length, checksum) and its verification;
-//! - [`stats`]: sequence tracking, the open-loop schedule, histograms.
+//! - [`stats`]: sequence tracking, the open-loop schedule, histograms;
+//! - [`heartbeat`]: the intervals between the server's pings, as each
+//!   connection's read loop sees them.
 //!
 //! Every run is bounded in time, and integrity problems (lost, duplicated,
 //! reordered, corrupted messages, server closes) are counted, never
@@ -31,6 +35,7 @@ mod common;
 pub mod connect;
 pub mod echo;
 mod error;
+pub mod heartbeat;
 pub mod hostile;
 pub mod load;
 pub mod merge;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::common::ser_duration;
+use crate::common::{ser_duration, ser_opt_duration};
 use crate::payload::Encoding;
 
 /// The message-load part of a sending scenario's configuration.
@@ -45,6 +45,14 @@ pub struct MessageLoad {
     /// Bound on each TCP connect plus handshake.
     #[serde(serialize_with = "ser_duration")]
     pub connect_timeout: Duration,
+    /// The server's `--ping-interval`, when known: the heartbeat's intervals
+    /// are then also reported as multiples of it (left out of the JSON when
+    /// not given).
+    #[serde(
+        serialize_with = "ser_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ping_interval: Option<Duration>,
 }
 
 impl Default for MessageLoad {
@@ -60,6 +68,7 @@ impl Default for MessageLoad {
             drain_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
+            ping_interval: None,
         }
     }
 }

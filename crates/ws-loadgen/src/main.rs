@@ -112,6 +112,9 @@ struct Load {
     /// Sample this process's RSS and CPU time from /proc during the run.
     #[arg(long, value_name = "PID")]
     server_pid: Option<i32>,
+    /// The server's --ping-interval: ping intervals are also reported as multiples of it.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    ping_interval: Option<Duration>,
 }
 
 impl Load {
@@ -134,6 +137,7 @@ impl Load {
             verify: !self.no_verify,
             drain_timeout: self.drain_timeout.unwrap_or(d.drain_timeout),
             connect_timeout: self.connect_timeout.unwrap_or(d.connect_timeout),
+            ping_interval: self.ping_interval.or(d.ping_interval),
             ..d
         }
     }
@@ -234,6 +238,9 @@ struct ConnectArgs {
     /// Sample this process's RSS and CPU time from /proc during the run.
     #[arg(long, value_name = "PID")]
     server_pid: Option<i32>,
+    /// The server's --ping-interval: the hold's ping intervals are also reported as multiples of it.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    ping_interval: Option<Duration>,
     #[command(flatten)]
     out: Output,
 }
@@ -446,6 +453,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 hold: a.hold,
                 connect_timeout: a.connect_timeout,
                 server_pid: a.server_pid,
+                ping_interval: a.ping_interval,
             };
             config.validate()?;
             execute(&a.out, config.hold, connect::run(config))

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::heartbeat::HeartbeatReport;
 use crate::procmon::ServerReport;
 use crate::stats::{Integrity, LatencySummary, new_histogram, record_ns};
 
@@ -110,6 +111,73 @@ pub struct RunOutcome {
     /// Histograms for `--hdr`.
     #[serde(skip)]
     pub histograms: Vec<NamedHistogram>,
+}
+
+/// A scenario's report and the heartbeat its connections saw.
+///
+/// Every scenario that reads its connections through a window (`echo`,
+/// `room`, `slow`, `connect` with a hold) measures the server's pings
+/// ([`crate::heartbeat`]), so the result is added here, once, rather than to
+/// each scenario's report: the JSON gains a top-level `heartbeat` key (for
+/// `slow`: the healthy members, plus `heartbeat_slow_readers`), left out
+/// when there is nothing to say, and the table its rows at the end. The
+/// scenario's own figures are `report`, also reached through `Deref`.
+#[derive(Clone, Debug, Serialize)]
+pub struct WithHeartbeat<R> {
+    /// The scenario's own figures (their keys stay at the top level in JSON).
+    #[serde(flatten)]
+    pub report: R,
+    /// The pings of the connections whose punctuality matters: all of them,
+    /// or in `slow` the healthy members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<HeartbeatReport>,
+    /// `slow` with `--slow`: the slow readers' pings, stamped at their own
+    /// reading pace (so they say more about the reader than the server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat_slow_readers: Option<HeartbeatReport>,
+}
+
+impl<R> WithHeartbeat<R> {
+    /// `report` with the heartbeat of all its connections.
+    #[must_use]
+    pub fn new(report: R, heartbeat: Option<HeartbeatReport>) -> Self {
+        Self {
+            report,
+            heartbeat,
+            heartbeat_slow_readers: None,
+        }
+    }
+}
+
+impl<R> std::ops::Deref for WithHeartbeat<R> {
+    type Target = R;
+    fn deref(&self) -> &R {
+        &self.report
+    }
+}
+
+impl<R: Report> Report for WithHeartbeat<R> {
+    fn table(&self) -> String {
+        let mut t = Table {
+            out: self.report.table(),
+        };
+        if let Some(h) = &self.heartbeat {
+            t.heartbeat("heartbeat", h);
+        }
+        if let Some(h) = &self.heartbeat_slow_readers {
+            t.heartbeat("heartbeat (slow readers)", h);
+        }
+        t.finish()
+    }
+    fn integrity(&self) -> &Integrity {
+        self.report.integrity()
+    }
+    fn histograms(&self) -> &[NamedHistogram] {
+        self.report.histograms()
+    }
+    fn failed(&self) -> bool {
+        self.report.failed()
+    }
 }
 
 /// Whether the generator itself limited the run.
@@ -320,6 +388,62 @@ impl Table {
                 fmt_us(s.p99_9_us),
                 fmt_us(s.p99_99_us),
                 fmt_us(s.max_us)
+            );
+        }
+        self
+    }
+
+    /// The heartbeat block: pings, their intervals, the longest silence,
+    /// and a `LATE PINGS` row when a connection went over twice the
+    /// interval without one.
+    pub fn heartbeat(&mut self, label: &str, h: &HeartbeatReport) -> &mut Self {
+        let times = |x: Option<f64>| x.map(|x| format!(" ({x:.2}×)")).unwrap_or_default();
+        let every = h.ping_interval_us.map_or_else(
+            || "server's --ping-interval not given".to_owned(),
+            |i| format!("server pings every {}", fmt_us(i)),
+        );
+        self.row(
+            label,
+            format!(
+                "{} pings on {} connections ({every})",
+                h.pings, h.connections
+            ),
+        );
+        if h.intervals.count > 0 {
+            let x = h.intervals_x;
+            self.row(
+                "  ping intervals",
+                format!(
+                    "p50 {}{} p99 {}{} max {}{}",
+                    fmt_us(h.intervals.p50_us),
+                    times(x.map(|x| x.p50)),
+                    fmt_us(h.intervals.p99_us),
+                    times(x.map(|x| x.p99)),
+                    fmt_us(h.intervals.max_us),
+                    times(x.map(|x| x.max)),
+                ),
+            );
+        }
+        let silent = h
+            .connections_silent_over_2x
+            .map(|n| format!(", {n} connection(s) over 2× the interval"))
+            .unwrap_or_default();
+        self.row(
+            "  longest without a ping",
+            format!(
+                "{}{}{silent}, {} without any",
+                fmt_us(h.longest_silence_us),
+                times(h.longest_silence_x),
+                h.connections_without_ping
+            ),
+        );
+        if let Some(n) = h.connections_silent_over_2x.filter(|&n| n > 0) {
+            self.row(
+                "LATE PINGS",
+                format!(
+                    "{n} of {} connections went over twice the ping interval without a ping (held behind data, or a server starved of CPU)",
+                    h.connections
+                ),
             );
         }
         self

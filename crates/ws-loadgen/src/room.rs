@@ -26,11 +26,13 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::LoadgenError;
 use crate::client::{self, ConnectOptions, Driver, End, Target, Ws};
 use crate::common::{self, ser_duration};
+use crate::heartbeat::{PingRecorder, PingTally};
 use crate::load::MessageLoad;
 use crate::payload::{self, Kind, PayloadCodec};
 use crate::procmon::{OwnCpu, ServerSampler};
 use crate::report::{
-    GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, ScheduleKept, Table, fmt_rate,
+    GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, ScheduleKept, Table, WithHeartbeat,
+    fmt_rate,
 };
 use crate::sender::{Phases, SendMode, Sender};
 use crate::stats::{
@@ -102,6 +104,7 @@ impl Config {
                 self.conns
             )));
         }
+        common::validate_ping_interval(self.load.ping_interval)?;
         validate_common(self.load.duration, self.load.rate, self.load.inflight)
     }
 }
@@ -395,6 +398,7 @@ pub(crate) struct Member {
     slow_delay: Option<u64>,
     pause_until: u64,
     pub timeline: Option<Timeline>,
+    pings: PingRecorder,
 }
 
 /// What makes members differ.
@@ -402,6 +406,8 @@ pub(crate) struct MemberSpec {
     pub send: SendMode,
     pub slow_delay: Option<Duration>,
     pub timeline: bool,
+    /// Where its read loop records the server's pings.
+    pub pings: PingRecorder,
 }
 
 impl Member {
@@ -434,6 +440,7 @@ impl Member {
             slow_delay: spec.slow_delay.map(duration_ns),
             pause_until: 0,
             timeline: spec.timeline.then(Timeline::default),
+            pings: spec.pings,
         }
     }
 
@@ -574,6 +581,10 @@ impl Driver for Member {
         self.plan.senders_in_room(self.room).all(|s| {
             self.trackers[s].next_expected() >= self.shared.sent[s].load(Ordering::Acquire)
         })
+    }
+
+    fn pings(&mut self) -> Option<&mut PingRecorder> {
+        Some(&mut self.pings)
     }
 }
 
@@ -818,13 +829,15 @@ impl MemberRun {
 
     /// Drives member `i` on `ws` in a task of its own until the deadline; it
     /// sends if the plan makes it a sender, reads with `slow_delay` per
-    /// message, and keeps a per-second timeline when asked.
+    /// message, keeps a per-second timeline when asked, and records the
+    /// pings of the measured window in `pings`.
     pub fn spawn(
         &self,
         i: usize,
         mut ws: Ws,
         slow_delay: Option<Duration>,
         timeline: bool,
+        pings: &PingTally,
     ) -> tokio::task::JoinHandle<MemberDone> {
         let send = match self.plan.sender_index_of[i] {
             Some(rank) => SendMode::for_sender(
@@ -840,6 +853,7 @@ impl MemberRun {
             send,
             slow_delay,
             timeline,
+            pings: pings.recorder(self.phases.warmup_end, self.phases.end),
         };
         let mut m = Member::new(
             i as u32,
@@ -887,12 +901,13 @@ pub(crate) async fn close_members(results: &mut [MemberDone]) {
     futures_util::future::join_all(closes).await;
 }
 
-/// Run the room scenario.
+/// Run the room scenario; the heartbeat is that of every member in the
+/// measured window.
 ///
 /// # Errors
 /// Configuration, URL, connection-setup and join errors. Problems after the
 /// room settled are counted in the report instead.
-pub async fn run(config: Config) -> Result<Report, LoadgenError> {
+pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> {
     config.validate()?;
     let codec = PayloadCodec::new(config.load.encoding, config.load.size)?;
     let base = Target::resolve(&config.url).await?;
@@ -918,9 +933,10 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     )
     .await?;
     let cpu = OwnCpu::start();
+    let pings = PingTally::new(config.load.ping_interval);
     let handles = (0..n)
         .zip(conns)
-        .map(|(i, ws)| run.spawn(i, ws, None, false))
+        .map(|(i, ws)| run.spawn(i, ws, None, false, &pings))
         .collect();
     let mut results = join_members(handles).await?;
     let cpu_used = cpu.elapsed();
@@ -957,7 +973,14 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             histogram: g.lag.clone(),
         });
     }
-    Ok(Report {
+    let heartbeat = pings.report();
+    if heartbeat.is_some() {
+        histograms.push(NamedHistogram {
+            tag: "heartbeat_intervals".into(),
+            histogram: pings.histogram(),
+        });
+    }
+    let report = Report {
         scenario: "room",
         integrity: g.integrity.clone(),
         mode: if config.load.rate.is_some() {
@@ -982,5 +1005,6 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             histograms,
         },
         config,
-    })
+    };
+    Ok(WithHeartbeat::new(report, heartbeat))
 }

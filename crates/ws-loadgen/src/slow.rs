@@ -30,11 +30,13 @@ use serde::Serialize;
 use crate::LoadgenError;
 use crate::client::{self, ConnectOptions, End, Target};
 use crate::common::{self, ser_duration};
+use crate::heartbeat::PingTally;
 use crate::load::MessageLoad;
 use crate::payload::PayloadCodec;
 use crate::procmon::{OwnCpu, ServerSampler};
 use crate::report::{
-    GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, Table, fmt_rate, fmt_us,
+    GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, Table, WithHeartbeat, fmt_rate,
+    fmt_us,
 };
 use crate::room::{self, Group, MemberRun};
 use crate::stats::{Integrity, duration_ns};
@@ -125,6 +127,7 @@ impl Config {
             return Err(LoadgenError::Config("--conns is too large".into()));
         }
         self.slow_interval()?;
+        common::validate_ping_interval(self.load.ping_interval)?;
         if let Some(url) = &self.metrics_url {
             MetricsEndpoint::check(url)?;
         }
@@ -418,12 +421,15 @@ fn consumer(
     r
 }
 
-/// Run the slow-consumer scenario.
+/// Run the slow-consumer scenario. The heartbeat is the healthy members'
+/// (`heartbeat`) and, apart, the slow readers' (`heartbeat_slow_readers`);
+/// stalled members read nothing until the end, so their pings are not
+/// measured.
 ///
 /// # Errors
 /// Configuration, URL, connection-setup and join errors. Problems after the
 /// room settled are counted in the report instead.
-pub async fn run(config: Config) -> Result<Report, LoadgenError> {
+pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> {
     config.validate()?;
     let codec = PayloadCodec::new(config.load.encoding, config.load.size)?;
     let slow_interval = config.slow_interval()?;
@@ -461,6 +467,8 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         Watcher::start(e, SLOW_CONSUMER_COUNTER, clock, start)
     });
     let cpu = OwnCpu::start();
+    let healthy_pings = PingTally::new(config.load.ping_interval);
+    let slow_pings = PingTally::new(config.load.ping_interval);
     let mut handles = Vec::with_capacity(stalled_from);
     let mut stalled = Vec::with_capacity(config.stalled);
     for (i, ws) in conns.into_iter().enumerate() {
@@ -469,7 +477,8 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             continue;
         }
         let is_slow = i >= healthy;
-        handles.push(run.spawn(i, ws, is_slow.then_some(slow_interval), !is_slow));
+        let pings = if is_slow { &slow_pings } else { &healthy_pings };
+        handles.push(run.spawn(i, ws, is_slow.then_some(slow_interval), !is_slow, pings));
     }
     let mut results = room::join_members(handles).await?;
     let cpu_used = cpu.elapsed();
@@ -572,6 +581,13 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             histogram: healthy_g.lag.clone(),
         });
     }
+    let heartbeat = healthy_pings.report();
+    if heartbeat.is_some() {
+        histograms.push(NamedHistogram {
+            tag: "healthy_heartbeat_intervals".into(),
+            histogram: healthy_pings.histogram(),
+        });
+    }
     let timeline = healthy_g
         .timeline
         .buckets
@@ -583,7 +599,7 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             healthy_max_latency_us: max,
         })
         .collect();
-    Ok(Report {
+    let report = Report {
         scenario: "slow",
         integrity,
         mode: if config.load.rate.is_some() {
@@ -605,6 +621,11 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
             histograms,
         },
         config,
+    };
+    Ok(WithHeartbeat {
+        report,
+        heartbeat,
+        heartbeat_slow_readers: slow_pings.report(),
     })
 }
 

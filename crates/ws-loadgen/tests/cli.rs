@@ -113,6 +113,12 @@ async fn impossible_combinations_are_usage_errors() {
     }
     assert_usage_error(&run(&["echo", "--duration", "ten"]).await, "--duration");
     assert_usage_error(&run(&["echo", "--threads", "0"]).await, "--threads");
+    for scenario in ["echo", "room", "connect"] {
+        assert_usage_error(
+            &run(&[scenario, "--ping-interval", "0s"]).await,
+            "--ping-interval must be more than 0",
+        );
+    }
     assert_usage_error(&run(&["merge"]).await, "required");
 }
 
