@@ -449,6 +449,26 @@ pub struct HostileSlow {
     pub canary_failures: u64,
 }
 
+/// The canary's round trips in one phase of a hostile run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CanaryPhase {
+    /// Round trips that came back.
+    pub latency: LatencySummary,
+    /// Echoes that did not.
+    pub failures: u64,
+}
+
+/// The canary's echoes through a hostile run, by phase.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HostileCanary {
+    /// Before the attacks.
+    pub quiet: CanaryPhase,
+    /// During the partial-message attack.
+    pub partial: CanaryPhase,
+    /// While the slow-request sockets were open.
+    pub slow: CanaryPhase,
+}
+
 /// A `hostile` result.
 #[derive(Clone, Debug, Deserialize)]
 pub struct HostileResult {
@@ -458,4 +478,7 @@ pub struct HostileResult {
     pub partial: HostilePartial,
     /// Slow requests.
     pub slow: HostileSlow,
+    /// The canary by phase (absent from results before it was timed).
+    #[serde(default)]
+    pub canary: Option<HostileCanary>,
 }

@@ -112,10 +112,18 @@ fn hostile_canary(r: &HostileResult) -> String {
     let failures = r.partial.canary_failures + r.slow.canary_failures;
     let new_failed = r.slow.new_clients_failed;
     if failures == 0 && new_failed == 0 && r.partial.other.is_empty() {
-        format!(
-            "echoed throughout; {} new clients served",
-            format::count(r.slow.new_clients_ok as f64)
-        )
+        let served = format::count(r.slow.new_clients_ok as f64);
+        match &r.canary {
+            // Its p99 quiet, then under each attack: whether the attacks
+            // cost a well-behaved client latency, not only service.
+            Some(c) => format!(
+                "echoed throughout, p99 {} quiet → {} / {} under attack; {served} new clients served",
+                format::micros(c.quiet.latency.p99_us),
+                format::micros(c.partial.latency.p99_us),
+                format::micros(c.slow.latency.p99_us)
+            ),
+            None => format!("echoed throughout; {served} new clients served"),
+        }
     } else {
         format!(
             "{failures} canary failures, {new_failed} new clients refused, {} attackers not closed 1009",
@@ -206,7 +214,9 @@ fn method(ctx: &Ctx<'_>) -> String {
             "- **Hostile clients** (`ws-loadgen hostile`): {} connections each send {} of a message announced as {} and then nothing (server `--max-inbound-bytes {}`, `--max-message-size {}`), then {} sockets each send the start of an upgrade request and nothing more (server `--handshake-timeout {}`). \
              *Peak RSS, partial messages* is the server's highest RSS during the attack, against its RSS before plus the budget; \
              *slow requests closed* counts the sockets closed within the handshake timeout + 1 s; \
-             *canary* says whether a connection opened before both attacks kept echoing, and whether new clients were served meanwhile.\n",
+             *canary* says whether a connection opened before both attacks kept echoing (one echo every 5 ms), \
+             with its round-trip p99 in the second before the attacks and under each (partial messages / slow requests) where the run timed it, \
+             and whether new clients were served meanwhile.\n",
             h.config.attackers,
             format::bytes(h.config.partial as f64),
             format::bytes(h.config.declared as f64),
@@ -449,5 +459,27 @@ mod tests {
         assert!(hostile_rss(&result(1600, 10)).contains('>'));
         assert!(hostile_slow(&result(1400, 9)).starts_with("9 of 10"));
         assert!(hostile_canary(&result(1400, 10)).starts_with("echoed throughout"));
+    }
+
+    #[test]
+    fn a_timed_canary_shows_its_p99_before_and_under_each_attack() {
+        let mut r = result(1400, 10);
+        assert!(!hostile_canary(&r).contains("p99"));
+        let phase = |p99_us: u64| {
+            serde_json::json!({"latency": {"count": 200, "mean_us": 1.0, "p50_us": 1, "p90_us": 1,
+                "p99_us": p99_us, "p99_9_us": p99_us, "p99_99_us": p99_us, "max_us": p99_us},
+                "failures": 0})
+        };
+        r.canary = Some(
+            serde_json::from_value(serde_json::json!({
+                "quiet": phase(80), "partial": phase(2_500), "slow": phase(120)
+            }))
+            .expect("a canary"),
+        );
+        let cell = hostile_canary(&r);
+        assert!(
+            cell.contains("p99 80.0 µs quiet → 2.50 ms / 120 µs under attack"),
+            "{cell}"
+        );
     }
 }
