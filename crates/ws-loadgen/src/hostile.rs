@@ -116,7 +116,11 @@ pub struct PartialReport {
 pub struct SlowReport {
     /// Sockets opened.
     pub opened: u64,
-    /// Sockets the server closed within the handshake timeout + 1 s.
+    /// Sockets whose TCP connect took over half a second (a SYN dropped
+    /// while the server's listen backlog was full, retried by the kernel).
+    pub slow_connects: u64,
+    /// Sockets the server closed within the handshake timeout + 1 s of
+    /// their connection being established.
     pub closed_in_time: u64,
     /// The longest a socket stayed open, in seconds (up to the bound).
     pub longest_open_s: f64,
@@ -222,11 +226,12 @@ impl crate::report::Report for Report {
         t.row(
             "slow requests",
             format!(
-                "{} of {} closed within {:?} + 1s (longest {:.2}s); new clients {} ok, {} failed; canary failures {}",
+                "{} of {} closed within {:?} + 1s (longest {:.2}s; {} connects retried); new clients {} ok, {} failed; canary failures {}",
                 s.closed_in_time,
                 s.opened,
                 self.config.handshake_timeout,
                 s.longest_open_s,
+                s.slow_connects,
                 s.new_clients_ok,
                 s.new_clients_failed,
                 s.canary_failures
@@ -362,14 +367,22 @@ async fn partial_attack(
     Ok(report)
 }
 
-/// Opens a socket and sends the start of an upgrade request.
-async fn slow_socket(target: &Target, path: &str) -> std::io::Result<TcpStream> {
+/// Opens a socket and sends the start of an upgrade request; returns it
+/// with the moment its TCP connection was established. The server cannot
+/// time a socket before that: a connect whose SYN was dropped (the listen
+/// backlog full during the burst) is retried by the kernel a second later,
+/// and that second is the backlog's, not the handshake timeout's.
+async fn slow_socket(target: &Target, path: &str) -> std::io::Result<(TcpStream, Instant)> {
     let mut socket = TcpStream::connect(target.addr()).await?;
+    let established = Instant::now();
     socket
         .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n").as_bytes())
         .await?;
-    Ok(socket)
+    Ok((socket, established))
 }
+
+/// A connect slower than this had its SYN retried.
+const SLOW_CONNECT: Duration = Duration::from_millis(500);
 
 /// How long until the server closes `socket`, up to `bound`.
 async fn time_to_close(mut socket: TcpStream, opened: Instant, bound: Duration) -> Duration {
@@ -397,11 +410,14 @@ async fn slow_requests(
     let bound = limit + CLOSE_SLACK;
     let mut waits = tokio::task::JoinSet::new();
     for _ in 0..config.slow {
-        let opened = Instant::now();
+        let connecting = Instant::now();
         match slow_socket(target, path).await {
-            Ok(socket) => {
+            Ok((socket, established)) => {
                 report.opened += 1;
-                waits.spawn(time_to_close(socket, opened, bound));
+                if established - connecting > SLOW_CONNECT {
+                    report.slow_connects += 1;
+                }
+                waits.spawn(time_to_close(socket, established, bound));
             }
             Err(err) => {
                 return Err(LoadgenError::Connection(format!(

@@ -437,6 +437,10 @@ pub struct HostilePartial {
 pub struct HostileSlow {
     /// Sockets opened.
     pub opened: u64,
+    /// Connects that took over 500 ms (a SYN retried; absent from results
+    /// that timed each socket from before its connect).
+    #[serde(default)]
+    pub slow_connects: Option<u64>,
     /// Closed within the handshake timeout + 1 s.
     pub closed_in_time: u64,
     /// The longest one stayed open, in seconds.
