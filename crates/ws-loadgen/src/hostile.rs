@@ -11,6 +11,12 @@
 //!    request and nothing more. Each should be closed within the server's
 //!    `--handshake-timeout` plus a second, while new clients keep being
 //!    served.
+//!
+//! The canary echoes every [`CANARY_EVERY`] from its own task throughout:
+//! for [`QUIET_FOR`] before the attacks (its baseline), then during each.
+//! Its round trips are kept by phase, so the report can say whether an
+//! attack left the well-behaved client's latency where it was, not only
+//! whether it was served.
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +30,7 @@ use crate::client::{self, ConnectOptions, Target, Ws};
 use crate::common::{self, ser_duration};
 use crate::procmon::{ServerReport, ServerSampler};
 use crate::report::{NamedHistogram, Table};
-use crate::stats::Integrity;
+use crate::stats::{Integrity, LatencySummary, duration_ns, new_histogram, record_ns};
 
 /// How far past the handshake timeout a slow socket may be closed.
 pub const CLOSE_SLACK: Duration = Duration::from_secs(1);
@@ -32,8 +38,15 @@ pub const CLOSE_SLACK: Duration = Duration::from_secs(1);
 /// How long the attackers' outcomes are awaited once all have sent.
 const OUTCOME_BOUND: Duration = Duration::from_secs(1);
 
-/// Between two probes (canary echo, new client) during the slow requests.
+/// Between two new-client probes during the slow requests.
 const PROBE_EVERY: Duration = Duration::from_millis(100);
+
+/// Between two canary echoes: often enough for a few hundred round trips
+/// per phase, rarely enough to be no load of its own.
+pub const CANARY_EVERY: Duration = Duration::from_millis(5);
+
+/// How long the canary echoes before the attacks start: its baseline.
+pub const QUIET_FOR: Duration = Duration::from_secs(1);
 
 /// Configuration of a hostile run.
 #[derive(Clone, Debug, Serialize)]
@@ -103,7 +116,11 @@ pub struct PartialReport {
 pub struct SlowReport {
     /// Sockets opened.
     pub opened: u64,
-    /// Sockets the server closed within the handshake timeout + 1 s.
+    /// Sockets whose TCP connect took over half a second (a SYN dropped
+    /// while the server's listen backlog was full, retried by the kernel).
+    pub slow_connects: u64,
+    /// Sockets the server closed within the handshake timeout + 1 s of
+    /// their connection being established.
     pub closed_in_time: u64,
     /// The longest a socket stayed open, in seconds (up to the bound).
     pub longest_open_s: f64,
@@ -113,6 +130,35 @@ pub struct SlowReport {
     pub new_clients_failed: u64,
     /// Canary echoes that failed meanwhile.
     pub canary_failures: u64,
+}
+
+/// The canary's round trips in one phase of the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CanaryPhase {
+    /// Round trips that came back, µs.
+    pub latency: LatencySummary,
+    /// Echoes that did not come back within `--timeout` (or the connection ended).
+    pub failures: u64,
+}
+
+/// The canary's echoes through the run, by phase.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CanaryReport {
+    /// Before the attacks.
+    pub quiet: CanaryPhase,
+    /// During the partial-message attack.
+    pub partial: CanaryPhase,
+    /// While the slow-request sockets were open.
+    pub slow: CanaryPhase,
+}
+
+/// Which part of the run a canary round trip belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Quiet,
+    Partial,
+    Slow,
+    Done,
 }
 
 /// The result of a hostile run.
@@ -129,6 +175,8 @@ pub struct Report {
     pub partial: PartialReport,
     /// The slow requests.
     pub slow: SlowReport,
+    /// The canary's round trips, by phase.
+    pub canary: CanaryReport,
     /// Seconds the run took.
     pub elapsed_s: f64,
     /// Histograms for `--hdr` (none).
@@ -162,14 +210,28 @@ impl crate::report::Report for Report {
             );
         }
         let s = &self.slow;
+        let c = &self.canary;
+        t.row(
+            "canary p50 / p99",
+            format!(
+                "quiet {} / {} us, partial messages {} / {} us, slow requests {} / {} us",
+                c.quiet.latency.p50_us,
+                c.quiet.latency.p99_us,
+                c.partial.latency.p50_us,
+                c.partial.latency.p99_us,
+                c.slow.latency.p50_us,
+                c.slow.latency.p99_us
+            ),
+        );
         t.row(
             "slow requests",
             format!(
-                "{} of {} closed within {:?} + 1s (longest {:.2}s); new clients {} ok, {} failed; canary failures {}",
+                "{} of {} closed within {:?} + 1s (longest {:.2}s; {} connects retried); new clients {} ok, {} failed; canary failures {}",
                 s.closed_in_time,
                 s.opened,
                 self.config.handshake_timeout,
                 s.longest_open_s,
+                s.slow_connects,
                 s.new_clients_ok,
                 s.new_clients_failed,
                 s.canary_failures
@@ -184,7 +246,8 @@ impl crate::report::Report for Report {
         &self.histograms
     }
     fn failed(&self) -> bool {
-        self.partial.canary_failures > 0
+        self.canary.quiet.failures > 0
+            || self.partial.canary_failures > 0
             || !self.partial.other.is_empty()
             || self.slow.canary_failures > 0
             || self.slow.new_clients_failed > 0
@@ -205,11 +268,54 @@ async fn canary_echoes(canary: &mut Ws, n: u64, bound: Duration) -> bool {
     common::echo_once(canary, payload, bound).await.is_ok()
 }
 
+/// Starts the canary: it echoes every [`CANARY_EVERY`] and keeps each
+/// round trip under the phase it started in, until the phase is
+/// [`Phase::Done`] or its sender is gone; then it closes and reports.
+fn spawn_canary(
+    mut ws: Ws,
+    timeout: Duration,
+    mut phase: tokio::sync::watch::Receiver<Phase>,
+) -> tokio::task::JoinHandle<CanaryReport> {
+    tokio::spawn(async move {
+        let mut latency = [new_histogram(), new_histogram(), new_histogram()];
+        let mut failures = [0u64; 3];
+        let mut ticks = tokio::time::interval(CANARY_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for n in 0u64.. {
+            let slot = match *phase.borrow_and_update() {
+                Phase::Quiet => 0,
+                Phase::Partial => 1,
+                Phase::Slow => 2,
+                Phase::Done => break,
+            };
+            let started = Instant::now();
+            if canary_echoes(&mut ws, n, timeout).await {
+                record_ns(&mut latency[slot], duration_ns(started.elapsed()));
+            } else {
+                failures[slot] += 1;
+            }
+            tokio::select! {
+                _ = ticks.tick() => {}
+                changed = phase.changed() => if changed.is_err() { break },
+            }
+        }
+        client::close(&mut ws, common::CLOSE_BOUND).await;
+        let of = |slot: usize| CanaryPhase {
+            latency: LatencySummary::of(&latency[slot]),
+            failures: failures[slot],
+        };
+        CanaryReport {
+            quiet: of(0),
+            partial: of(1),
+            slow: of(2),
+        }
+    })
+}
+
 async fn partial_attack(
     config: &Config,
     target: &Target,
     path: &str,
-    canary: &mut Ws,
 ) -> Result<PartialReport, LoadgenError> {
     let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     let mut report = PartialReport::default();
@@ -238,9 +344,6 @@ async fn partial_attack(
         if let Ok(Ok(())) = tokio::time::timeout(config.timeout, attacker.send(&bytes)).await {
             report.bytes_sent += bytes.len() as u64;
         }
-        if !canary_echoes(canary, i as u64, config.timeout).await {
-            report.canary_failures += 1;
-        }
         attackers.push(attacker);
     }
     let outcomes = futures_util::future::join_all(
@@ -258,23 +361,28 @@ async fn partial_attack(
             other => report.other.push(format!("attacker {i}: {other}")),
         }
     }
-    if !canary_echoes(canary, u64::MAX, config.timeout).await {
-        report.canary_failures += 1;
-    }
     if let Some(sampler) = sampler {
         report.server = Some(sampler.finish(attackers.len()).await);
     }
     Ok(report)
 }
 
-/// Opens a socket and sends the start of an upgrade request.
-async fn slow_socket(target: &Target, path: &str) -> std::io::Result<TcpStream> {
+/// Opens a socket and sends the start of an upgrade request; returns it
+/// with the moment its TCP connection was established. The server cannot
+/// time a socket before that: a connect whose SYN was dropped (the listen
+/// backlog full during the burst) is retried by the kernel a second later,
+/// and that second is the backlog's, not the handshake timeout's.
+async fn slow_socket(target: &Target, path: &str) -> std::io::Result<(TcpStream, Instant)> {
     let mut socket = TcpStream::connect(target.addr()).await?;
+    let established = Instant::now();
     socket
         .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n").as_bytes())
         .await?;
-    Ok(socket)
+    Ok((socket, established))
 }
+
+/// A connect slower than this had its SYN retried.
+const SLOW_CONNECT: Duration = Duration::from_millis(500);
 
 /// How long until the server closes `socket`, up to `bound`.
 async fn time_to_close(mut socket: TcpStream, opened: Instant, bound: Duration) -> Duration {
@@ -295,7 +403,6 @@ async fn slow_requests(
     config: &Config,
     target: &Target,
     path: &str,
-    canary: &mut Ws,
 ) -> Result<SlowReport, LoadgenError> {
     let mut report = SlowReport::default();
     let limit = config.handshake_timeout + CLOSE_SLACK;
@@ -303,11 +410,14 @@ async fn slow_requests(
     let bound = limit + CLOSE_SLACK;
     let mut waits = tokio::task::JoinSet::new();
     for _ in 0..config.slow {
-        let opened = Instant::now();
+        let connecting = Instant::now();
         match slow_socket(target, path).await {
-            Ok(socket) => {
+            Ok((socket, established)) => {
                 report.opened += 1;
-                waits.spawn(time_to_close(socket, opened, bound));
+                if established - connecting > SLOW_CONNECT {
+                    report.slow_connects += 1;
+                }
+                waits.spawn(time_to_close(socket, established, bound));
             }
             Err(err) => {
                 return Err(LoadgenError::Connection(format!(
@@ -336,9 +446,6 @@ async fn slow_requests(
             },
             _ = probes.tick() => {
                 n += 1;
-                if !canary_echoes(canary, n, config.timeout).await {
-                    report.canary_failures += 1;
-                }
                 let fresh = match client::connect(target, opts).await {
                     Ok(mut ws) => {
                         let ok = canary_echoes(&mut ws, n, config.timeout).await;
@@ -371,16 +478,30 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         timeout: config.timeout,
         ..ConnectOptions::default()
     };
-    let mut canary = client::connect(&target, opts).await?;
     let started = Instant::now();
-    let partial = partial_attack(&config, &target, &path, &mut canary).await?;
-    let slow = slow_requests(&config, &target, &path, &mut canary).await?;
-    client::close(&mut canary, common::CLOSE_BOUND).await;
+    let (phase, watched) = tokio::sync::watch::channel(Phase::Quiet);
+    let canary = spawn_canary(
+        client::connect(&target, opts).await?,
+        config.timeout,
+        watched,
+    );
+    tokio::time::sleep(QUIET_FOR).await;
+    phase.send_replace(Phase::Partial);
+    let mut partial = partial_attack(&config, &target, &path).await?;
+    phase.send_replace(Phase::Slow);
+    let mut slow = slow_requests(&config, &target, &path).await?;
+    phase.send_replace(Phase::Done);
+    let canary = canary
+        .await
+        .map_err(|e| LoadgenError::Connection(format!("canary task: {e}")))?;
+    partial.canary_failures = canary.partial.failures;
+    slow.canary_failures = canary.slow.failures;
     Ok(Report {
         scenario: "hostile",
         integrity: Integrity::default(),
         partial,
         slow,
+        canary,
         elapsed_s: started.elapsed().as_secs_f64(),
         histograms: Vec::new(),
         config,

@@ -194,5 +194,16 @@ async fn hostile_clients_meet_the_budget_and_the_handshake_timeout() {
     assert_eq!(report.slow.opened, 50, "{table}");
     assert_eq!(report.slow.closed_in_time, 50, "{table}");
     assert!(report.slow.new_clients_ok > 0, "{table}");
+    // The canary echoed in every phase: a second of baseline at one echo
+    // per 5 ms is ~200 round trips, and it went on through both attacks.
+    let canary = &report.canary;
+    assert!(canary.quiet.latency.count >= 50, "{table}");
+    assert!(canary.partial.latency.count > 0, "{table}");
+    assert!(canary.slow.latency.count > 0, "{table}");
+    assert!(
+        canary.quiet.latency.p50_us > 0
+            && canary.quiet.latency.p50_us <= canary.quiet.latency.max_us,
+        "{table}"
+    );
     assert!(!report.failed(), "{table}");
 }

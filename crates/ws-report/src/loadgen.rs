@@ -437,6 +437,10 @@ pub struct HostilePartial {
 pub struct HostileSlow {
     /// Sockets opened.
     pub opened: u64,
+    /// Connects that took over 500 ms (a SYN retried; absent from results
+    /// that timed each socket from before its connect).
+    #[serde(default)]
+    pub slow_connects: Option<u64>,
     /// Closed within the handshake timeout + 1 s.
     pub closed_in_time: u64,
     /// The longest one stayed open, in seconds.
@@ -449,6 +453,26 @@ pub struct HostileSlow {
     pub canary_failures: u64,
 }
 
+/// The canary's round trips in one phase of a hostile run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CanaryPhase {
+    /// Round trips that came back.
+    pub latency: LatencySummary,
+    /// Echoes that did not.
+    pub failures: u64,
+}
+
+/// The canary's echoes through a hostile run, by phase.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HostileCanary {
+    /// Before the attacks.
+    pub quiet: CanaryPhase,
+    /// During the partial-message attack.
+    pub partial: CanaryPhase,
+    /// While the slow-request sockets were open.
+    pub slow: CanaryPhase,
+}
+
 /// A `hostile` result.
 #[derive(Clone, Debug, Deserialize)]
 pub struct HostileResult {
@@ -458,4 +482,7 @@ pub struct HostileResult {
     pub partial: HostilePartial,
     /// Slow requests.
     pub slow: HostileSlow,
+    /// The canary by phase (absent from results before it was timed).
+    #[serde(default)]
+    pub canary: Option<HostileCanary>,
 }
