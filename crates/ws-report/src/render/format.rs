@@ -90,7 +90,13 @@ pub fn rate(per_s: f64) -> String {
 /// A ratio to a reference: `0.96×`.
 #[must_use]
 pub fn ratio(r: f64) -> String {
-    format!("{r:.2}×")
+    // Two decimals where ratios are compared to each other (near 1×); a
+    // ratio in the hundreds is read by its magnitude, not its decimals.
+    if r.abs() >= 100.0 {
+        format!("{r:.0}×")
+    } else {
+        format!("{r:.2}×")
+    }
 }
 
 /// A fraction as a percentage: `18.0%`.
