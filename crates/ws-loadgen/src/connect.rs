@@ -301,17 +301,11 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
     )
     .await;
     let failed: u64 = failures.values().sum();
-    let heartbeat = pings.report();
     let mut histograms = vec![NamedHistogram {
         tag: "handshake".into(),
         histogram: latency.clone(),
     }];
-    if heartbeat.is_some() {
-        histograms.push(NamedHistogram {
-            tag: "heartbeat_intervals".into(),
-            histogram: pings.histogram(),
-        });
-    }
+    let heartbeat = pings.report_into("heartbeat_intervals", &mut histograms);
     let report = Report {
         scenario: "connect",
         integrity,

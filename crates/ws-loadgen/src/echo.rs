@@ -352,13 +352,7 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
             histogram: lag,
         });
     }
-    let heartbeat = pings.report();
-    if heartbeat.is_some() {
-        histograms.push(NamedHistogram {
-            tag: "heartbeat_intervals".into(),
-            histogram: pings.histogram(),
-        });
-    }
+    let heartbeat = pings.report_into("heartbeat_intervals", &mut histograms);
     let report = Report {
         scenario: "echo",
         integrity,

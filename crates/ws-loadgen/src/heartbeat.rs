@@ -106,15 +106,15 @@ impl PingTally {
         }
         let intervals = LatencySummary::of(&t.intervals);
         let interval_us = self.interval.map(|i| duration_ns(i) / 1_000);
-        let times = |us: u64| interval_us.map(|i| us as f64 / i.max(1) as f64);
-        let intervals_x = interval_us.filter(|_| intervals.count > 0).map(|i| {
-            let x = |us: u64| us as f64 / i.max(1) as f64;
-            Multiples {
-                p50: x(intervals.p50_us),
-                p99: x(intervals.p99_us),
-                max: x(intervals.max_us),
-            }
-        });
+        let per = |us: u64, i: u64| us as f64 / i.max(1) as f64;
+        let times = |us: u64| interval_us.map(|i| per(us, i));
+        let intervals_x = interval_us
+            .filter(|_| intervals.count > 0)
+            .map(|i| Multiples {
+                p50: per(intervals.p50_us, i),
+                p99: per(intervals.p99_us, i),
+                max: per(intervals.max_us, i),
+            });
         let longest_silence_us = t.longest_silence_ns / 1_000;
         Some(HeartbeatReport {
             ping_interval_us: interval_us,
@@ -127,6 +127,21 @@ impl PingTally {
             connections_silent_over_2x: self.interval.map(|_| t.silent),
             connections_without_ping: t.without_ping,
         })
+    }
+
+    /// [`Self::report`], with the intervals' histogram pushed onto
+    /// `histograms` under `tag` (for `--hdr`) when there is a report.
+    pub fn report_into(
+        &self,
+        tag: &str,
+        histograms: &mut Vec<crate::report::NamedHistogram>,
+    ) -> Option<HeartbeatReport> {
+        let report = self.report()?;
+        histograms.push(crate::report::NamedHistogram {
+            tag: tag.into(),
+            histogram: self.histogram(),
+        });
+        Some(report)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tally> {

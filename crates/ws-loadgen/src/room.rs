@@ -973,13 +973,7 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
             histogram: g.lag.clone(),
         });
     }
-    let heartbeat = pings.report();
-    if heartbeat.is_some() {
-        histograms.push(NamedHistogram {
-            tag: "heartbeat_intervals".into(),
-            histogram: pings.histogram(),
-        });
-    }
+    let heartbeat = pings.report_into("heartbeat_intervals", &mut histograms);
     let report = Report {
         scenario: "room",
         integrity: g.integrity.clone(),

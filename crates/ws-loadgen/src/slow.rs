@@ -581,13 +581,7 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
             histogram: healthy_g.lag.clone(),
         });
     }
-    let heartbeat = healthy_pings.report();
-    if heartbeat.is_some() {
-        histograms.push(NamedHistogram {
-            tag: "healthy_heartbeat_intervals".into(),
-            histogram: healthy_pings.histogram(),
-        });
-    }
+    let heartbeat = healthy_pings.report_into("healthy_heartbeat_intervals", &mut histograms);
     let timeline = healthy_g
         .timeline
         .buckets

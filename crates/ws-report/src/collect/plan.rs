@@ -530,6 +530,24 @@ fn timed(duration: &str, warmup: &str, drain: &str, load: &[&str]) -> Vec<String
     args
 }
 
+/// The arguments of an open-loop echo run at `rate` (or the placeholder a
+/// load level fills in): the latency connections and size, timed.
+fn open_echo(p: &Params, duration: &str, warmup: &str, rate: &str) -> Vec<String> {
+    timed(
+        duration,
+        warmup,
+        p.drain,
+        &[
+            "--conns",
+            &p.latency_conns.to_string(),
+            "--size",
+            &p.latency_size.to_string(),
+            "--rate",
+            rate,
+        ],
+    )
+}
+
 /// `repeats` rounds of `round`'s runs, interleaved (A B C …, A B C …), each
 /// run tagged with its repeat, so that drift over the collection hits every
 /// contender alike and each repeat holds its own reference run.
@@ -738,19 +756,7 @@ pub fn runs(p: &Params) -> Vec<Run> {
                         &format!("rate-{rate}"),
                         "/ws/echo",
                         "echo",
-                        timed(
-                            p.duration,
-                            p.warmup,
-                            p.drain,
-                            &[
-                                "--conns",
-                                &p.latency_conns.to_string(),
-                                "--size",
-                                &p.latency_size.to_string(),
-                                "--rate",
-                                &rate.to_string(),
-                            ],
-                        ),
+                        open_echo(p, p.duration, p.warmup, &rate.to_string()),
                     )
                 });
             }
@@ -825,21 +831,7 @@ pub const LOAD_CASE: &str = "load-";
 /// level of `load_levels` (percent of the same server's closed-loop maximum
 /// in the same mode and repeat) and at the fixed rate.
 fn load_curve(p: &Params) -> Vec<Run> {
-    let load = |rate: &str| {
-        timed(
-            p.load_duration,
-            p.load_warmup,
-            p.drain,
-            &[
-                "--conns",
-                &p.latency_conns.to_string(),
-                "--size",
-                &p.latency_size.to_string(),
-                "--rate",
-                rate,
-            ],
-        )
-    };
+    let load = |rate: &str| open_echo(p, p.load_duration, p.load_warmup, rate);
     let mut cases: Vec<(String, Option<f64>, Vec<String>)> = p
         .load_levels
         .iter()

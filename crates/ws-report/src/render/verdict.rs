@@ -322,6 +322,24 @@ fn values<T>(runs: &[&Run<T>], server: &str, f: impl Fn(&T) -> Option<f64>) -> V
         .collect()
 }
 
+/// A cell per contender with runs in `runs`: the spread of `f` over them,
+/// no naive figure.
+fn cells_of<T>(runs: &[&Run<T>], f: impl Fn(&T) -> Option<f64>) -> Vec<(&'static str, Cell)> {
+    CONTENDERS
+        .iter()
+        .map(|c| {
+            (
+                c.name,
+                Cell {
+                    best: spread_of(&values(runs, c.name, &f)),
+                    naive: None,
+                    note: None,
+                },
+            )
+        })
+        .collect()
+}
+
 /// One stalled member: the healthy members' p99 over the repeats, with
 /// the frozen seconds.
 fn stalled_row(ctx: &Ctx<'_>) -> Option<Row> {
@@ -433,22 +451,9 @@ fn memory_row(ctx: &Ctx<'_>) -> Option<Row> {
         .iter()
         .find_map(|r| r.result.as_ref())
         .map(|m| m.attempted)?;
-    let cells = CONTENDERS
-        .iter()
-        .map(|c| {
-            let v = values(&runs, c.name, |m: &crate::loadgen::ConnectResult| {
-                m.server.as_ref().and_then(|s| s.rss_per_connection_bytes)
-            });
-            (
-                c.name,
-                Cell {
-                    best: spread_of(&v),
-                    naive: None,
-                    note: None,
-                },
-            )
-        })
-        .collect();
+    let cells = cells_of(&runs, |m: &crate::loadgen::ConnectResult| {
+        m.server.as_ref().and_then(|s| s.rss_per_connection_bytes)
+    });
     Some(Row {
         situation: "Many idle connections",
         when: "memory per idle connection matters",
@@ -490,22 +495,9 @@ fn latency_row(ctx: &Ctx<'_>) -> Option<Row> {
         } else {
             let rate = *scenarios::rates(&ctx.data.latency).last()?;
             let runs = scenarios::latency_runs(&ctx.data.latency, Mode::Pinned, rate);
-            let cells = CONTENDERS
-                .iter()
-                .map(|c| {
-                    let v = values(&runs, c.name, |e: &crate::loadgen::EchoResult| {
-                        Some(e.latency.with_undelivered.p99_us as f64)
-                    });
-                    (
-                        c.name,
-                        Cell {
-                            best: spread_of(&v),
-                            naive: None,
-                            note: None,
-                        },
-                    )
-                })
-                .collect();
+            let cells = cells_of(&runs, |e: &crate::loadgen::EchoResult| {
+                Some(e.latency.with_undelivered.p99_us as f64)
+            });
             (rate, cells, "latency")
         };
     if cells.iter().all(|(_, c)| c.best.is_none()) {
