@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use crate::close::End;
 use crate::config::FlushPolicy;
 use crate::heartbeat;
+use crate::lookahead::next_noting_wait;
 use crate::metrics::Metrics;
 use crate::rooms::{MemberId, Membership, RoomName};
 use crate::state::AppState;
@@ -106,8 +107,11 @@ pub(crate) async fn serve<S: SharedSink>(socket: WebSocket, route: Route, app: A
 /// [`Burst::Last`], written and flushed in one go, and `end_burst` is only
 /// called if more followed it. Otherwise a lone reply would cost a second
 /// pass through the sink (a second lock, for the lock strategies) just to
-/// flush. Broadcasts to a room of two or more keep [`Burst::More`]: their
-/// deferred flush is shared with the room's other senders.
+/// flush. If the reader also had to wait for that message, it skips the
+/// look-ahead: going back to waiting is the look (see
+/// [`crate::lookahead`]), and a message found there at once starts the
+/// next burst. Broadcasts to a room of two or more keep [`Burst::More`]:
+/// their deferred flush is shared with the room's other senders.
 ///
 /// A burst already in memory is parsed without touching the socket, so
 /// nothing would make the reader yield until the burst is over. It counts
@@ -142,9 +146,12 @@ where
     tokio::pin!(disconnected);
     // Something the look-ahead read that is not a data message: handled next.
     let mut read_ahead = None;
+    // Whether the message in hand was waited for (see `crate::lookahead`).
+    let mut waited = false;
 
     loop {
         let next = if let Some(next) = read_ahead.take() {
+            waited = false;
             next
         } else {
             tokio::select! {
@@ -162,7 +169,7 @@ where
                     idle.as_mut().reset(last_heard + idle_timeout);
                     continue;
                 }
-                next = stream.next() => next,
+                next = next_noting_wait(stream, &mut waited) => next,
             }
         };
         last_heard = Instant::now();
@@ -194,6 +201,12 @@ where
                 tokio::task::yield_now().await;
             }
             if !batched {
+                break;
+            }
+            if burst == Burst::Last && waited {
+                // A lone request, written and flushed: waiting for the next
+                // message is the look-ahead.
+                lone_reply = delivered == 1;
                 break;
             }
             match stream.next().now_or_never() {

@@ -27,6 +27,7 @@ mod heartbeat;
 pub mod inbound;
 pub mod limits;
 pub mod locked;
+pub mod lookahead;
 pub mod metrics;
 mod output;
 pub mod rooms;

@@ -43,6 +43,7 @@ use bytes::Bytes;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::time::{Instant, MissedTickBehavior};
 use ws_common::close::End;
+use ws_common::lookahead::next_noting_wait;
 use ws_common::{AppState, CLOSE_TIMEOUT, DisconnectReason, FlushPolicy, Handler, Metrics, Route};
 
 /// Most echoes written between two flushes, as in `ws-mpsc-writer`.
@@ -105,8 +106,12 @@ async fn echo_until_end(socket: &mut WebSocket, app: &AppState<()>) -> End {
     };
     // A message read while batching that is not an echo: handled next.
     let mut pending = None;
+    // Whether the message in hand was waited for, and whether the last batch
+    // was a single echo: a request/reply client (see `ws_common::lookahead`).
+    let (mut waited, mut lone) = (false, false);
     loop {
         let next = if let Some(next) = pending.take() {
+            waited = false;
             next
         } else {
             tokio::select! {
@@ -126,7 +131,7 @@ async fn echo_until_end(socket: &mut WebSocket, app: &AppState<()>) -> End {
                 }
                 continue;
             }
-            next = socket.next() => next,
+            next = next_noting_wait(socket, &mut waited) => next,
             }
         };
         last_heard = Instant::now();
@@ -155,7 +160,11 @@ async fn echo_until_end(socket: &mut WebSocket, app: &AppState<()>) -> End {
             return end;
         }
         // Echo what has already arrived before flushing: without waiting,
-        // so a lone message is flushed at once.
+        // so a lone message is flushed at once. After a lone request, a
+        // message that had to be waited for is flushed without the look:
+        // waiting for the next one is the look.
+        let batch = if lone && waited { 1 } else { batch };
+        let mut echoed = 1;
         for _ in 1..batch {
             let message = match socket.next().now_or_never() {
                 Some(Some(Ok(message @ (Message::Text(_) | Message::Binary(_))))) => message,
@@ -167,11 +176,13 @@ async fn echo_until_end(socket: &mut WebSocket, app: &AppState<()>) -> End {
             };
             metrics.messages_received.inc();
             metrics.messages_sent.inc();
+            echoed += 1;
             let echo = socket.feed(message);
             if let Err(end) = bounded(echo, shutdown.as_mut(), send_timeout, metrics).await {
                 return end;
             }
         }
+        lone = echoed == 1;
         let flush = socket.flush();
         if let Err(end) = bounded(flush, shutdown.as_mut(), send_timeout, metrics).await {
             return end;
