@@ -147,6 +147,10 @@ pub struct RunRecord {
     /// Which repeat of an interleaved series this run is (1, 2, …), when repeated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<u32>,
+    /// The share of the machine's CPU time the hypervisor took (`steal` in
+    /// `/proc/stat`) while the run ran, server start to stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steal: Option<f64>,
     /// Shutdown-under-load runs: how the server ended after SIGTERM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown: Option<ShutdownRecord>,

@@ -55,6 +55,26 @@ fn the_verdict_comes_first_and_how_it_was_measured_last() {
 }
 
 #[test]
+fn the_environment_says_how_much_cpu_the_host_took() {
+    let md = report("verdict-steal");
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| Hypervisor steal |"))
+        .expect("a steal row in the environment");
+    let median = format::percent(fixtures::steal("ws-ref-unsplit"));
+    let worst = format::percent(fixtures::steal("ws-std-mutex"));
+    assert!(
+        row.contains(&format!("{median} of CPU time per run (median)")),
+        "{row}"
+    );
+    assert!(row.contains(&format!("{worst} at most (`")), "{row}");
+    assert!(
+        row.contains("/ws-std-mutex-"),
+        "the worst run is named: {row}"
+    );
+}
+
+#[test]
 fn each_pick_line_names_the_strategies_its_row_marks() {
     let md = report("verdict-picks");
     let (rows, picks) = verdict(&md);

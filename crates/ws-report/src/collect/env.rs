@@ -95,3 +95,78 @@ pub fn raise_open_files(wanted: u64) -> u64 {
         Err(_) => 0,
     }
 }
+
+/// The machine's CPU time so far, from the first line of `/proc/stat`: the
+/// ticks the hypervisor stole, and all ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuTicks {
+    /// `steal`: time the vCPUs were runnable but the host ran something else.
+    pub steal: u64,
+    /// The sum of every field of the line.
+    pub total: u64,
+}
+
+impl CpuTicks {
+    /// Now, or `None` where `/proc/stat` cannot be read or parsed.
+    #[must_use]
+    pub fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        Self::parse(stat.lines().next()?)
+    }
+
+    /// The aggregate `cpu  user nice system idle iowait irq softirq steal …`
+    /// line; kernels before 2.6.11 have no steal field.
+    #[must_use]
+    pub fn parse(line: &str) -> Option<Self> {
+        let mut fields = line.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        let ticks: Vec<u64> = fields.map(str::parse).collect::<Result<_, _>>().ok()?;
+        Some(Self {
+            steal: *ticks.get(7)?,
+            total: ticks.iter().sum(),
+        })
+    }
+
+    /// The share of CPU time stolen between `self` and `later`; `None` when
+    /// no time passed (or the counters went backwards).
+    #[must_use]
+    pub fn steal_until(self, later: Self) -> Option<f64> {
+        let total = later.total.checked_sub(self.total)?;
+        let steal = later.steal.checked_sub(self.steal)?;
+        (total > 0).then(|| steal as f64 / total as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steal_is_the_eighth_field_of_the_cpu_line() {
+        let before = CpuTicks::parse("cpu  100 0 50 800 10 0 5 35 0 0").expect("parses");
+        assert_eq!(
+            before,
+            CpuTicks {
+                steal: 35,
+                total: 1000
+            }
+        );
+        let after = CpuTicks::parse("cpu  150 0 70 1500 10 0 5 65 0 0").expect("parses");
+        let steal = before.steal_until(after).expect("time passed");
+        assert!((steal - 30.0 / 800.0).abs() < 1e-12, "{steal}");
+    }
+
+    #[test]
+    fn lines_without_steal_or_time_give_none() {
+        assert_eq!(CpuTicks::parse("cpu0 1 2 3 4 5 6 7 8"), None);
+        assert_eq!(CpuTicks::parse("cpu 1 2 3 4"), None);
+        assert_eq!(CpuTicks::parse("cpu 1 x 3 4 5 6 7 8"), None);
+        let same = CpuTicks {
+            steal: 1,
+            total: 10,
+        };
+        assert_eq!(same.steal_until(same), None);
+    }
+}

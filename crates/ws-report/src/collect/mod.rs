@@ -126,12 +126,17 @@ pub fn collect(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<RunMani
             server_panics: None,
             flush: run.flush.map(str::to_owned),
             repeat: run.repeat,
+            steal: None,
             shutdown: None,
         };
+        let ticks = env::CpuTicks::now();
         let outcome = resolve_rate(run, &layout).and_then(|run| {
             record.rate = run.rate;
             execute(&run, opts, &layout, &loadgen, &mut record)
         });
+        record.steal = ticks
+            .zip(env::CpuTicks::now())
+            .and_then(|(before, after)| before.steal_until(after));
         // Counted whatever the outcome: a panic is worth reporting most when the run failed.
         record.server_panics = count_panics(&layout.run_file(&record.stem, "server.log"));
         match outcome {

@@ -1,6 +1,7 @@
 //! The report's first line, *Environment* and *Method*.
 
 use super::Ctx;
+use super::flush::Spread;
 use super::format;
 use super::table::{Align, Table};
 use crate::manifest::{Mode, RunRecord, Scenario};
@@ -58,6 +59,9 @@ pub fn environment(ctx: &Ctx<'_>) -> String {
         "Open files limit".into(),
         m.machine.open_files_limit.to_string(),
     ]);
+    if let Some(steal) = steal_summary(&m.runs) {
+        t.row(vec!["Hypervisor steal".into(), steal]);
+    }
     for mode in &m.modes {
         t.row(vec![
             format!("{} server", mode.mode.title()),
@@ -71,6 +75,31 @@ pub fn environment(ctx: &Ctx<'_>) -> String {
     out.push_str(&t.render());
     out.push('\n');
     out
+}
+
+/// Runs that lost more than this share of the machine's CPU time to the
+/// hypervisor are counted apart: enough to put milliseconds into a p99.
+const STEAL_NOTED: f64 = 0.05;
+
+/// The CPU time the hypervisor took during the runs (`steal` in
+/// `/proc/stat`): median and worst run, and how many runs lost more than
+/// [`STEAL_NOTED`]. `None` when no run recorded it.
+fn steal_summary(runs: &[RunRecord]) -> Option<String> {
+    let stolen: Vec<(f64, &RunRecord)> = runs.iter().filter_map(|r| Some((r.steal?, r))).collect();
+    let values: Vec<f64> = stolen.iter().map(|(s, _)| *s).collect();
+    let spread = Spread::of(&values)?;
+    let (_, worst) = stolen.iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
+    let noted = values.iter().filter(|&&s| s > STEAL_NOTED).count();
+    Some(format!(
+        "{} of CPU time per run (median), {} at most (`{}`); {noted} of {} runs lost more than {}. \
+         On this VM the host takes the vCPUs away now and then: such a run's millisecond tails belong to the host, \
+         not the server. Every run's share is in `run.json`.",
+        format::percent(spread.median),
+        format::percent(spread.max),
+        worst.stem,
+        values.len(),
+        format::percent(STEAL_NOTED),
+    ))
 }
 
 fn first_run<'a>(ctx: &Ctx<'a>, scenario: Scenario) -> Option<&'a RunRecord> {

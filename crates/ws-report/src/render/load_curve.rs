@@ -379,6 +379,7 @@ mod tests {
                 server_panics: None,
                 flush: Some("batched".into()),
                 repeat: Some(repeat),
+                steal: None,
                 shutdown: None,
             },
             result: Some(result(p99_us, repeat == 3)),
