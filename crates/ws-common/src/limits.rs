@@ -57,8 +57,9 @@ pub fn worst_case(config: &ServerConfig, open_files: Option<u64>) -> Vec<String>
         bytes(usize::try_from(config.queue_bytes).unwrap_or(usize::MAX)),
     ));
     lines.push(format!(
-        "  messages being received: at most {} held in all (--max-inbound-bytes; past it the \
-         connection holding the most is closed with 1009), plus up to one read per connection",
+        "  messages being received: at most {} held in all, each with one read counted on top \
+         (--max-inbound-bytes; past it the connection holding the most is closed with 1009), \
+         plus up to one read per connection being handed on",
         bytes(config.max_inbound_bytes)
     ));
     lines.push(format!(

@@ -410,12 +410,17 @@ const ATTACKERS: usize = 10;
 /// What each attacker sends of its message.
 const PARTIAL: usize = 48 << 10;
 
+/// `--read-buffer-size` of the partial-message case: each attacker is
+/// charged one read on top of its bytes (see `ws_common::inbound`).
+const READ_BUFFER: usize = 16 << 10;
+
 /// Connections holding partial messages past `--max-inbound-bytes` are
 /// closed with 1009, the largest first, until what is held fits the budget;
 /// the rest stay open, a canary keeps echoing and new clients are served.
 pub async fn partial_messages_past_the_inbound_budget_are_closed_with_1009<H: Handler>() {
     let server = start::<H>(ServerConfig {
         max_inbound_bytes: INBOUND_BUDGET,
+        read_buffer_size: READ_BUFFER,
         ..config()
     });
     let mut canary = canary(&server).await;
@@ -437,9 +442,9 @@ pub async fn partial_messages_past_the_inbound_budget_are_closed_with_1009<H: Ha
             .unwrap_or_else(|err| panic!("the canary after attacker {i}: {err}"));
         attackers.push(attacker);
     }
-    // Each holds a little more than PARTIAL (the frame header): at most
-    // this many fit in the budget.
-    let fit = INBOUND_BUDGET / (PARTIAL + 1);
+    // Each is charged a little more than PARTIAL (the frame header) plus
+    // one read: at most this many fit in the budget.
+    let fit = INBOUND_BUDGET / (PARTIAL + 1 + READ_BUFFER);
     let least_evicted = (ATTACKERS - fit) as u64;
     let deadline = Instant::now() + RECEIVE_TIMEOUT;
     while server.metrics().inbound_budget_evictions.get() < least_evicted {

@@ -240,7 +240,7 @@ mod tests {
                 got.extend(&buf[..n]);
             }
             assert_eq!(got, head, "the first reads stop at the head's end");
-            let budget = Budget::new(1 << 20, Metrics::new());
+            let budget = Budget::new(1 << 20, 0, Metrics::new());
             slot.open(&budget);
             let mut rest: Vec<u8> = Vec::new();
             while rest.len() < frame.len() {
@@ -294,7 +294,7 @@ mod tests {
             let slot = InboundSlot::default();
             let mut socket = Metered::new(tcp, slot.clone());
             // Upgraded: the account is picked up on the first read.
-            slot.open(&Budget::new(1 << 30, Metrics::new()));
+            slot.open(&Budget::new(1 << 30, 0, Metrics::new()));
             let readable = READ_SLICE + 4 * CHUNK;
             let writer = tokio::spawn(async move {
                 client.write_all(&vec![0x82; readable]).await?;

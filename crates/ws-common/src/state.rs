@@ -54,6 +54,7 @@ impl<W: Clone> AppState<W> {
         let permits = config.max_connections.min(Semaphore::MAX_PERMITS);
         let inbound = Budget::new(
             u64::try_from(config.max_inbound_bytes).unwrap_or(u64::MAX),
+            u64::try_from(config.read_buffer_size).unwrap_or(u64::MAX),
             metrics.clone(),
         );
         Self {

@@ -491,11 +491,12 @@ mod tests {
 
     #[test]
     fn the_plans_fit_their_budgets() {
-        // The full comparison has 60 minutes, about 57 of them planned:
-        // about 6 minutes of build and 9.5 of pinned Criterion leave 42 for
-        // collect (the slow-consumer and slow-reader repeats took it from 36).
+        // The full comparison has 60 minutes. A cold build takes about 6 and
+        // pinned Criterion took 10.4 in the committed run at 7a9e617, which
+        // leaves 43.5 for collect; that run's collect took 0.90 of its
+        // estimate (2241 s of 2490 s), so the estimate may reach 48.
         let full = plan_estimate(false);
-        assert!(full.total_s() <= 42.0 * 60.0, "{full}");
+        assert!(full.total_s() <= 48.0 * 60.0, "{full}");
         // The quick path has 5: about a minute of Criterion leaves 3.5.
         let quick = plan_estimate(true);
         assert!(quick.total_s() <= 3.5 * 60.0, "{quick}");
