@@ -768,26 +768,37 @@ pub fn runs(p: &Params) -> Vec<Run> {
     }
     runs.extend(slow(p));
     runs.extend(slow_readers(p));
-    for server in CONTENDERS {
-        runs.push(Run::new(
-            Scenario::Memory,
-            server,
-            "idle",
-            "/ws/echo",
-            "connect",
-            strings(&[
-                "--conns",
-                &p.memory_conns.to_string(),
-                "--hold",
-                p.memory_hold,
-            ]),
-        ));
-    }
+    runs.extend(memory(p));
     runs.extend(reliability(p));
     runs.extend(ceiling(p));
     runs.extend(echo_series(p));
     runs.extend(saturation(p));
     runs
+}
+
+/// Idle connections held open, every server once per repeat: RSS per
+/// connection moves by a few percent between processes (the allocator's
+/// arenas, the kernel's socket buffers), more than some strategies differ.
+fn memory(p: &Params) -> Vec<Run> {
+    let round: Vec<Run> = CONTENDERS
+        .iter()
+        .map(|&server| {
+            Run::new(
+                Scenario::Memory,
+                server,
+                "idle",
+                "/ws/echo",
+                "connect",
+                strings(&[
+                    "--conns",
+                    &p.memory_conns.to_string(),
+                    "--hold",
+                    p.memory_hold,
+                ]),
+            )
+        })
+        .collect();
+    interleaved(p.repeats, &round)
 }
 
 /// The repeated echo series: closed-loop throughput, then the load curve

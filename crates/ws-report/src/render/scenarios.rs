@@ -8,8 +8,8 @@ use super::plots::{self, Line, Series};
 use super::table::{Align, Table};
 use super::{Ctx, format};
 use crate::Result;
-use crate::contenders;
-use crate::loadgen::{Consumer, EchoResult, LatencySummary, SlowResult};
+use crate::contenders::{self, CONTENDERS};
+use crate::loadgen::{ConnectResult, Consumer, EchoResult, LatencySummary, SlowResult};
 use crate::manifest::Mode;
 
 /// A healthy delivery later than this counts as a "frozen" second.
@@ -387,7 +387,8 @@ fn slow_plot(
     ))
 }
 
-/// "Memory".
+/// "Memory": one row per server, each figure the median (min–max) over
+/// the repeats when the runs were repeated.
 pub fn memory(ctx: &mut Ctx<'_>) -> Result<String> {
     let mut out = String::from("### Memory\n\n");
     let runs = sorted(ctx.data.memory.iter().collect());
@@ -395,55 +396,96 @@ pub fn memory(ctx: &mut Ctx<'_>) -> Result<String> {
         out.push_str("No `ws-loadgen connect` results in the results.\n\n");
         return Ok(out);
     }
-    out.push_str("`ws-loadgen connect`, pinned: idle connections held open; the server's RSS sampled from `/proc`.\n\n");
+    let repeats = runs
+        .iter()
+        .filter_map(|r| r.record.repeat)
+        .max()
+        .unwrap_or(1);
+    out.push_str(&format!(
+        "`ws-loadgen connect`, pinned: idle connections held open; the server's RSS sampled from `/proc`. {}\n\n",
+        if repeats > 1 {
+            format!("{repeats} repeats interleaved, each a fresh server process: median (min–max).")
+        } else {
+            "One run per server.".to_owned()
+        }
+    ));
     let mut t = Table::new(&[
         ("Server", Align::Left),
-        ("Established", Align::Right),
+        ("Established (fewest)", Align::Right),
         ("Baseline RSS", Align::Right),
         ("Peak RSS", Align::Right),
         ("RSS per connection", Align::Right),
         ("Handshake p99", Align::Right),
     ]);
     let mut series = Vec::new();
-    for r in &runs {
-        let mut row = vec![format!("`{}`", r.record.server)];
-        let Some(m) = &r.result else {
-            row.push(failed(r));
-            t.row(row);
+    let mut ranges = Vec::new();
+    for contender in CONTENDERS {
+        let of_server: Vec<&Run<ConnectResult>> = runs
+            .iter()
+            .copied()
+            .filter(|r| r.record.server == contender.name)
+            .collect();
+        let Some(first) = of_server.first() else {
             continue;
         };
-        let per = m.server.as_ref().and_then(|s| s.rss_per_connection_bytes);
-        row.push(format!(
-            "{} of {}",
-            format::count(m.established as f64),
-            format::count(m.attempted as f64)
-        ));
-        row.push(m.server.as_ref().map_or_else(
+        let results: Vec<&ConnectResult> =
+            of_server.iter().filter_map(|r| r.result.as_ref()).collect();
+        let mut row = vec![format!("`{}`", contender.name)];
+        if results.is_empty() {
+            row.push(failed(first));
+            t.row(row);
+            continue;
+        }
+        let spread = |f: &dyn Fn(&ConnectResult) -> Option<f64>| {
+            Spread::of(&results.iter().filter_map(|m| f(m)).collect::<Vec<_>>())
+        };
+        let bytes = |s: Option<Spread>| s.map_or_else(|| "–".into(), |s| s.show(format::bytes));
+        let fewest = results
+            .iter()
+            .min_by_key(|m| m.established)
+            .map(|m| (m.established, m.attempted));
+        row.push(fewest.map_or_else(
             || "–".into(),
-            |s| format::bytes(s.baseline_rss_bytes as f64),
+            |(established, attempted)| {
+                format!(
+                    "{} of {}",
+                    format::count(established as f64),
+                    format::count(attempted as f64)
+                )
+            },
         ));
+        row.push(bytes(spread(&|m| {
+            m.server.as_ref().map(|s| s.baseline_rss_bytes as f64)
+        })));
+        row.push(bytes(spread(&|m| {
+            m.server.as_ref().map(|s| s.peak_rss_bytes as f64)
+        })));
+        let per = spread(&|m| m.server.as_ref().and_then(|s| s.rss_per_connection_bytes));
+        row.push(bytes(per));
         row.push(
-            m.server
-                .as_ref()
-                .map_or_else(|| "–".into(), |s| format::bytes(s.peak_rss_bytes as f64)),
+            spread(&|m| Some(m.handshake.p99_us as f64))
+                .map_or_else(|| "–".into(), |s| s.show(|us| format::micros(us as u64))),
         );
-        row.push(per.map_or_else(|| "–".into(), format::bytes));
-        row.push(format::micros(m.handshake.p99_us));
         t.row(row);
         series.push(Series {
-            name: r.record.server.clone(),
-            values: vec![per.map(|b| b / 1024.0)],
+            name: contender.name.to_owned(),
+            values: vec![per.map(|s| s.median / 1024.0)],
         });
+        ranges.push(vec![
+            per.filter(|s| s.n > 1)
+                .map(|s| (s.min / 1024.0, s.max / 1024.0)),
+        ]);
     }
     out.push_str(&t.render());
     out.push('\n');
     let file = "memory.svg".to_owned();
-    let svg = plots::grouped_bars(
+    let svg = plots::ranged_bars(
         &file,
         "Server RSS per idle connection",
         "KiB per connection",
         &["idle connection".into()],
         &series,
+        &ranges,
         None,
     )?;
     out.push_str(&ctx.plot(file, "RSS per idle connection", svg));
