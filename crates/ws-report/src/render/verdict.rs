@@ -172,6 +172,64 @@ impl Row {
         matches!(self.unit, Unit::Ratio) && self.reference == Some(server)
     }
 
+    /// The row as a finding in sentences: the same figures, the same tie
+    /// rule and the same order as its table row and Pick line, every
+    /// strategy named with its figure, the naive figures beside.
+    fn finding(&self) -> Option<String> {
+        let leaders = self.leaders();
+        if leaders.is_empty() {
+            return None;
+        }
+        let mut behind: Vec<(&str, Spread)> = self
+            .strategy_figures()
+            .into_iter()
+            .filter(|(s, _)| !leaders.iter().any(|(l, _)| l == s))
+            .collect();
+        behind.sort_by(|a, b| {
+            let o = a.1.median.total_cmp(&b.1.median);
+            if self.better == Better::Higher {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+        let named = |l: &[(&str, Spread)]| {
+            super::claims::join(
+                l.iter()
+                    .map(|(n, s)| format!("`{n}` {}", self.spread(s)))
+                    .collect(),
+            )
+        };
+        let mut out = format!("- **{}** ({}): ", self.situation, self.figure);
+        if behind.is_empty() {
+            out.push_str(&format!(
+                "about the same for every strategy: {}.",
+                named(&leaders)
+            ));
+        } else {
+            let verb = if leaders.len() == 1 { "was" } else { "were" };
+            out.push_str(&format!(
+                "the best {verb} {}; behind, {}.",
+                named(&leaders),
+                named(&behind)
+            ));
+        }
+        let naive: Vec<String> = self
+            .cells
+            .iter()
+            .filter(|(s, _)| !contenders::is_reference(s))
+            .filter_map(|(s, c)| Some(format!("`{s}` {}", self.spread(c.naive.as_ref()?))))
+            .collect();
+        if !naive.is_empty() {
+            out.push_str(&format!(
+                " Naive (`--flush each`): {}.",
+                super::claims::join(naive)
+            ));
+        }
+        out.push_str(&format!(" See {}.\n", self.link()));
+        Some(out)
+    }
+
     /// The row's "Pick … when …" line, or None without figures.
     fn pick(&self) -> Option<String> {
         let leaders = self.leaders();
@@ -642,6 +700,15 @@ fn flush_line(rows: &[Row]) -> Option<String> {
             format::percent(hi)
         )
     })
+}
+
+/// The verdict row of `situation` written as a finding, so that the
+/// findings say what the verdict says, from the same figures.
+pub(crate) fn finding(ctx: &Ctx<'_>, situation: &str) -> Option<String> {
+    rows(ctx)
+        .into_iter()
+        .find(|r| r.situation == situation)?
+        .finding()
 }
 
 /// "Verdict": the table and its Pick lines.
