@@ -63,14 +63,21 @@ fn without_heartbeat_runs_the_section_says_so() {
     let s = section(&md);
     assert!(s.contains("No heartbeat runs in the results yet"), "{s}");
     assert!(!s.contains('|'), "no table without data: {s}");
-    assert!(!md.contains("Pings under load"), "no verdict row without data");
+    assert!(
+        !md.contains("Pings under load"),
+        "no verdict row without data"
+    );
 }
 
 #[test]
 fn one_table_per_server_with_every_case() {
     let md = render("heartbeat-tables", Some(mpsc_only));
     let s = section(&md);
-    assert!(s.lines().next().is_some_and(|h| h.to_lowercase().contains("heartbeat")));
+    assert!(
+        s.lines()
+            .next()
+            .is_some_and(|h| h.to_lowercase().contains("heartbeat"))
+    );
     assert_eq!(
         s.matches("| Case |").count(),
         CONTENDERS.len(),
@@ -107,7 +114,10 @@ fn one_table_per_server_with_every_case() {
         .find(|l| l.starts_with("| echo flood, `--flush batched` |"))
         .expect("the batched flood row");
     assert!(row.contains(&late), "{row}");
-    assert!(row.ends_with("| 3 (3–3) of 64 |"), "connections silent over 2×: {row}");
+    assert!(
+        row.ends_with("| 3 (3–3) of 64 |"),
+        "connections silent over 2×: {row}"
+    );
 }
 
 #[test]

@@ -152,7 +152,7 @@ fn name(server: &str) -> String {
 }
 
 fn server_table(cells: &[&Cell<'_>]) -> String {
-    let silent = format!("Silent over {}×", format::number(SILENT_INTERVALS));
+    let silent = format!("Silent over {SILENT_INTERVALS}×");
     let mut t = Table::new(&[
         ("Case", Align::Left),
         ("p50", Align::Right),
@@ -175,7 +175,11 @@ fn server_table(cells: &[&Cell<'_>]) -> String {
         row.push(times(cell.multiple(|m| m.p50)));
         row.push(times(cell.p99()));
         row.push(times(cell.multiple(|m| m.max)));
-        let connections = reports.iter().map(|(_, h)| h.connections).max().unwrap_or(0);
+        let connections = reports
+            .iter()
+            .map(|(_, h)| h.connections)
+            .max()
+            .unwrap_or(0);
         let silent: Vec<(Option<u32>, &HeartbeatReport)> = reports
             .iter()
             .copied()
@@ -225,13 +229,7 @@ fn finding(cells: &[&Cell<'_>]) -> Option<Finding> {
     let loaded: Vec<(String, Spread, Option<Spread>)> = cells
         .iter()
         .filter(|c| base_case(c.first()) != HEARTBEAT_IDLE)
-        .filter_map(|c| {
-            Some((
-                case_words(c.first()),
-                c.p99()?,
-                c.multiple(|m| m.max),
-            ))
-        })
+        .filter_map(|c| Some((case_words(c.first()), c.p99()?, c.multiple(|m| m.max))))
         .collect();
     let late: Vec<(String, Spread, Option<Spread>)> = loaded
         .iter()
@@ -341,9 +339,9 @@ fn method(runs: &[Run<HeartbeatResult>], cells: &[Cell<'_>]) -> String {
          and `ws-loadgen` stamps each Ping as it reads it, pinned as the other runs. A figure is the interval between two consecutive pings of one connection, \
          over every connection of the run, as a multiple of the ping interval (1.00× is on time); *silent over {}×* counts the connections that went longer without one. \
          Cases: {}.{repeated} A server *held pings behind queued data* when its idle p99 stayed within {}× and a loaded case's p99 went beyond it.\n\n",
-        format::number(SILENT_INTERVALS),
-        join(cases),
-        format::number(HELD_X)
+        SILENT_INTERVALS,
+        cases.join("; "),
+        HELD_X
     )
 }
 
