@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::{LatencySummary, duration_ns, new_histogram, record_ns};
 
@@ -227,7 +227,7 @@ impl PingRecorder {
 }
 
 /// p50, p99 and max of the ping intervals, as multiples of the server's interval.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Multiples {
     /// Median interval / ping interval (1.0 = on time).
     pub p50: f64,
@@ -237,8 +237,9 @@ pub struct Multiples {
     pub max: f64,
 }
 
-/// Heartbeat punctuality of a group of connections (JSON `heartbeat`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// Heartbeat punctuality of a group of connections (JSON `heartbeat`);
+/// `Deserialize` for `ws-report`, which reads it back with this very type.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HeartbeatReport {
     /// The server's ping interval as given with `--ping-interval`, µs
     /// (`null`: not given, so no multiples).

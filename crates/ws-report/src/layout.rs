@@ -12,6 +12,8 @@
 //!   saturation/pinned/<server>-<each|batched>-rate-<R>-r<repeat>.*       every room member sending at R msg/s
 //!   load-curve/pinned/<server>-<each|batched>-{load-<P>,rate-<R>}-r<repeat>.*   open-loop echo at P % of the
 //!       same repeat's closed-loop maximum, and at a fixed rate R
+//!   heartbeat/pinned/<server>-{idle,each-flood,batched-flood,stalled}-r<repeat>.*   ping intervals as read
+//!       by the clients (idle connections, an echo flood, a room with a stalled member)
 //!       .json (ws-loadgen --json)  .hdr (--hdr)  .stdout  .stderr (ws-loadgen)  .server.log (the server's output)
 //!       .metrics.txt (the server's GET /metrics right after the load, when it was still up; not for `shutdown`)
 //!   criterion/index.json                      import-criterion: source, baselines, the bench commands

@@ -1,12 +1,13 @@
 //! The parts of `ws-loadgen --json` output the report reads.
 //!
 //! Field names follow `ws-loadgen`'s `echo`, `room`, `slow` and `connect` reports
-//! (its README's "The JSON"); the latency summary is `ws-loadgen`'s own type,
-//! so the two cannot drift apart. Everything else in the files is ignored.
+//! (its README's "The JSON"); the latency summary and the heartbeat are
+//! `ws-loadgen`'s own types, so the two cannot drift apart. Everything else in the files is ignored.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+pub use ws_loadgen::heartbeat::{HeartbeatReport, Multiples};
 pub use ws_loadgen::report::PacingError;
 pub use ws_loadgen::stats::LatencySummary;
 
@@ -485,4 +486,15 @@ pub struct HostileResult {
     /// The canary by phase (absent from results before it was timed).
     #[serde(default)]
     pub canary: Option<HostileCanary>,
+}
+
+/// The heartbeat of any `echo`, `room`, `slow` or `connect` result: the
+/// top-level `heartbeat` key (for `slow`, the healthy members'), whatever
+/// the scenario's other figures.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HeartbeatResult {
+    /// Absent when the run saw no connection in its window (or, without
+    /// `--ping-interval`, no ping at all).
+    #[serde(default)]
+    pub heartbeat: Option<HeartbeatReport>,
 }

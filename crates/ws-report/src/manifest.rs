@@ -62,6 +62,10 @@ pub enum Scenario {
     /// server in both flush modes, repeated and interleaved.
     #[serde(rename = "load-curve")]
     LoadCurve,
+    /// The intervals between the server's pings as each client reads them:
+    /// idle connections, an echo flood, and a room with a stalled member;
+    /// repeated and interleaved.
+    Heartbeat,
 }
 
 impl Scenario {
@@ -78,6 +82,7 @@ impl Scenario {
             Self::Throughput => "throughput",
             Self::Saturation => "saturation",
             Self::LoadCurve => "load-curve",
+            Self::Heartbeat => "heartbeat",
         }
     }
 }

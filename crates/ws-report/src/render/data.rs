@@ -8,7 +8,8 @@ use crate::contenders::{self, ECHO_REFERENCE, ROOM_REFERENCE};
 use crate::criterion::{self, Bench, ImportIndex};
 use crate::layout::Layout;
 use crate::loadgen::{
-    BadinputResult, ChurnResult, ConnectResult, EchoResult, HostileResult, RoomResult, SlowResult,
+    BadinputResult, ChurnResult, ConnectResult, EchoResult, HeartbeatResult, HostileResult,
+    RoomResult, SlowResult,
 };
 use crate::manifest::{Mode, RunManifest, RunRecord, Scenario};
 use crate::{Result, fsio};
@@ -60,6 +61,8 @@ pub struct Data {
     pub saturation: Vec<Run<RoomResult>>,
     /// Open-loop echo against load, both flush modes, repeated.
     pub load_curve: Vec<Run<EchoResult>>,
+    /// Ping intervals on idle, flooded and stalled-room connections, repeated.
+    pub heartbeat: Vec<Run<HeartbeatResult>>,
     /// Each latency run's percentile spectrum from its `.hdr` file, by stem
     /// (runs without one are absent).
     pub spectra: std::collections::BTreeMap<String, Vec<(f64, f64)>>,
@@ -170,6 +173,7 @@ impl Data {
             throughput: load_runs(layout, manifest.as_ref(), Scenario::Throughput, "")?,
             saturation: load_runs(layout, manifest.as_ref(), Scenario::Saturation, "")?,
             load_curve: load_runs(layout, manifest.as_ref(), Scenario::LoadCurve, "")?,
+            heartbeat: load_runs(layout, manifest.as_ref(), Scenario::Heartbeat, "")?,
             server_metrics: super::strategy::load(layout, manifest.as_ref())?,
             index: criterion::load_index(layout)?,
             benches: criterion::load(layout)?,

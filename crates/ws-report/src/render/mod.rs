@@ -8,6 +8,7 @@ mod claims;
 pub mod data;
 pub mod flush;
 pub mod format;
+mod heartbeat;
 mod intro;
 mod load_curve;
 pub mod plots;
@@ -122,6 +123,7 @@ pub fn render(results: &Path, report: &Path) -> Result<Rendered> {
     md.push_str(&benches::section(&mut ctx, "contention", "Contention")?);
     md.push_str(&scenarios::slow(&mut ctx)?);
     md.push_str(&slow_readers::section(&ctx));
+    md.push_str(&heartbeat::section(&ctx));
     md.push_str(&strategy::section(&ctx));
     md.push_str(&scenarios::memory(&mut ctx)?);
     md.push_str(&reliability::section(&ctx));

@@ -12,7 +12,7 @@
 
 use super::data::{self, Run};
 use super::flush::{Spread, Throughput};
-use super::{Ctx, flush, format, load_curve, scenarios, slow_readers};
+use super::{Ctx, flush, format, heartbeat, load_curve, scenarios, slow_readers};
 use crate::contenders::{self, BEST_FLUSH, CONTENDERS, ECHO_REFERENCE, ROOM_REFERENCE};
 use crate::loadgen::SlowResult;
 use crate::manifest::Mode;
@@ -502,6 +502,40 @@ fn slow_reader_row(ctx: &Ctx<'_>) -> Option<Row> {
     })
 }
 
+/// Pings under an echo flood: the p99 interval between a connection's pings
+/// as a multiple of the ping interval, at best and naive.
+fn heartbeat_row(ctx: &Ctx<'_>) -> Option<Row> {
+    let runs = &ctx.data.heartbeat;
+    let size = heartbeat::flood_size(runs)?;
+    let cells = CONTENDERS
+        .iter()
+        .map(|c| {
+            (
+                c.name,
+                Cell {
+                    best: heartbeat::flood_p99(runs, c.name, BEST_FLUSH),
+                    naive: heartbeat::flood_p99(runs, c.name, "each"),
+                    note: None,
+                },
+            )
+        })
+        .collect();
+    Some(Row {
+        situation: "Pings under load",
+        when: "peers judge liveness by the server's pings",
+        figure: format!(
+            "p99 interval between a connection's pings under a {} echo flood, × the ping interval (1.00× is on time; lower is better)",
+            format::bytes(size)
+        ),
+        short: "ping p99",
+        reference: None,
+        section: "Heartbeat punctuality",
+        better: Better::Lower,
+        unit: Unit::Ratio,
+        cells,
+    })
+}
+
 /// Idle connections: the server's RSS per connection.
 fn memory_row(ctx: &Ctx<'_>) -> Option<Row> {
     let runs: Vec<&Run<_>> = ctx.data.memory.iter().collect();
@@ -672,6 +706,7 @@ fn rows(ctx: &Ctx<'_>) -> Vec<Row> {
         contention_row(ctx),
         stalled_row(ctx),
         slow_reader_row(ctx),
+        heartbeat_row(ctx),
         memory_row(ctx),
         latency_row(ctx),
     ]
