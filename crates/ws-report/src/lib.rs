@@ -8,7 +8,7 @@
 //!   saturation) against the release servers, each a child process, and
 //!   stores every raw result under `results/`; it prints the plan's run count
 //!   and estimated time first (`--dry-run`: only that);
-//! - [`criterion`]: copies Criterion's `pinned` (and `unpinned`, if run) baselines into
+//! - [`criterion`]: copies Criterion's `pinned` (and `unpinned`, if run) baselines, one per pass, into
 //!   `results/criterion/`, so the report never reads `target/`;
 //! - [`render`]: regenerates `RESULTS.md` and its SVG plots from the files in
 //!   `results/` alone;
