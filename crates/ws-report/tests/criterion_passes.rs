@@ -47,8 +47,20 @@ fn time_ns(i: usize, flush: &str, condition: usize, pass: u32) -> f64 {
 /// Criterion 0.8's two files for one benchmark under `root` (a fake
 /// `target/criterion`), in baseline `baseline`.
 fn write_bench(root: &Path, function: &str, condition: &str, baseline: &str, ns: f64) {
+    write_group_bench(root, "broadcast", function, condition, baseline, ns);
+}
+
+/// [`write_bench`] in any group.
+fn write_group_bench(
+    root: &Path,
+    group: &str,
+    function: &str,
+    condition: &str,
+    baseline: &str,
+    ns: f64,
+) {
     let dir = root
-        .join("broadcast")
+        .join(group)
         .join(function.replace('/', "_"))
         .join(condition.replace(' ', "_"))
         .join(baseline);
@@ -61,7 +73,7 @@ fn write_bench(root: &Path, function: &str, condition: &str, baseline: &str, ns:
         })
     };
     let id = json!({
-        "group_id": "broadcast",
+        "group_id": group,
         "function_id": function,
         "value_str": condition,
         "throughput": {"Elements": 100},
@@ -245,10 +257,13 @@ fn ratios_are_taken_within_each_pass() {
                     .lines()
                     .find(|l| l.starts_with(&format!("| `{name}/{flush}` |")))
                     .unwrap_or_else(|| panic!("no row {name}/{flush}"));
-                assert!(
-                    row.ends_with(&format!("| {} |", ratio_spread(&want))),
-                    "{row}"
-                );
+                // The reference's own ratio is 1.00× in every pass, shown without a range.
+                let shown = if i == r && flush == "batched" {
+                    ws_report::render::format::ratio(want.median)
+                } else {
+                    ratio_spread(&want)
+                };
+                assert!(row.ends_with(&format!("| {shown} |")), "{row}");
                 // The fixture must tell the two apart: the ratio of the
                 // median times, taken across passes, is another number.
                 if i != r {
@@ -318,4 +333,41 @@ fn the_fan_out_row_has_a_range_with_passes_and_a_dagger_without() {
     assert!(row.contains('†'), "{row}");
     assert!(single.contains("Each Criterion figure is one process"));
     assert!(single.contains("Criterion ran pinned in one process"));
+}
+
+#[test]
+fn a_group_in_fewer_passes_is_not_called_repeated() {
+    let root = fixtures::scratch("passes-uneven");
+    let target = root.join("target-criterion");
+    criterion_dir(&target, &PASSES.map(Some));
+    // `echo` in the first pass only, as after a pass cut short.
+    for (i, c) in CONTENDERS.iter().enumerate() {
+        let function = format!("{}/batched", c.name);
+        let ns = 40_000.0 * (1.0 + 0.1 * i as f64);
+        write_group_bench(&target, "echo", &function, "64B x 1 conn", "pinned-r1", ns);
+    }
+    let results = root.join("results");
+    ws_report::criterion::import(&target, &results.join("criterion"), &[]).expect("import");
+    let md = render::render(&results, &root.join("RESULTS.md"))
+        .expect("render")
+        .markdown;
+    let intro = |group: &str| {
+        md.lines()
+            .find(|l| l.starts_with(&format!("Criterion group `{group}`")))
+            .unwrap_or_else(|| panic!("no intro for {group}"))
+            .to_owned()
+    };
+    assert!(
+        intro("broadcast").contains("each of 3 Criterion passes"),
+        "{}",
+        intro("broadcast")
+    );
+    assert!(!intro("echo").contains("passes"), "{}", intro("echo"));
+    let echo_table = md
+        .split("#### `echo` · 64B x 1 conn · pinned")
+        .nth(1)
+        .expect("the echo table");
+    let header = echo_table.lines().nth(2).expect("the header");
+    assert!(header.starts_with("| Server |"), "{header}");
+    assert!(!header.contains("passes"), "{header}");
 }

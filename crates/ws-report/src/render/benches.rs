@@ -83,9 +83,15 @@ fn table_md(t: &BenchTable, passes: usize) -> String {
             r.bench
                 .elements_per_s()
                 .map_or_else(|| "–".into(), format::count),
-            r.ratio_spread()
-                .as_ref()
-                .map_or_else(|| "–".into(), ratio_spread),
+            // The reference's own ratio is 1.00× in every pass by
+            // construction: a range of 1.00×–1.00× would say nothing.
+            if contenders::is_best_form(&r.contender, t.reference) {
+                r.ratio.map_or_else(|| "–".into(), format::ratio)
+            } else {
+                r.ratio_spread()
+                    .as_ref()
+                    .map_or_else(|| "–".into(), ratio_spread)
+            },
         ]);
     }
     out.push_str(&table.render());
@@ -110,7 +116,7 @@ fn plot(ctx: &mut Ctx<'_>, group: &str, mode: Mode, tables: &[BenchTable]) -> Re
     names.sort_by_key(|n| contenders::order_key(n));
     names.dedup();
     let row = |t: &&BenchTable, name: &str| t.rows.iter().find(|r| r.contender == name).cloned();
-    let passes = data::pass_count(&ctx.data.benches, mode);
+    let passes = data::group_pass_count(&ctx.data.benches, mode, group);
     // Whiskers: min–max over the passes when there are several; from a
     // single pass, the ratio over the bench's 95% interval (the reference's
     // time held at its estimate), the only interval one process has.
@@ -178,7 +184,7 @@ pub fn group_body(ctx: &mut Ctx<'_>, group: &str) -> Result<String> {
             absent(group)
         ));
     }
-    let passes = data::pass_count(&ctx.data.benches, Mode::Pinned);
+    let passes = data::group_pass_count(&ctx.data.benches, Mode::Pinned, group);
     let within = if passes > 1 {
         format!(
             ", taken within each of {passes} Criterion passes (each its own process) and shown as the median (min–max) over them"
@@ -192,7 +198,7 @@ pub fn group_body(ctx: &mut Ctx<'_>, group: &str) -> Result<String> {
         data::reference_of(group)
     );
     for mode in [Mode::Pinned, Mode::Unpinned] {
-        let passes = data::pass_count(&ctx.data.benches, mode);
+        let passes = data::group_pass_count(&ctx.data.benches, mode, group);
         for t in tables.iter().filter(|t| t.mode == mode) {
             out.push_str(&table_md(t, passes));
         }

@@ -160,7 +160,7 @@ fn group_claim(
     let over = format!(
         "geometric mean over {} pinned condition(s){}",
         r.leaders.first()?.2,
-        match data::pass_count(&ctx.data.benches, Mode::Pinned) {
+        match data::group_pass_count(&ctx.data.benches, Mode::Pinned, group) {
             n if n > 1 => format!(", median of {n} Criterion passes"),
             _ => String::new(),
         }

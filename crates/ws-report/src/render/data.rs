@@ -246,11 +246,22 @@ pub struct BenchTable {
 /// pass number counts as one).
 #[must_use]
 pub fn pass_count(benches: &[Bench], mode: Mode) -> usize {
-    let passes: std::collections::BTreeSet<Option<u32>> = benches
-        .iter()
-        .filter(|b| b.mode == mode)
-        .map(|b| b.repeat)
-        .collect();
+    passes_of(benches.iter().filter(|b| b.mode == mode))
+}
+
+/// [`pass_count`] of one group: a group run in fewer passes than the others
+/// (a pass cut short, a `--bench` left out) says so.
+#[must_use]
+pub fn group_pass_count(benches: &[Bench], mode: Mode, group: &str) -> usize {
+    passes_of(
+        benches
+            .iter()
+            .filter(|b| b.mode == mode && b.id.group_id == group),
+    )
+}
+
+fn passes_of<'a>(benches: impl Iterator<Item = &'a Bench>) -> usize {
+    let passes: std::collections::BTreeSet<Option<u32>> = benches.map(|b| b.repeat).collect();
     passes.len()
 }
 

@@ -305,7 +305,7 @@ fn bench_row(
         when,
         figure: format!(
             "Criterion `{group}` throughput ÷ `{ROOM_REFERENCE}`, geometric mean over {conditions} pinned condition(s){passes} (higher is better)",
-            passes = match data::pass_count(&ctx.data.benches, Mode::Pinned) {
+            passes = match data::group_pass_count(&ctx.data.benches, Mode::Pinned, group) {
                 n if n > 1 => format!(" within each of {n} passes"),
                 _ => String::new(),
             }
