@@ -26,8 +26,12 @@
 
 use std::time::Duration;
 
-use benches::{client_runtime, room_contenders, server_config, stop, variants};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use benches::{
+    MEASUREMENT, SAMPLES, WARM_UP, client_runtime, room_contenders, server_config, stop, variants,
+};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use ws_loadgen::bench::RoomClients;
 
 /// Room sizes, in members.
@@ -39,11 +43,6 @@ const PAYLOAD: usize = 64;
 /// the client's reading dominates them.
 const NAIVE_UP_TO: usize = 100;
 
-// Shorter than before the flush policies doubled the contenders (see echo.rs).
-const SAMPLES: usize = 20;
-const WARM_UP: Duration = Duration::from_millis(500);
-const MEASUREMENT: Duration = Duration::from_secs(2);
-
 fn broadcast(c: &mut Criterion) {
     let rt = client_runtime();
     let config = server_config();
@@ -51,7 +50,8 @@ fn broadcast(c: &mut Criterion) {
     group
         .sample_size(SAMPLES)
         .warm_up_time(WARM_UP)
-        .measurement_time(MEASUREMENT);
+        .measurement_time(MEASUREMENT)
+        .sampling_mode(SamplingMode::Flat);
     for members in MEMBERS {
         group.throughput(Throughput::Elements(members as u64));
         for variant in variants(room_contenders(), members <= NAIVE_UP_TO) {

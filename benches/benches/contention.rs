@@ -30,8 +30,10 @@
 
 use std::time::Duration;
 
-use benches::{client_runtime, room_contenders, server_config, stop, variants};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use benches::{SAMPLES, WARM_UP, client_runtime, room_contenders, server_config, stop, variants};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use ws_loadgen::bench::RoomClients;
 
 /// Members of the room, all of them senders.
@@ -41,10 +43,11 @@ const MESSAGES_EACH: u64 = 30;
 /// Payload size, in bytes.
 const PAYLOAD: usize = 64;
 
-// Shorter than before the flush policies doubled the contenders (see echo.rs).
-const SAMPLES: usize = 20;
-const WARM_UP: Duration = Duration::from_millis(500);
-const MEASUREMENT: Duration = Duration::from_secs(2);
+// The passes' short sampling (see the `benches` crate doc), with room for
+// the longest iteration: under `--flush each` a batch takes ~170 ms on a
+// quiet machine and up to ~250 ms beside a build, and 10 samples of it
+// must fit, or Criterion stretches the time.
+const MEASUREMENT: Duration = Duration::from_millis(2_500);
 
 fn contention(c: &mut Criterion) {
     let rt = client_runtime();
@@ -56,6 +59,7 @@ fn contention(c: &mut Criterion) {
         .sample_size(SAMPLES)
         .warm_up_time(WARM_UP)
         .measurement_time(MEASUREMENT)
+        .sampling_mode(SamplingMode::Flat)
         .throughput(Throughput::Elements(
             MEMBERS as u64 * MESSAGES_EACH * MEMBERS as u64,
         ));

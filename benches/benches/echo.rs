@@ -35,8 +35,10 @@
 
 use std::time::Duration;
 
-use benches::{CONTENDERS, client_runtime, server_config, stop, variants};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use benches::{CONTENDERS, SAMPLES, WARM_UP, client_runtime, server_config, stop, variants};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use ws_loadgen::bench::{EchoClients, WINDOW};
 
 /// One measured condition.
@@ -51,6 +53,8 @@ struct Condition {
     /// Measured under `--flush each` too (pinned): the conditions of issue
     /// 10's targets; the others only at their best, to stay in budget.
     naive: bool,
+    /// Sampling time: room for 10 of its longest iterations (see [`MEASUREMENT`]).
+    measurement: Duration,
 }
 
 /// Messages each connection sends per iteration.
@@ -68,6 +72,7 @@ const CONDITIONS: [Condition; 5] = [
         window: 1,
         messages_per_conn: MESSAGES_PER_CONN,
         naive: false,
+        measurement: MEASUREMENT,
     },
     Condition {
         payload: (64, "64B"),
@@ -75,6 +80,7 @@ const CONDITIONS: [Condition; 5] = [
         window: 1,
         messages_per_conn: ROUND_TRIP_MESSAGES_PER_CONN,
         naive: true,
+        measurement: MEASUREMENT,
     },
     Condition {
         payload: (64, "64B"),
@@ -82,6 +88,7 @@ const CONDITIONS: [Condition; 5] = [
         window: WINDOW,
         messages_per_conn: MESSAGES_PER_CONN,
         naive: true,
+        measurement: MEASUREMENT,
     },
     Condition {
         payload: (16 << 10, "16KiB"),
@@ -89,6 +96,7 @@ const CONDITIONS: [Condition; 5] = [
         window: 1,
         messages_per_conn: ROUND_TRIP_MESSAGES_PER_CONN,
         naive: false,
+        measurement: MEASUREMENT,
     },
     Condition {
         payload: (16 << 10, "16KiB"),
@@ -96,15 +104,19 @@ const CONDITIONS: [Condition; 5] = [
         window: WINDOW,
         messages_per_conn: MESSAGES_PER_CONN,
         naive: false,
+        measurement: LONG_MEASUREMENT,
     },
 ];
 
-// Shorter than Criterion's defaults, and shorter than before the flush
-// policies doubled the contenders: the spread between processes (issue 12)
-// is larger than what longer sampling within one process would remove.
-const SAMPLES: usize = 20;
-const WARM_UP: Duration = Duration::from_millis(500);
-const MEASUREMENT: Duration = Duration::from_secs(2);
+/// The passes' short sampling (see the `benches` crate doc) where the
+/// longest iteration is about 45 ms (64 B pipelined under `--flush each`):
+/// 10 samples of it fit twice over.
+const MEASUREMENT: Duration = benches::MEASUREMENT;
+/// Sampling time of 16 KiB × 64 connections pipelined: an iteration takes
+/// 75–95 ms on a quiet machine, and 10 samples of it must fit, or Criterion
+/// stretches the time (as it does, by under a second, beside a build, which
+/// makes the iteration 200–250 ms).
+const LONG_MEASUREMENT: Duration = Duration::from_secs(2);
 
 fn echo(c: &mut Criterion) {
     let rt = client_runtime();
@@ -113,7 +125,7 @@ fn echo(c: &mut Criterion) {
     group
         .sample_size(SAMPLES)
         .warm_up_time(WARM_UP)
-        .measurement_time(MEASUREMENT);
+        .sampling_mode(SamplingMode::Flat);
     for cond in &CONDITIONS {
         let (payload, size) = cond.payload;
         let (conns, window, messages) = (cond.conns, cond.window, cond.messages_per_conn);
@@ -121,7 +133,9 @@ fn echo(c: &mut Criterion) {
             "{size} x {conns} conn{}, {window} in flight",
             if conns == 1 { "" } else { "s" }
         );
-        group.throughput(Throughput::Elements(conns as u64 * messages));
+        group
+            .throughput(Throughput::Elements(conns as u64 * messages))
+            .measurement_time(cond.measurement);
         for variant in variants(CONTENDERS.iter(), cond.naive) {
             // Set up on first use, so that a benchmark the filter skips costs nothing.
             let mut fixture = None;

@@ -28,6 +28,11 @@
 //! the memory they spend holding the stalled member's messages (the
 //! comparison script's peak-RSS scenario does). Iterations are few, as each
 //! stalled one takes seconds.
+//!
+//! Not among `scripts/compare.sh`'s Criterion passes: a stalled mutex
+//! iteration lasts the send timeout, which would cost two minutes a pass,
+//! and the comparison's repeated `ws-loadgen` slow-consumer runs measure
+//! the same room with a range. Run it by hand with the command above.
 
 use std::time::Duration;
 

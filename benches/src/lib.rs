@@ -26,12 +26,36 @@
 //! both, where the sharing strategy and the flush can be told apart; the
 //! unpinned run measures `batched` alone, to keep the comparison within its
 //! time budget (see [`flush_policies`]).
+//!
+//! # Passes and sampling
+//! `scripts/compare.sh` runs the `echo`, `broadcast` and `contention` groups
+//! in 3 passes, each its own process, and the report takes every ratio
+//! within a pass and shows its range over the passes: one process can be
+//! 15–20% off on this kind of VM while its own interval looks tight, so
+//! three short processes say more than one long one. To pay for the passes
+//! each benchmark samples briefly ([`SAMPLES`], [`WARM_UP`], [`MEASUREMENT`]),
+//! flat: every sample runs the same number of iterations, so 10 samples need
+//! 10 iterations, where linear sampling needs 1 + 2 + ... + 10 = 55 and made
+//! Criterion stretch an iteration of 90 ms (16 KiB echo, pipelined) or 150 ms
+//! (contention under `--flush each`) far past its measurement time.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use core_affinity::CoreId;
 use ws_common::testkit::TestServer;
 use ws_common::{FlushPolicy, ServerConfig};
+
+/// Samples per benchmark: Criterion's minimum. The range between passes,
+/// not more samples within one, is what tells two servers apart.
+pub const SAMPLES: usize = 10;
+/// Warm-up per benchmark: the server and its clients are already connected
+/// (set up on first use, outside the measurement), so this only settles caches
+/// and the allocator.
+pub const WARM_UP: Duration = Duration::from_millis(300);
+/// Sampling time per benchmark, for iterations up to 100 ms (10 samples of
+/// one iteration each); a group with longer iterations sets its own.
+pub const MEASUREMENT: Duration = Duration::from_secs(1);
 
 /// The environment variable choosing the pinning mode (`1` pinned, `0` not).
 pub const PIN_VAR: &str = "SINK_SHARING_PIN";

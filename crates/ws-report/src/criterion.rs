@@ -8,6 +8,13 @@
 //! identifies a benchmark here; `estimates.json` holds `mean`, `median`,
 //! `median_abs_dev`, `slope` (absent for flat sampling) and `std_dev`, each a
 //! point estimate with a confidence interval, in nanoseconds per iteration.
+//!
+//! A baseline is `pinned` or `unpinned`, optionally with a pass number:
+//! `scripts/compare.sh` runs Criterion in passes, each its own process
+//! saving `pinned-r1`, `pinned-r2`, ..., so that a ratio can be taken within
+//! one pass and shown with its range over the passes (one process can be
+//! 15–20% off while its own interval looks tight). A baseline without a
+//! number (results from before the passes) is read as a single pass.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -108,6 +115,8 @@ impl Estimates {
 pub struct Bench {
     /// The baseline it came from.
     pub mode: Mode,
+    /// Its pass (`pinned-r2` is pass 2), `None` for a baseline without one.
+    pub repeat: Option<u32>,
     /// Its identity.
     pub id: BenchmarkId,
     /// Its estimates.
@@ -147,18 +156,65 @@ pub struct ImportIndex {
     pub imported: Vec<(String, usize)>,
 }
 
-fn baseline_mode(name: &str) -> Option<Mode> {
-    match name {
-        "pinned" => Some(Mode::Pinned),
-        "unpinned" => Some(Mode::Unpinned),
-        _ => None,
+/// A baseline's mode and pass: `pinned` → (pinned, none), `pinned-r2` →
+/// (pinned, 2); `None` for any other name (Criterion's own `new` and
+/// `base`, or a baseline saved by hand).
+#[must_use]
+pub fn parse_baseline(name: &str) -> Option<(Mode, Option<u32>)> {
+    let (mode, pass) = match name.split_once("-r") {
+        Some((mode, pass)) => (mode, Some(pass)),
+        None => (name, None),
+    };
+    let mode = BASELINES
+        .iter()
+        .zip([Mode::Pinned, Mode::Unpinned])
+        .find(|(b, _)| **b == mode)?
+        .1;
+    match pass {
+        None => Some((mode, None)),
+        // Digits only, from 1: `pinned-r` or `pinned-r0x1` is not a pass.
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            let n: u32 = p.parse().ok()?;
+            (n > 0).then_some((mode, Some(n)))
+        }
+        Some(_) => None,
     }
 }
 
-/// Copy the `pinned` and `unpinned` baselines of `criterion_dir` into `out`,
-/// replacing what `out` held for them, and write `out/index.json`.
+/// The baseline directory name of a mode and pass (the inverse of [`parse_baseline`]).
+#[must_use]
+pub fn baseline_name(mode: Mode, repeat: Option<u32>) -> String {
+    match repeat {
+        Some(n) => format!("{}-r{n}", mode.name()),
+        None => mode.name().to_owned(),
+    }
+}
+
+/// The baselines directly under `dir` that [`parse_baseline`] accepts, in
+/// (mode, pass) order.
+fn baselines_in(dir: &Path) -> Result<Vec<(Mode, Option<u32>)>> {
+    let mut found = Vec::new();
+    if !dir.is_dir() {
+        return Ok(found);
+    }
+    for entry in std::fs::read_dir(dir).map_err(fsio::io_err(dir))? {
+        let entry = entry.map_err(fsio::io_err(dir))?;
+        if entry.path().is_dir()
+            && let Some(b) = entry.file_name().to_str().and_then(parse_baseline)
+        {
+            found.push(b);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Copy every `pinned` and `unpinned` baseline of `criterion_dir`, with or
+/// without a pass number (`pinned-r1`, ...), into `out`, replacing every
+/// baseline `out` held, and write `out/index.json`.
 ///
-/// Returns the number of benchmarks imported per baseline.
+/// Returns the number of benchmarks imported per baseline: `pinned` and
+/// `unpinned` always (0 when absent), and every numbered pass found.
 ///
 /// # Errors
 /// I/O errors, and a `benchmark.json` that does not parse or has no
@@ -169,16 +225,31 @@ pub fn import(
     commands: &[String],
 ) -> Result<Vec<(String, usize)>> {
     let found = fsio::find_files(criterion_dir, "benchmark.json")?;
+    // Stale passes go too: a run of one pass after one of three must not
+    // leave the old passes 2 and 3 beside the new pass 1.
+    for (mode, repeat) in baselines_in(out)? {
+        fsio::remove_dir_all_if_exists(&out.join(baseline_name(mode, repeat)))?;
+    }
+    let mut baselines: BTreeSet<(Mode, Option<u32>)> = [Mode::Pinned, Mode::Unpinned]
+        .into_iter()
+        .map(|m| (m, None))
+        .collect();
+    baselines.extend(found.iter().filter_map(|f| {
+        f.parent()
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str())
+            .and_then(parse_baseline)
+    }));
     let mut imported = Vec::new();
-    for baseline in BASELINES {
-        let dest_root = out.join(baseline);
-        fsio::remove_dir_all_if_exists(&dest_root)?;
+    for (mode, repeat) in baselines {
+        let baseline = baseline_name(mode, repeat);
+        let dest_root = out.join(&baseline);
         let mut used = BTreeSet::new();
         let mut count = 0;
         for file in found.iter().filter(|f| {
             f.parent()
                 .and_then(Path::file_name)
-                .is_some_and(|n| n == baseline)
+                .is_some_and(|n| *n == *baseline)
         }) {
             let id: BenchmarkId = fsio::read_json(file)?;
             let estimates = file.with_file_name("estimates.json");
@@ -193,7 +264,7 @@ pub fn import(
             fsio::copy(&estimates, &dest.join("estimates.json"))?;
             count += 1;
         }
-        imported.push((baseline.to_owned(), count));
+        imported.push((baseline, count));
     }
     let index = ImportIndex {
         source: criterion_dir.display().to_string(),
@@ -224,21 +295,21 @@ fn unique_dir(root: &Path, id: &BenchmarkId, used: &mut BTreeSet<PathBuf>) -> Pa
     root.join(candidate)
 }
 
-/// Every imported benchmark under `results/criterion`, in path order.
+/// Every imported benchmark under `results/criterion`, by baseline (mode,
+/// then pass) and then in path order.
 ///
 /// # Errors
 /// I/O and JSON errors naming the file.
 pub fn load(layout: &Layout) -> Result<Vec<Bench>> {
     let mut benches = Vec::new();
-    for baseline in BASELINES {
-        let Some(mode) = baseline_mode(baseline) else {
-            continue;
-        };
-        for file in fsio::find_files(&layout.criterion().join(baseline), "benchmark.json")? {
+    for (mode, repeat) in baselines_in(&layout.criterion())? {
+        let dir = layout.criterion().join(baseline_name(mode, repeat));
+        for file in fsio::find_files(&dir, "benchmark.json")? {
             let id: BenchmarkId = fsio::read_json(&file)?;
             let estimates: Estimates = fsio::read_json(&file.with_file_name("estimates.json"))?;
             benches.push(Bench {
                 mode,
+                repeat,
                 id,
                 estimates,
             });

@@ -17,8 +17,9 @@
 //!       .json (ws-loadgen --json)  .hdr (--hdr)  .stdout  .stderr (ws-loadgen)  .server.log (the server's output)
 //!       .metrics.txt (the server's GET /metrics right after the load, when it was still up; not for `shutdown`)
 //!   criterion/index.json                      import-criterion: source, baselines, the bench commands
-//!   criterion/{pinned,unpinned}/<group>/<function>/<param>/{benchmark.json,estimates.json}
-//!       (function: `<server>/<each|batched>`, or `<server>` from results before `--flush`)
+//!   criterion/{pinned,unpinned}[-r<pass>]/<group>/<function>/<param>/{benchmark.json,estimates.json}
+//!       (function: `<server>/<each|batched>`, or `<server>` from results before `--flush`;
+//!       `pinned-r1`, `pinned-r2`, ...: one Criterion process each, `pinned` alone from before the passes)
 //!   plots/*.svg                               render
 //! ```
 //!
@@ -35,7 +36,8 @@ pub const CRITERION_DIR: &str = "criterion";
 pub const CRITERION_INDEX: &str = "index.json";
 /// The plots' directory.
 pub const PLOTS_DIR: &str = "plots";
-/// The Criterion baselines imported and reported, in order.
+/// The Criterion baselines imported and reported, in order (each also with
+/// a pass number: `pinned-r1`).
 pub const BASELINES: [&str; 2] = ["pinned", "unpinned"];
 /// Extension of a run's saved `GET /metrics` text.
 pub const METRICS_EXT: &str = "metrics.txt";

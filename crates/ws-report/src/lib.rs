@@ -8,7 +8,7 @@
 //!   saturation) against the release servers, each a child process, and
 //!   stores every raw result under `results/`; it prints the plan's run count
 //!   and estimated time first (`--dry-run`: only that);
-//! - [`criterion`]: copies Criterion's `pinned` (and `unpinned`, if run) baselines into
+//! - [`criterion`]: copies Criterion's `pinned` (and `unpinned`, if run) baselines, one per pass, into
 //!   `results/criterion/`, so the report never reads `target/`;
 //! - [`render`]: regenerates `RESULTS.md` and its SVG plots from the files in
 //!   `results/` alone;
@@ -38,8 +38,11 @@
 //! window), 6 s a sweep pace instead of 10, a 14 s quiet detection room
 //! instead of 16, 3 s of contention, and a 20 s reliability flood instead of
 //! a minute. The `each` policy runs pinned only, in Criterion too
-//! (`benches/src/lib.rs`), and Criterion samples for 2 s after a 0.5 s
-//! warm-up. `--quick` runs 1 repeat of tiny runs: a smoke run of every step.
+//! (`benches/src/lib.rs`), and Criterion runs in 3 passes (each its own
+//! process, ratios within a pass, median (min–max) over them), paid for with
+//! 10 flat samples of 1–2.5 s after a 0.3 s warm-up and without its
+//! `slow_consumer` group. `--quick` runs 1 repeat of tiny runs and one
+//! Criterion pass: a smoke run of every step.
 
 pub mod check;
 pub mod collect;

@@ -40,7 +40,7 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Copy Criterion's pinned (and, if present, unpinned) baselines into the results.
+    /// Copy Criterion's pinned (and, if present, unpinned) baselines, every pass (`pinned-r1`, ...), into the results.
     ImportCriterion {
         /// Criterion's output directory.
         #[arg(long, default_value = "target/criterion")]

@@ -1,7 +1,14 @@
 //! The Criterion sections: one table per group, mode and condition, and a
 //! plot of the ratios per group and mode.
+//!
+//! With several Criterion passes (each its own process), a ratio is taken
+//! within each pass and shown as the median (min–max) over the passes, as
+//! the repeated `ws-loadgen` figures are. The time per iteration stays the
+//! median pass's, with Criterion's own interval: it describes one process
+//! honestly, and the comparison between servers is the ratio's job.
 
 use super::data::{self, BenchTable};
+use super::flush::ratio_spread;
 use super::plots::{self, Ranges, Series};
 use super::table::{Align, Table};
 use super::{Ctx, format};
@@ -22,17 +29,43 @@ fn describe(group: &str) -> &'static str {
     }
 }
 
-fn table_md(t: &BenchTable) -> String {
+/// Why a known group may be absent: `scripts/compare.sh` leaves
+/// `slow_consumer` out of its passes (see the script's header).
+fn absent(group: &str) -> &'static str {
+    match group {
+        "slow_consumer" => {
+            ": the comparison's Criterion passes leave it out (a stalled iteration of a mutex variant \
+             lasts the send timeout, and the repeated runs above measure the same room); \
+             `cargo bench -p benches -- slow_consumer` runs it"
+        }
+        _ => "",
+    }
+}
+
+fn table_md(t: &BenchTable, passes: usize) -> String {
     let mut out = format!(
         "#### `{}` · {} · {}\n\n",
         t.group,
         t.condition,
         t.mode.name()
     );
-    let ratio_col = format!("Ratio to {}", t.reference);
+    let (time_col, ratio_col) = if passes > 1 {
+        (
+            "Time per iteration (median pass)".to_owned(),
+            format!(
+                "Ratio to {} (median, min–max of {passes} passes)",
+                t.reference
+            ),
+        )
+    } else {
+        (
+            "Time per iteration".to_owned(),
+            format!("Ratio to {}", t.reference),
+        )
+    };
     let mut table = Table::new(&[
         ("Server", Align::Left),
-        ("Time per iteration", Align::Right),
+        (&time_col, Align::Right),
         ("95% CI", Align::Right),
         ("Throughput (elements/s)", Align::Right),
         (&ratio_col, Align::Right),
@@ -50,7 +83,15 @@ fn table_md(t: &BenchTable) -> String {
             r.bench
                 .elements_per_s()
                 .map_or_else(|| "–".into(), format::count),
-            r.ratio.map_or_else(|| "–".into(), format::ratio),
+            // The reference's own ratio is 1.00× in every pass by
+            // construction: a range of 1.00×–1.00× would say nothing.
+            if contenders::is_best_form(&r.contender, t.reference) {
+                r.ratio.map_or_else(|| "–".into(), format::ratio)
+            } else {
+                r.ratio_spread()
+                    .as_ref()
+                    .map_or_else(|| "–".into(), ratio_spread)
+            },
         ]);
     }
     out.push_str(&table.render());
@@ -75,8 +116,10 @@ fn plot(ctx: &mut Ctx<'_>, group: &str, mode: Mode, tables: &[BenchTable]) -> Re
     names.sort_by_key(|n| contenders::order_key(n));
     names.dedup();
     let row = |t: &&BenchTable, name: &str| t.rows.iter().find(|r| r.contender == name).cloned();
-    // Whiskers: the ratio over the bench's 95% interval (the reference's
-    // time held at its estimate), the only interval one Criterion run has.
+    let passes = data::group_pass_count(&ctx.data.benches, mode, group);
+    // Whiskers: min–max over the passes when there are several; from a
+    // single pass, the ratio over the bench's 95% interval (the reference's
+    // time held at its estimate), the only interval one process has.
     let ranges: Vec<Ranges> = names
         .iter()
         .map(|name| {
@@ -84,6 +127,9 @@ fn plot(ctx: &mut Ctx<'_>, group: &str, mode: Mode, tables: &[BenchTable]) -> Re
                 .iter()
                 .map(|t| {
                     let r = row(t, name)?;
+                    if passes > 1 {
+                        return r.ratio_spread().map(|s| (s.min, s.max));
+                    }
                     let ratio = r.ratio?;
                     let ci = &r.bench.estimates.typical().confidence_interval;
                     let t = r.bench.estimates.typical().point_estimate;
@@ -105,10 +151,15 @@ fn plot(ctx: &mut Ctx<'_>, group: &str, mode: Mode, tables: &[BenchTable]) -> Re
         .collect();
     let reference = data::reference_of(group);
     let file = format!("criterion-{group}-{}.svg", mode.name());
+    let whiskers = if passes > 1 {
+        format!("median, whiskers: min–max of {passes} passes")
+    } else {
+        "whiskers: 95% CI".to_owned()
+    };
     let svg = plots::ranged_bars(
         &file,
         &format!(
-            "{group}, {}: throughput relative to {reference} (whiskers: 95% CI)",
+            "{group}, {}: throughput relative to {reference} ({whiskers})",
             mode.name()
         ),
         &format!("× {reference}"),
@@ -129,17 +180,27 @@ pub fn group_body(ctx: &mut Ctx<'_>, group: &str) -> Result<String> {
     let tables = data::bench_tables(&ctx.data.benches, group);
     if tables.is_empty() {
         return Ok(format!(
-            "No Criterion results for `{group}` in the results.\n\n"
+            "No Criterion results for `{group}` in the results{}.\n\n",
+            absent(group)
         ));
     }
+    let passes = data::group_pass_count(&ctx.data.benches, Mode::Pinned, group);
+    let within = if passes > 1 {
+        format!(
+            ", taken within each of {passes} Criterion passes (each its own process) and shown as the median (min–max) over them"
+        )
+    } else {
+        String::new()
+    };
     let mut out = format!(
-        "Criterion group `{group}`: {}. Ratios are to `{}`.\n\n",
+        "Criterion group `{group}`: {}. Ratios are to `{}`{within}.\n\n",
         describe(group),
         data::reference_of(group)
     );
     for mode in [Mode::Pinned, Mode::Unpinned] {
+        let passes = data::group_pass_count(&ctx.data.benches, mode, group);
         for t in tables.iter().filter(|t| t.mode == mode) {
-            out.push_str(&table_md(t));
+            out.push_str(&table_md(t, passes));
         }
         out.push_str(&plot(ctx, group, mode, &tables)?);
         out.push('\n');

@@ -158,8 +158,12 @@ fn group_claim(
     let r = rank(group_ratios(&tables, Mode::Pinned), true)?;
     let reference = data::reference_of(group);
     let over = format!(
-        "geometric mean over {} pinned condition(s)",
-        r.leaders.first()?.2
+        "geometric mean over {} pinned condition(s){}",
+        r.leaders.first()?.2,
+        match data::group_pass_count(&ctx.data.benches, Mode::Pinned, group) {
+            n if n > 1 => format!(", median of {n} Criterion passes"),
+            _ => String::new(),
+        }
     );
     // The naive form beside the best, when the group measured it.
     let naive = |name: &str| {

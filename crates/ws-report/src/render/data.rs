@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 
 use serde::de::DeserializeOwned;
 
+use super::flush::Spread;
 use crate::contenders::{self, ECHO_REFERENCE, ROOM_REFERENCE};
 use crate::criterion::{self, Bench, ImportIndex};
 use crate::layout::Layout;
@@ -182,15 +183,52 @@ impl Data {
     }
 }
 
+/// One pass of one row: a Criterion process's figure.
+#[derive(Clone, Debug)]
+pub struct PassFigure {
+    /// The pass (`None` for a baseline without one).
+    pub repeat: Option<u32>,
+    /// Typical time per iteration, ns.
+    pub time: f64,
+    /// The reference's time in the same pass over this time.
+    pub ratio: Option<f64>,
+}
+
 /// One row of a Criterion table.
 #[derive(Clone, Debug)]
 pub struct BenchRow {
     /// The contender.
     pub contender: String,
-    /// The benchmark.
+    /// The benchmark of the median pass (by time per iteration).
     pub bench: Bench,
-    /// Reference time / this time (above 1 = faster than the reference).
+    /// Reference time / this time (above 1 = faster than the reference): the
+    /// median over the passes of the ratio within each pass.
     pub ratio: Option<f64>,
+    /// Every pass's figures, in pass order.
+    pub passes: Vec<PassFigure>,
+}
+
+impl BenchRow {
+    /// The ratio over the passes, each taken within its pass.
+    #[must_use]
+    pub fn ratio_spread(&self) -> Option<Spread> {
+        let ratios: Vec<f64> = self.passes.iter().filter_map(|p| p.ratio).collect();
+        Spread::of(&ratios)
+    }
+
+    /// This row's time over `other`'s, pass by pass (passes both have).
+    #[must_use]
+    pub fn time_over(&self, other: &Self) -> Option<Spread> {
+        let ratios: Vec<f64> = self
+            .passes
+            .iter()
+            .filter_map(|p| {
+                let o = other.passes.iter().find(|o| o.repeat == p.repeat)?;
+                (o.time > 0.0).then(|| p.time / o.time)
+            })
+            .collect();
+        Spread::of(&ratios)
+    }
 }
 
 /// One Criterion table: a group, a mode, a condition.
@@ -206,6 +244,29 @@ pub struct BenchTable {
     pub reference: &'static str,
     /// Rows in contender order.
     pub rows: Vec<BenchRow>,
+}
+
+/// How many Criterion passes `benches` hold in `mode` (a baseline without a
+/// pass number counts as one).
+#[must_use]
+pub fn pass_count(benches: &[Bench], mode: Mode) -> usize {
+    passes_of(benches.iter().filter(|b| b.mode == mode))
+}
+
+/// [`pass_count`] of one group: a group run in fewer passes than the others
+/// (a pass cut short, a `--bench` left out) says so.
+#[must_use]
+pub fn group_pass_count(benches: &[Bench], mode: Mode, group: &str) -> usize {
+    passes_of(
+        benches
+            .iter()
+            .filter(|b| b.mode == mode && b.id.group_id == group),
+    )
+}
+
+fn passes_of<'a>(benches: impl Iterator<Item = &'a Bench>) -> usize {
+    let passes: std::collections::BTreeSet<Option<u32>> = benches.map(|b| b.repeat).collect();
+    passes.len()
 }
 
 /// The reference of a Criterion group.
@@ -301,27 +362,66 @@ pub fn bench_tables(benches: &[Bench], group: &str) -> Vec<BenchTable> {
                 .collect();
             rows.sort_by_key(|b| contenders::order_key(b.contender()));
             // The reference at its best (`--flush batched`), in both modes'
-            // rows, so that every ratio of a table has the same denominator.
-            let ref_time = rows
-                .iter()
-                .find(|b| contenders::is_best_form(b.contender(), reference))
-                .map(|b| b.estimates.typical().point_estimate);
+            // rows, so that every ratio of a table has the same denominator;
+            // per pass, so that a ratio is taken within one process.
+            let ref_time = |repeat: Option<u32>| {
+                rows.iter()
+                    .find(|b| {
+                        b.repeat == repeat && contenders::is_best_form(b.contender(), reference)
+                    })
+                    .map(|b| b.estimates.typical().point_estimate)
+            };
+            let mut names: Vec<&str> = Vec::new();
+            for b in &rows {
+                if !names.contains(&b.contender()) {
+                    names.push(b.contender());
+                }
+            }
+            let rows = names
+                .into_iter()
+                .filter_map(|name| {
+                    let mut passes: Vec<&Bench> = rows
+                        .iter()
+                        .copied()
+                        .filter(|b| b.contender() == name)
+                        .collect();
+                    passes.sort_by_key(|b| b.repeat);
+                    let figures: Vec<PassFigure> = passes
+                        .iter()
+                        .map(|b| {
+                            let t = b.estimates.typical().point_estimate;
+                            PassFigure {
+                                repeat: b.repeat,
+                                time: t,
+                                ratio: ref_time(b.repeat).filter(|_| t > 0.0).map(|r| r / t),
+                            }
+                        })
+                        .collect();
+                    // The median pass by time (the lower middle for an even
+                    // count): its time and interval stand for the row.
+                    let mut by_time = passes.clone();
+                    by_time.sort_by(|a, b| {
+                        a.estimates
+                            .typical()
+                            .point_estimate
+                            .total_cmp(&b.estimates.typical().point_estimate)
+                    });
+                    let bench = (*by_time.get(by_time.len().saturating_sub(1) / 2)?).clone();
+                    let ratios: Vec<f64> = figures.iter().filter_map(|p| p.ratio).collect();
+                    Some(BenchRow {
+                        contender: name.to_owned(),
+                        ratio: Spread::of(&ratios).map(|s| s.median),
+                        bench,
+                        passes: figures,
+                    })
+                })
+                .collect();
             tables.push(BenchTable {
                 group: group.to_owned(),
                 mode,
                 condition: condition.to_owned(),
                 reference,
-                rows: rows
-                    .into_iter()
-                    .map(|b| {
-                        let t = b.estimates.typical().point_estimate;
-                        BenchRow {
-                            contender: b.contender().to_owned(),
-                            ratio: ref_time.filter(|_| t > 0.0).map(|r| r / t),
-                            bench: b.clone(),
-                        }
-                    })
-                    .collect(),
+                rows,
             });
         }
     }
@@ -340,20 +440,39 @@ pub fn groups(benches: &[Bench]) -> Vec<String> {
 /// Geometric mean of a contender's ratios over a group's tables in one mode,
 /// with the number of conditions it covers. `contender` is a server (its
 /// rows at their best: `server/batched`, or `server` from results without
-/// `--flush`) or an exact benchmark name such as `server/each`.
+/// `--flush`) or an exact benchmark name such as `server/each`. The median
+/// of [`geomean_spread`].
 #[must_use]
 pub fn geomean_ratio(tables: &[BenchTable], mode: Mode, contender: &str) -> Option<(f64, usize)> {
-    let ratios: Vec<f64> = tables
+    geomean_spread(tables, mode, contender).map(|(s, n)| (s.median, n))
+}
+
+/// [`geomean_ratio`] pass by pass: the geometric mean of each pass's
+/// ratios (each within its pass), summarized over the passes, with the
+/// number of conditions covered.
+#[must_use]
+pub fn geomean_spread(
+    tables: &[BenchTable],
+    mode: Mode,
+    contender: &str,
+) -> Option<(Spread, usize)> {
+    let rows: Vec<&BenchRow> = tables
         .iter()
         .filter(|t| t.mode == mode)
         .flat_map(|t| &t.rows)
         .filter(|r| r.contender == contender || contenders::is_best_form(&r.contender, contender))
-        .filter_map(|r| r.ratio)
-        .filter(|r| *r > 0.0)
         .collect();
-    if ratios.is_empty() {
-        return None;
+    let mut by_pass: std::collections::BTreeMap<Option<u32>, Vec<f64>> =
+        std::collections::BTreeMap::new();
+    for p in rows.iter().flat_map(|r| &r.passes) {
+        if let Some(r) = p.ratio.filter(|r| *r > 0.0) {
+            by_pass.entry(p.repeat).or_default().push(r);
+        }
     }
-    let mean_ln = ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64;
-    Some((mean_ln.exp(), ratios.len()))
+    let conditions = by_pass.values().map(Vec::len).max()?;
+    let means: Vec<f64> = by_pass
+        .values()
+        .map(|ratios| (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp())
+        .collect();
+    Some((Spread::of(&means)?, conditions))
 }

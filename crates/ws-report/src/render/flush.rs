@@ -494,8 +494,9 @@ fn saturation_part(ctx: &Ctx<'_>) -> String {
 }
 
 /// The Criterion groups' flush gain: each strategy's time with `each` over
-/// its time with `batched`, per condition, pinned (one process per figure,
-/// so no range: read small gains as noise).
+/// its time with `batched`, per condition, pinned, taken within each
+/// Criterion pass and shown as median (min–max) over the passes (from a
+/// single pass, one figure without a range: read small gains as noise).
 fn criterion_part(ctx: &Ctx<'_>) -> String {
     let mut out = String::from("#### Criterion groups: the flush gain per condition (pinned)\n\n");
     let mut body = String::new();
@@ -511,12 +512,8 @@ fn criterion_part(ctx: &Ctx<'_>) -> String {
                     .any(|r| contenders::split_flush(&r.contender).1 == Some("each"))
             })
             .collect();
-        let time = |t: &data::BenchTable, name: &str| {
-            t.rows
-                .iter()
-                .find(|r| r.contender == name)
-                .map(|r| r.bench.estimates.typical().point_estimate)
-        };
+        let row =
+            |t: &data::BenchTable, name: &str| t.rows.iter().find(|r| r.contender == name).cloned();
         if tables.is_empty() {
             continue;
         }
@@ -527,12 +524,9 @@ fn criterion_part(ctx: &Ctx<'_>) -> String {
             let cells: Vec<String> = tables
                 .iter()
                 .map(|t| {
-                    let each = time(t, &format!("{}/each", c.name));
-                    let best = time(t, &format!("{}/{BEST_FLUSH}", c.name));
-                    match (each, best) {
-                        (Some(e), Some(b)) if b > 0.0 => format::ratio(e / b),
-                        _ => "–".into(),
-                    }
+                    let each = row(t, &format!("{}/each", c.name));
+                    let best = row(t, &format!("{}/{BEST_FLUSH}", c.name));
+                    cell(each.zip(best).and_then(|(e, b)| e.time_over(&b)))
                 })
                 .collect();
             if cells.iter().all(|c| c == "–") {
@@ -553,11 +547,20 @@ fn criterion_part(ctx: &Ctx<'_>) -> String {
             "Not measured in this run: the imported Criterion results hold no `/each` benchmarks.\n\n",
         );
     } else {
-        out.push_str(
-            "Each Criterion figure is one process, so it has no range across runs: \
-             read these gains as indications, and the repeated echo runs above as the evidence. \
-             The strategies within each policy are compared in the group's own tables.\n\n",
-        );
+        let passes = data::pass_count(&ctx.data.benches, Mode::Pinned);
+        if passes > 1 {
+            out.push_str(&format!(
+                "Criterion ran in {passes} passes, each its own process with every contender in it: \
+                 a gain is taken within each pass and shown as the median (min–max) over the passes. \
+                 The strategies within each policy are compared in the group's own tables.\n\n"
+            ));
+        } else {
+            out.push_str(
+                "Each Criterion figure is one process, so it has no range across runs: \
+                 read these gains as indications, and the repeated echo runs above as the evidence. \
+                 The strategies within each policy are compared in the group's own tables.\n\n",
+            );
+        }
         out.push_str(&body);
     }
     out

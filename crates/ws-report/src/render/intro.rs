@@ -132,9 +132,20 @@ pub fn method(ctx: &Ctx<'_>) -> String {
          reference). Echo is read against `ws-ref-unsplit` (one task owns the socket: the ceiling), rooms \
          against `ws-ref-broadcast` (`tokio::sync::broadcast`, axum's chat pattern).",
     );
+    // What is true of these results: passes are counted, not assumed.
+    let passes = super::data::pass_count(&ctx.data.benches, Mode::Pinned);
+    if passes > 1 {
+        out.push_str(&format!(
+            " Criterion ran pinned in {passes} passes, each its own `cargo bench` process with every contender in it, \
+             so passes interleave the contenders; a ratio is taken within one pass (to that pass's reference) and \
+             shown as the median (min–max) over the passes, the time per iteration is the median pass's."
+        ));
+    } else if passes == 1 {
+        out.push_str(" Criterion ran pinned in one process: its ratios have no range across runs.");
+    }
     match &ctx.data.index {
         Some(index) if !index.commands.is_empty() => {
-            out.push_str(" The two baselines came from:\n\n```sh\n");
+            out.push_str(" The baselines came from:\n\n```sh\n");
             for c in &index.commands {
                 out.push_str(c);
                 out.push('\n');
@@ -269,13 +280,17 @@ pub fn method(ctx: &Ctx<'_>) -> String {
     } else {
         "its memory bandwidth, caches and kernel (each pinned to its own core)"
     };
+    let passes_note = match super::data::pass_count(&ctx.data.benches, Mode::Pinned) {
+        n if n > 1 => format!(" (hence the {n} passes and their ranges)"),
+        _ => String::new(),
+    };
     out.push_str(&format!(
         "**Caveats.** Everything runs over loopback on one machine with {cores} cores: server and load share \
          {shared}, so absolute numbers are lower \
          bounds and only the comparisons between servers under identical conditions mean much. \
          {floor}A run marked *generator limited* may describe \
          `ws-loadgen` rather than the server. Criterion's 95% interval describes the samples of one process: \
-         on a shared virtual machine, the same benchmark run again in a fresh process can land outside it, \
+         on a shared virtual machine, the same benchmark run again in a fresh process can land outside it{passes_note}, \
          so a difference of a few per cent between two servers in one table is not a finding; the \
          differences between regimes (batching under pipelined load, many writers, a stalled member) are \
          many times larger than that.\n\n"

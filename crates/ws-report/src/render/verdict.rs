@@ -324,7 +324,8 @@ fn echo_row(ctx: &Ctx<'_>, pipelined: bool) -> Option<Row> {
     })
 }
 
-/// A Criterion group's geometric-mean ratio over its pinned conditions.
+/// A Criterion group's geometric-mean ratio over its pinned conditions,
+/// per Criterion pass, as median (min–max) over the passes.
 fn bench_row(
     ctx: &Ctx<'_>,
     group: &str,
@@ -338,17 +339,17 @@ fn bench_row(
         .iter()
         .filter(|c| c.rooms)
         .map(|c| {
-            let best = data::geomean_ratio(&tables, Mode::Pinned, c.name);
+            // Over the Criterion passes: a range (no †) when there are several.
+            let best = data::geomean_spread(&tables, Mode::Pinned, c.name);
             if let Some((_, n)) = best {
                 conditions = conditions.max(n);
             }
-            let naive = data::geomean_ratio(&tables, Mode::Pinned, &format!("{}/each", c.name));
-            let one = |v: Option<(f64, usize)>| v.and_then(|(r, _)| spread_of(&[r]));
+            let naive = data::geomean_spread(&tables, Mode::Pinned, &format!("{}/each", c.name));
             (
                 c.name,
                 Cell {
-                    best: one(best),
-                    naive: one(naive),
+                    best: best.map(|(s, _)| s),
+                    naive: naive.map(|(s, _)| s),
                     note: None,
                 },
             )
@@ -361,7 +362,11 @@ fn bench_row(
         situation,
         when,
         figure: format!(
-            "Criterion `{group}` throughput ÷ `{ROOM_REFERENCE}`, geometric mean over {conditions} pinned condition(s) (higher is better)"
+            "Criterion `{group}` throughput ÷ `{ROOM_REFERENCE}`, geometric mean over {conditions} pinned condition(s){passes} (higher is better)",
+            passes = match data::group_pass_count(&ctx.data.benches, Mode::Pinned, group) {
+                n if n > 1 => format!(" within each of {n} passes"),
+                _ => String::new(),
+            }
         ),
         short: "throughput",
         reference: Some(ROOM_REFERENCE),
