@@ -151,17 +151,15 @@ fn plot(ctx: &mut Ctx<'_>, group: &str, mode: Mode, tables: &[BenchTable]) -> Re
         .collect();
     let reference = data::reference_of(group);
     let file = format!("criterion-{group}-{}.svg", mode.name());
+    // Short enough for the plot's width: a longer title is clipped.
     let whiskers = if passes > 1 {
-        format!("median, whiskers: min–max of {passes} passes")
+        format!("median, min–max of {passes} passes")
     } else {
         "whiskers: 95% CI".to_owned()
     };
     let svg = plots::ranged_bars(
         &file,
-        &format!(
-            "{group}, {}: throughput relative to {reference} ({whiskers})",
-            mode.name()
-        ),
+        &format!("{group}, {}: × {reference} ({whiskers})", mode.name()),
         &format!("× {reference}"),
         &categories,
         &series,
