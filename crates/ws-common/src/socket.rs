@@ -10,17 +10,15 @@
 //! if a client sends frames before the handshake response (which RFC 6455
 //! forbids, and which would otherwise let it misalign the tracker).
 //!
-//! Once upgraded, a socket hands out at most [`READ_SLICE`] bytes between
-//! two returns to the runtime. Tokio's cooperative budget counts reads, not
-//! bytes, and tungstenite keeps reading while a frame is incomplete: a client
-//! streaming a large message could keep its connection's task reading for
-//! 128 reads of `--read-buffer-size` (16 MiB by default) in one poll, while
-//! every other connection on that worker waits. Measured with
-//! `ws-loadgen hostile` (8 clients each sending 31 MiB of a 32 MiB message,
-//! one worker), before the slice: a canary's echo p99 went from 0.24 ms to
-//! 6.3 ms during the attack. "Reliability" in `RESULTS.md` has the canary's
-//! figures with it. The price is one futile read per slice (tungstenite
-//! zero-fills its buffer before it learns the read would block).
+//! There is no per-poll byte limit on reads, though a client streaming a
+//! huge message keeps its task reading for up to 128 reads (tokio's budget
+//! counts reads, not bytes). One was tried: after 256 KiB the socket woke
+//! its reader and said "would block". Measured with `ws-loadgen hostile`
+//! (9 clients each sending 31 MiB of a 32 MiB message, one worker), it made
+//! a canary's echo p99 during the attack worse, 19–21 ms against 6–9 ms
+//! without it, most likely because tasks that wake themselves keep the run
+//! queue full, and a worker with a full queue polls for socket readiness
+//! (the canary's too) only every 61 task polls.
 
 use std::io;
 use std::pin::Pin;
@@ -59,16 +57,7 @@ pub struct Metered {
     stash: Vec<u8>,
     /// How much of `\r\n\r\n` the bytes handed out so far end with.
     head_end: usize,
-    /// Bytes handed out since the reader last returned to the runtime.
-    read_this_turn: usize,
 }
-
-/// Bytes an upgraded socket hands out before it makes its reader give way
-/// to the other tasks of its worker: two reads of tungstenite's default
-/// buffer, tens of microseconds of work. A reader of ordinary messages
-/// rarely gets there (a 16 KiB echo client at 64 in flight gives way once
-/// every 16 messages); one streaming a huge message does, once per slice.
-pub const READ_SLICE: usize = 256 * 1024;
 
 const HEAD_END: &[u8; 4] = b"\r\n\r\n";
 
@@ -82,7 +71,6 @@ impl Metered {
             frames: FrameTracker::default(),
             stash: Vec::new(),
             head_end: 0,
-            read_this_turn: 0,
         }
     }
 
@@ -137,21 +125,10 @@ impl AsyncRead for Metered {
             if this.account.as_ref().is_some_and(|a| a.is_evicted()) {
                 return Poll::Ready(Err(evicted()));
             }
-            if this.read_this_turn >= READ_SLICE && this.account.is_some() {
-                // Give way: the reader sees "would block" and returns to the
-                // runtime, which polls it again after the tasks queued
-                // meanwhile (a task that wakes itself goes to the back).
-                this.read_this_turn = 0;
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
             match Pin::new(&mut this.tcp).poll_read(cx, buf) {
-                Poll::Ready(Ok(())) => {
-                    this.read_this_turn += buf.filled().len() - start;
-                }
+                Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
                 Poll::Pending => {
-                    this.read_this_turn = 0;
                     // Only a reader that waits needs waking on eviction; one
                     // that reads sees the flag on its next read. Checked again
                     // after registering, so an eviction in between is not lost.
@@ -258,87 +235,6 @@ mod tests {
             drop(slot);
             drop(socket);
             assert_eq!(budget.total(), 0, "and released with the socket");
-            Ok::<_, io::Error>(())
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(10), case)
-            .await
-            .expect("within 10 s")
-            .expect("the socket works");
-    }
-
-    /// Counts the wakes a poll makes.
-    #[derive(Default)]
-    struct CountingWaker(std::sync::atomic::AtomicUsize);
-
-    impl std::task::Wake for CountingWaker {
-        fn wake(self: Arc<Self>) {
-            self.wake_by_ref();
-        }
-
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    /// With far more than a slice already readable, an upgraded socket hands
-    /// out one slice (give or take one read), then says "would block" and
-    /// wakes its reader at once; the next poll reads on.
-    #[tokio::test]
-    async fn an_upgraded_socket_gives_way_after_a_slice() {
-        const CHUNK: usize = 64 * 1024;
-        let case = async {
-            let listener = TcpListener::bind("127.0.0.1:0").await?;
-            let mut client = TcpStream::connect(listener.local_addr()?).await?;
-            let (tcp, _) = listener.accept().await?;
-            socket2::SockRef::from(&tcp).set_recv_buffer_size(4 << 20)?;
-            let slot = InboundSlot::default();
-            let mut socket = Metered::new(tcp, slot.clone());
-            // Upgraded: the account is picked up on the first read.
-            slot.open(&Budget::new(1 << 30, 0, Metrics::new()));
-            let readable = READ_SLICE + 4 * CHUNK;
-            let writer = tokio::spawn(async move {
-                client.write_all(&vec![0x82; readable]).await?;
-                Ok::<_, io::Error>(client)
-            });
-            // Wait until the kernel holds it all, so that only the slice can
-            // make a read wait.
-            let mut peek = vec![0u8; readable];
-            while socket.tcp.peek(&mut peek).await? < readable {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-            let counter = Arc::new(CountingWaker::default());
-            let waker = std::task::Waker::from(Arc::clone(&counter));
-            let mut cx = Context::from_waker(&waker);
-            let mut buf = vec![0u8; CHUNK];
-            let mut handed_out = 0;
-            let pending = loop {
-                let mut read = ReadBuf::new(&mut buf);
-                match Pin::new(&mut socket).poll_read(&mut cx, &mut read) {
-                    Poll::Ready(result) => result?,
-                    Poll::Pending => break true,
-                }
-                handed_out += read.filled().len();
-                if handed_out >= readable {
-                    break false;
-                }
-            };
-            assert!(pending, "gave way before the data ran out");
-            assert!(
-                (READ_SLICE..READ_SLICE + CHUNK).contains(&handed_out),
-                "gave way after {handed_out} bytes"
-            );
-            assert_eq!(
-                counter.0.load(std::sync::atomic::Ordering::SeqCst),
-                1,
-                "and woke its reader"
-            );
-            let mut read = ReadBuf::new(&mut buf);
-            match Pin::new(&mut socket).poll_read(&mut cx, &mut read) {
-                Poll::Ready(result) => result?,
-                Poll::Pending => panic!("the next poll reads on"),
-            }
-            assert!(!read.filled().is_empty(), "the next poll reads on");
-            drop(writer.await.map_err(io::Error::other)??);
             Ok::<_, io::Error>(())
         };
         tokio::time::timeout(std::time::Duration::from_secs(10), case)
