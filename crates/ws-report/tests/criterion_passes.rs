@@ -11,7 +11,6 @@ mod fixtures;
 
 use std::path::Path;
 
-use serde_json::json;
 use ws_report::contenders::{CONTENDERS, ROOM_REFERENCE};
 use ws_report::manifest::Mode;
 use ws_report::render::{self, flush::Spread, flush::ratio_spread};
@@ -47,44 +46,7 @@ fn time_ns(i: usize, flush: &str, condition: usize, pass: u32) -> f64 {
 /// Criterion 0.8's two files for one benchmark under `root` (a fake
 /// `target/criterion`), in baseline `baseline`.
 fn write_bench(root: &Path, function: &str, condition: &str, baseline: &str, ns: f64) {
-    write_group_bench(root, "broadcast", function, condition, baseline, ns);
-}
-
-/// [`write_bench`] in any group.
-fn write_group_bench(
-    root: &Path,
-    group: &str,
-    function: &str,
-    condition: &str,
-    baseline: &str,
-    ns: f64,
-) {
-    let dir = root
-        .join(group)
-        .join(function.replace('/', "_"))
-        .join(condition.replace(' ', "_"))
-        .join(baseline);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let estimate = |x: f64| {
-        json!({
-            "confidence_interval": {"confidence_level": 0.95, "lower_bound": x * 0.98, "upper_bound": x * 1.02},
-            "point_estimate": x,
-            "standard_error": x * 0.01
-        })
-    };
-    let id = json!({
-        "group_id": group,
-        "function_id": function,
-        "value_str": condition,
-        "throughput": {"Elements": 100},
-    });
-    let estimates = json!({
-        "mean": estimate(ns),
-        "median": estimate(ns),
-        "slope": estimate(ns),
-    });
-    std::fs::write(dir.join("benchmark.json"), id.to_string()).expect("write");
-    std::fs::write(dir.join("estimates.json"), estimates.to_string()).expect("write");
+    fixtures::criterion_bench(root, "broadcast", function, condition, baseline, ns);
 }
 
 /// A fake `target/criterion`: every room server under both policies in
@@ -344,7 +306,7 @@ fn a_group_in_fewer_passes_is_not_called_repeated() {
     for (i, c) in CONTENDERS.iter().enumerate() {
         let function = format!("{}/batched", c.name);
         let ns = 40_000.0 * (1.0 + 0.1 * i as f64);
-        write_group_bench(&target, "echo", &function, "64B x 1 conn", "pinned-r1", ns);
+        fixtures::criterion_bench(&target, "echo", &function, "64B x 1 conn", "pinned-r1", ns);
     }
     let results = root.join("results");
     ws_report::criterion::import(&target, &results.join("criterion"), &[]).expect("import");

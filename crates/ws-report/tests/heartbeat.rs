@@ -5,25 +5,17 @@
 
 mod fixtures;
 
-use std::path::PathBuf;
-
 use ws_report::contenders::CONTENDERS;
-use ws_report::render::{self, format};
+use ws_report::render::format;
 
 /// The report of the synthetic results, with heartbeat runs whose floods
 /// are late for the servers `held` marks (`None`: no heartbeat runs).
 fn render(name: &str, held: Option<fn(usize) -> bool>) -> String {
-    let root = fixtures::scratch(name);
-    let results = root.join("results");
-    fixtures::results(&results);
-    if let Some(held) = held {
-        fixtures::heartbeat(&results, held);
-    }
-    let report: PathBuf = root.join("RESULTS.md");
-    let r = render::render(&results, &report).expect("render");
-    render::write(&r, &results, &report).expect("write");
-    ws_report::check::check(&results, &report).expect("a fresh render checks clean");
-    r.markdown
+    fixtures::report_with(name, |results| {
+        if let Some(held) = held {
+            fixtures::heartbeat(results, held);
+        }
+    })
 }
 
 /// The section's text, up to the next section; it must be under `## Results`.

@@ -5,18 +5,14 @@
 mod fixtures;
 
 use ws_report::contenders::CONTENDERS;
-use ws_report::render::{self, flush::Spread, format};
+use ws_report::render::{flush::Spread, format};
 
 fn report(name: &str, repeated: bool) -> String {
-    let root = fixtures::scratch(name);
-    let results = root.join("results");
-    fixtures::results(&results);
-    if repeated {
-        fixtures::repeat_memory(&results);
-    }
-    render::render(&results, &root.join("RESULTS.md"))
-        .expect("render")
-        .markdown
+    fixtures::report_with(name, |results| {
+        if repeated {
+            fixtures::repeat_memory(results);
+        }
+    })
 }
 
 /// The rows of the memory table.

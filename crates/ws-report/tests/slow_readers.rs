@@ -4,23 +4,15 @@
 
 mod fixtures;
 
-use std::path::PathBuf;
-
 use ws_report::contenders::CONTENDERS;
-use ws_report::render::{self, format};
+use ws_report::render::format;
 
 fn render(name: &str, with_slow_readers: bool) -> String {
-    let root = fixtures::scratch(name);
-    let results = root.join("results");
-    fixtures::results(&results);
-    if with_slow_readers {
-        fixtures::slow_readers(&results);
-    }
-    let report: PathBuf = root.join("RESULTS.md");
-    let r = render::render(&results, &report).expect("render");
-    render::write(&r, &results, &report).expect("write");
-    ws_report::check::check(&results, &report).expect("a fresh render checks clean");
-    r.markdown
+    fixtures::report_with(name, |results| {
+        if with_slow_readers {
+            fixtures::slow_readers(results);
+        }
+    })
 }
 
 /// The section's text, up to the next section.

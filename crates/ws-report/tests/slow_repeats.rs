@@ -6,22 +6,16 @@
 
 mod fixtures;
 
-use ws_report::render::{self, flush::Spread, format};
+use ws_report::render::{flush::Spread, format};
 
 /// The fixture's report, its slow runs repeated or single.
 fn report(name: &str, repeated: bool) -> String {
-    let root = fixtures::scratch(name);
-    let results = root.join("results");
-    fixtures::results(&results);
-    fixtures::slow_readers(&results);
-    if repeated {
-        fixtures::repeat_slow(&results);
-    }
-    let report = root.join("RESULTS.md");
-    let r = render::render(&results, &report).expect("render");
-    render::write(&r, &results, &report).expect("write");
-    ws_report::check::check(&results, &report).expect("a fresh render checks clean");
-    r.markdown
+    fixtures::report_with(name, |results| {
+        fixtures::slow_readers(results);
+        if repeated {
+            fixtures::repeat_slow(results);
+        }
+    })
 }
 
 /// The text of the section titled `title`, up to the next one.

@@ -86,7 +86,7 @@ fn table_md(t: &BenchTable, passes: usize) -> String {
             // The reference's own ratio is 1.00× in every pass by
             // construction: a range of 1.00×–1.00× would say nothing.
             if contenders::is_best_form(&r.contender, t.reference) {
-                r.ratio.map_or_else(|| "–".into(), format::ratio)
+                r.ratio().map_or_else(|| "–".into(), format::ratio)
             } else {
                 r.ratio_spread()
                     .as_ref()
@@ -104,7 +104,7 @@ fn plot(ctx: &mut Ctx<'_>, group: &str, mode: Mode, tables: &[BenchTable]) -> Re
     let tables: Vec<&BenchTable> = tables.iter().filter(|t| t.mode == mode).collect();
     if tables
         .iter()
-        .all(|t| t.rows.iter().all(|r| r.ratio.is_none()))
+        .all(|t| t.rows.iter().all(|r| r.ratio().is_none()))
     {
         return Ok(String::new());
     }
@@ -130,7 +130,7 @@ fn plot(ctx: &mut Ctx<'_>, group: &str, mode: Mode, tables: &[BenchTable]) -> Re
                     if passes > 1 {
                         return r.ratio_spread().map(|s| (s.min, s.max));
                     }
-                    let ratio = r.ratio?;
+                    let ratio = r.ratio()?;
                     let ci = &r.bench.estimates.typical().confidence_interval;
                     let t = r.bench.estimates.typical().point_estimate;
                     (ci.lower_bound > 0.0 && ci.upper_bound > 0.0)
@@ -144,7 +144,7 @@ fn plot(ctx: &mut Ctx<'_>, group: &str, mode: Mode, tables: &[BenchTable]) -> Re
         .map(|name| Series {
             values: tables
                 .iter()
-                .map(|t| row(t, &name).and_then(|r| r.ratio))
+                .map(|t| row(t, &name).and_then(|r| r.ratio()))
                 .collect(),
             name,
         })

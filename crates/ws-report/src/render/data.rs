@@ -201,14 +201,18 @@ pub struct BenchRow {
     pub contender: String,
     /// The benchmark of the median pass (by time per iteration).
     pub bench: Bench,
-    /// Reference time / this time (above 1 = faster than the reference): the
-    /// median over the passes of the ratio within each pass.
-    pub ratio: Option<f64>,
     /// Every pass's figures, in pass order.
     pub passes: Vec<PassFigure>,
 }
 
 impl BenchRow {
+    /// Reference time / this time (above 1 = faster than the reference): the
+    /// median over the passes of the ratio within each pass.
+    #[must_use]
+    pub fn ratio(&self) -> Option<f64> {
+        self.ratio_spread().map(|s| s.median)
+    }
+
     /// The ratio over the passes, each taken within its pass.
     #[must_use]
     pub fn ratio_spread(&self) -> Option<Spread> {
@@ -407,10 +411,8 @@ pub fn bench_tables(benches: &[Bench], group: &str) -> Vec<BenchTable> {
                             .total_cmp(&b.estimates.typical().point_estimate)
                     });
                     let bench = (*by_time.get(by_time.len().saturating_sub(1) / 2)?).clone();
-                    let ratios: Vec<f64> = figures.iter().filter_map(|p| p.ratio).collect();
                     Some(BenchRow {
                         contender: name.to_owned(),
-                        ratio: Spread::of(&ratios).map(|s| s.median),
                         bench,
                         passes: figures,
                     })

@@ -13,6 +13,7 @@
 use super::claims::join;
 use super::data::Run;
 use super::flush::Spread;
+use super::reliability::flag_value;
 use super::scenarios::{count_spread, failed, repeat_count, results_of, spread_by};
 use super::table::{Align, Table};
 use super::{Ctx, format};
@@ -31,11 +32,7 @@ pub const HELD_X: f64 = 1.5;
 
 /// The value of `flag` in a run's `ws-loadgen` command line.
 fn flag<'a>(record: &'a RunRecord, flag: &str) -> Option<&'a str> {
-    record
-        .load_command
-        .windows(2)
-        .find(|w| w[0] == flag)
-        .map(|w| w[1].as_str())
+    flag_value(&record.load_command, flag)
 }
 
 /// A case's place in the tables: idle (the control) first, then the

@@ -69,7 +69,7 @@ fn panics(ctx: &Ctx<'_>, server: &str) -> Option<(u64, usize)> {
 }
 
 /// The value after `flag` in a command line.
-fn flag_value<'a>(command: &'a [String], flag: &str) -> Option<&'a str> {
+pub(crate) fn flag_value<'a>(command: &'a [String], flag: &str) -> Option<&'a str> {
     command
         .windows(2)
         .find(|w| w[0] == flag)
