@@ -13,12 +13,14 @@
 //! There is no per-poll byte limit on reads, though a client streaming a
 //! huge message keeps its task reading for up to 128 reads (tokio's budget
 //! counts reads, not bytes). One was tried: after 256 KiB the socket woke
-//! its reader and said "would block". Measured with `ws-loadgen hostile`
-//! (9 clients each sending 31 MiB of a 32 MiB message, one worker), it made
-//! a canary's echo p99 during the attack worse, 19–21 ms against 6–9 ms
-//! without it, most likely because tasks that wake themselves keep the run
-//! queue full, and a worker with a full queue polls for socket readiness
-//! (the canary's too) only every 61 task polls.
+//! its reader and said "would block". It made a canary's echo p99 during
+//! `ws-loadgen hostile`'s partial-message attack worse: 18.9–21.3 ms over the
+//! five servers in the committed run at f9e1113, which had it, against
+//! 5.35–7.78 ms in the run at 7a9e617, which did not (8 attackers there, 9
+//! at f9e1113; hand runs with 9 attackers and without it gave 6–9 ms). Most
+//! likely because tasks that wake themselves keep the run queue full, and a
+//! worker with a full queue polls for socket readiness (the canary's too)
+//! only every 61 task polls.
 
 use std::io;
 use std::pin::Pin;
