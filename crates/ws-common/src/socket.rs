@@ -10,17 +10,23 @@
 //! if a client sends frames before the handshake response (which RFC 6455
 //! forbids, and which would otherwise let it misalign the tracker).
 //!
-//! There is no per-poll byte limit on reads, though a client streaming a
-//! huge message keeps its task reading for up to 128 reads (tokio's budget
-//! counts reads, not bytes). One was tried: after 256 KiB the socket woke
-//! its reader and said "would block". It made a canary's echo p99 during
-//! `ws-loadgen hostile`'s partial-message attack worse: 18.9–21.3 ms over the
-//! five servers in the committed run at f9e1113, which had it, against
-//! 5.35–7.78 ms in the run at 7a9e617, which did not (8 attackers there, 9
-//! at f9e1113; hand runs with 9 attackers and without it gave 6–9 ms). Most
-//! likely because tasks that wake themselves keep the run queue full, and a
-//! worker with a full queue polls for socket readiness (the canary's too)
-//! only every 61 task polls.
+//! Once upgraded, a socket charges its reader's task tokio's cooperative
+//! budget by bytes as well as by reads: one more unit for every
+//! [`BYTES_PER_BUDGET_UNIT`] it hands out. The budget alone counts reads, and
+//! tungstenite keeps reading while a frame is incomplete, so a client
+//! streaming a huge message could keep its task reading for 128 reads of
+//! `--read-buffer-size` (16 MiB by default) in one poll while every other
+//! connection on that worker waited. When the budget runs out, tokio defers
+//! the task's wake-up until it has polled for socket readiness, so the
+//! others' sockets are seen first.
+//!
+//! A byte limit that woke its own task instead (after 256 KiB, "would block"
+//! and `wake_by_ref`) made things worse: a canary's echo p99 during
+//! `ws-loadgen hostile`'s partial-message attack was 18.9–21.3 ms over the
+//! five servers in the committed run at f9e1113, against 5.35–7.78 ms in the
+//! run at 7a9e617 without it. Tasks that wake themselves keep the run queue
+//! full, and a worker with a full queue polls for readiness only every 61
+//! task polls.
 
 use std::io;
 use std::pin::Pin;
@@ -59,7 +65,16 @@ pub struct Metered {
     stash: Vec<u8>,
     /// How much of `\r\n\r\n` the bytes handed out so far end with.
     head_end: usize,
+    /// Bytes handed out since the reader's task was last charged for them.
+    uncharged: usize,
 }
+
+/// Bytes an upgraded socket hands out per unit of tokio's cooperative budget
+/// it charges on top of the read's own: 128 units (one task poll) then cover
+/// at most 512 KiB, a fraction of a millisecond of copying. A reader of
+/// ordinary messages never runs out this way (64 echoes of 64 B fit in one
+/// unit, and the reader yields every 128 deliveries anyway).
+pub const BYTES_PER_BUDGET_UNIT: usize = 4 * 1024;
 
 const HEAD_END: &[u8; 4] = b"\r\n\r\n";
 
@@ -73,6 +88,7 @@ impl Metered {
             frames: FrameTracker::default(),
             stash: Vec::new(),
             head_end: 0,
+            uncharged: 0,
         }
     }
 
@@ -127,6 +143,12 @@ impl AsyncRead for Metered {
             if this.account.as_ref().is_some_and(|a| a.is_evicted()) {
                 return Poll::Ready(Err(evicted()));
             }
+            while this.uncharged >= BYTES_PER_BUDGET_UNIT {
+                // Pending here means the budget is spent: tokio has taken
+                // the waker and wakes the task after its readiness poll.
+                std::task::ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
+                this.uncharged -= BYTES_PER_BUDGET_UNIT;
+            }
             match Pin::new(&mut this.tcp).poll_read(cx, buf) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
@@ -147,6 +169,7 @@ impl AsyncRead for Metered {
         match &this.account {
             None => this.stop_at_head_end(buf, start),
             Some(account) => {
+                this.uncharged += buf.filled().len() - start;
                 let before = this.frames.held();
                 this.frames.feed(&buf.filled()[start..]);
                 account.update(before, this.frames.held());
@@ -237,6 +260,62 @@ mod tests {
             drop(slot);
             drop(socket);
             assert_eq!(budget.total(), 0, "and released with the socket");
+            Ok::<_, io::Error>(())
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), case)
+            .await
+            .expect("within 10 s")
+            .expect("the socket works");
+    }
+
+    /// With far more readable than one task poll's budget covers, an
+    /// upgraded socket hands out about 128 budget units' worth of bytes in
+    /// one poll, then says "would block"; the reader's next poll reads on.
+    #[tokio::test]
+    async fn an_upgraded_socket_charges_the_budget_by_bytes() {
+        const READABLE: usize = 4 << 20;
+        let case = async {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let mut client = TcpStream::connect(listener.local_addr()?).await?;
+            let (tcp, _) = listener.accept().await?;
+            socket2::SockRef::from(&tcp).set_recv_buffer_size(READABLE * 2)?;
+            let slot = InboundSlot::default();
+            let mut socket = Metered::new(tcp, slot.clone());
+            slot.open(&Budget::new(1 << 30, 0, Metrics::new()));
+            let writer = tokio::spawn(async move {
+                client.write_all(&vec![0u8; READABLE]).await?;
+                Ok::<_, io::Error>(client)
+            });
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut total = 0;
+            let mut per_poll = Vec::new();
+            while total < READABLE && per_poll.len() < 10_000 {
+                // One task poll: read until the socket says "would block".
+                let got = std::future::poll_fn(|cx| {
+                    let mut got = 0;
+                    loop {
+                        let mut read = ReadBuf::new(&mut buf);
+                        match Pin::new(&mut socket).poll_read(cx, &mut read) {
+                            Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+                                got += read.filled().len();
+                            }
+                            Poll::Ready(other) => return Poll::Ready(other.map(|()| got)),
+                            Poll::Pending if got > 0 => return Poll::Ready(Ok(got)),
+                            Poll::Pending => return Poll::Pending,
+                        }
+                    }
+                })
+                .await?;
+                total += got;
+                per_poll.push(got);
+            }
+            assert_eq!(total, READABLE, "everything arrives");
+            let most = per_poll.iter().copied().max().unwrap_or(0);
+            assert!(
+                most <= 128 * BYTES_PER_BUDGET_UNIT + buf.len(),
+                "one poll handed out {most} bytes"
+            );
+            drop(writer.await.map_err(io::Error::other)??);
             Ok::<_, io::Error>(())
         };
         tokio::time::timeout(std::time::Duration::from_secs(10), case)
