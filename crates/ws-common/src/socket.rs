@@ -140,8 +140,13 @@ impl AsyncRead for Metered {
             buf.put_slice(&this.stash[..n]);
             this.stash.drain(..n);
         } else {
-            if this.account.as_ref().is_some_and(|a| a.is_evicted()) {
-                return Poll::Ready(Err(evicted()));
+            if let Some(account) = &this.account {
+                if account.is_evicted() {
+                    return Poll::Ready(Err(evicted()));
+                }
+                if account.must_wait(cx.waker()) {
+                    return Poll::Pending;
+                }
             }
             while this.uncharged >= BYTES_PER_BUDGET_UNIT {
                 // Pending here means the budget is spent: tokio has taken
