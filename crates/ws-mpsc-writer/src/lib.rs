@@ -37,6 +37,22 @@
 //!   for the queue to empty before every read would close the gap at the
 //!   price of the batching.
 //!
+//! # Per connection
+//! Beyond what every strategy pays for a connection (the socket,
+//! tungstenite's buffers, the reader and heartbeat tasks):
+//! - the writer task: its state while it waits is a few hundred bytes (the
+//!   sink, the receiver, an empty batch `Vec`); the batch write and the
+//!   close are boxed while they run, so an idle writer does not carry the
+//!   largest write's state (about 1 KiB more);
+//! - the channel: tokio allocates its shared state (cache-padded, a few
+//!   hundred bytes) and a first block of 32 slots up front; a slot is one
+//!   pointer (`Queued`), not a `Message` (48 bytes), which keeps the block
+//!   at 256 bytes instead of 1.5 KiB, for one allocation per echo;
+//! - the queue's byte count and signals (`QueueState`, under a hundred bytes).
+//!
+//! "Memory" in `RESULTS.md` has the measured RSS per idle connection, with
+//! default flags and with the README's idle profile.
+//!
 //! # Slow consumers
 //! A member is disconnected when a write to its socket makes no progress for
 //! `--send-timeout` (default 5s), or when a broadcast finds more than
@@ -82,26 +98,29 @@ pub const QUEUED_OVERHEAD: usize = 64;
 /// A connection's shared write half: clones queue to the same writer task.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    queue: mpsc::Sender<Command>,
-    queued: Arc<Queued>,
+    queue: mpsc::Sender<Queued>,
+    queued: Arc<QueueState>,
     context: WriterContext,
 }
 
-/// What is queued for the writer task, in bytes (payload plus
-/// [`QUEUED_OVERHEAD`] a message): the queue's real bound. Also the signal
-/// the writer gives each time it has taken messages out.
+/// The queue's state beside the channel: what is queued, in bytes (payload
+/// plus [`QUEUED_OVERHEAD`] a message), which is the queue's real bound; the
+/// signal the writer gives each time it has taken messages out; and whom to
+/// tell when the Close frame is written.
 #[derive(Debug, Default)]
-struct Queued {
+struct QueueState {
     bytes: AtomicUsize,
     taken: Notify,
+    closed: std::sync::Mutex<Option<oneshot::Sender<()>>>,
 }
 
-/// What the writer task is asked to do.
-#[derive(Debug)]
-enum Command {
-    Send(Message),
-    Close(Option<CloseFrame>, oneshot::Sender<()>),
-}
+/// What the writer task is asked to do: write a message, or for a
+/// `Message::Close`, close the connection with its frame (the close request,
+/// made only by [`Writer::close`]). One pointer, shared by the members of a
+/// broadcast: the channel allocates a block of 32 slots for every connection
+/// up front, so its slot size is per-connection memory (a `Message` inline
+/// made the block 1.2 KiB larger; the price is one allocation per echo).
+type Queued = Arc<Message>;
 
 impl Writer {
     /// Counts `message` into the queue's byte budget: `false` when it does
@@ -119,9 +138,9 @@ impl Writer {
 
     /// Queues a message that has already been counted in, or gives its bytes
     /// back when it cannot be queued.
-    fn queue_now(&self, message: Message) -> Result<(), Disconnected> {
+    fn queue_now(&self, message: Queued) -> Result<(), Disconnected> {
         let size = queued_size(&message);
-        self.queue.try_send(Command::Send(message)).map_err(|err| {
+        self.queue.try_send(message).map_err(|err| {
             self.queued.bytes.fetch_sub(size, Ordering::AcqRel);
             // The capacity is above what the byte budget admits, so a full
             // channel cannot happen; were it to, skipping the message
@@ -150,7 +169,7 @@ impl SharedSink for Writer {
             .saturating_add(2)
             .min(tokio::sync::Semaphore::MAX_PERMITS);
         let (queue, commands) = mpsc::channel(capacity);
-        let queued = Arc::new(Queued::default());
+        let queued = Arc::new(QueueState::default());
         tokio::spawn(write_loop(
             sink,
             commands,
@@ -186,7 +205,7 @@ impl SharedSink for Writer {
             () = room => {}
             () = self.context.disconnected() => return Err(Disconnected),
         }
-        self.queue_now(message)
+        self.queue_now(Arc::new(message))
     }
 
     async fn flush(_members: &[Self]) {
@@ -197,6 +216,7 @@ impl SharedSink for Writer {
         // Never waits for a member: one with more than `--queue-bytes`
         // waiting is a slow consumer. A burst alone does not get there: the
         // reader yields often enough for writers that keep up.
+        let message = Arc::new(message);
         for member in members {
             if member.context.is_disconnected() {
                 continue;
@@ -207,13 +227,18 @@ impl SharedSink for Writer {
             }
             // A closed queue means the writer is gone, and it has
             // disconnected the member already.
-            let _ = member.queue_now(message.clone());
+            let _ = member.queue_now(Arc::clone(&message));
         }
     }
 
     async fn close(&self, frame: Option<CloseFrame>) {
         let (done, closed) = oneshot::channel();
-        let request = self.queue.send(Command::Close(frame, done));
+        *self
+            .queued
+            .closed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(done);
+        let request = self.queue.send(Arc::new(Message::Close(frame)));
         // The writer skips what is still queued once the connection is torn
         // down, so the request gets a slot and an answer shortly.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
@@ -235,14 +260,22 @@ fn queued_size(message: &Message) -> usize {
         }
 }
 
-/// A close request: the frame to send, and whom to tell when it is done.
-type CloseRequest = (Option<CloseFrame>, oneshot::Sender<()>);
+/// A close request: the frame to send.
+type CloseRequest = Option<CloseFrame>;
+
+/// The close request `queued` is, if it is one.
+fn close_request(queued: &Queued) -> Option<CloseRequest> {
+    match &**queued {
+        Message::Close(frame) => Some(frame.clone()),
+        _ => None,
+    }
+}
 
 /// The writer task: the only code that touches the sink.
 async fn write_loop(
     mut sink: WsSink,
-    mut commands: mpsc::Receiver<Command>,
-    queued: Arc<Queued>,
+    mut commands: mpsc::Receiver<Queued>,
+    queued: Arc<QueueState>,
     context: WriterContext,
 ) {
     // Grown on the first message, not allocated up front: an idle
@@ -255,8 +288,8 @@ async fn write_loop(
         // What was queued when the writer woke: this batch and what is behind it.
         context.metrics().queue_depth(batch.len() + commands.len());
         let (mut taken, mut sends) = (0, 0);
-        for command in &batch {
-            if let Command::Send(message) = command {
+        for message in &batch {
+            if close_request(message).is_none() {
                 (taken, sends) = (taken + queued_size(message), sends + 1);
             }
         }
@@ -276,10 +309,11 @@ async fn write_loop(
         // disconnect a member that reads at full speed.
         let mut written = 0;
         let batch_written = write_batch(&mut sink, &mut batch, context.flush(), &mut written);
-        match context
-            .bounded(tokio::task::unconstrained(batch_written))
-            .await
-        {
+        // Boxed, as is the close below: the task's own state is then what
+        // an idle connection's writer needs while it waits, a few hundred
+        // bytes instead of the largest write's (about 1 KiB more per
+        // connection), for one allocation per batch.
+        match Box::pin(context.bounded(tokio::task::unconstrained(batch_written))).await {
             Ok(None) => {}
             Ok(Some(close)) => break Some(close),
             Err(Disconnected) => {
@@ -292,28 +326,35 @@ async fn write_loop(
     // Torn down: write nothing more, but wait for the close request, which
     // the connection always makes, so that the Close frame is the last thing
     // this task writes.
-    let (frame, done) = match close {
+    let frame = match close {
         Some(close) => close,
         None => loop {
-            match commands.recv().await {
-                Some(Command::Close(frame, done)) => break (frame, done),
-                Some(Command::Send(_)) => context.metrics().queued_dropped(1),
+            match commands.recv().await.as_ref().map(close_request) {
+                Some(Some(frame)) => break frame,
+                Some(None) => context.metrics().queued_dropped(1),
                 None => return,
             }
         },
     };
-    close_sink(&mut sink, frame).await;
-    let _ = done.send(());
+    Box::pin(close_sink(&mut sink, frame)).await;
+    let done = queued
+        .closed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some(done) = done {
+        let _ = done.send(());
+    }
 }
 
 /// Empties a batch that will not be written (the connection is torn down),
 /// counting its messages as dropped; returns its close request, if any.
-fn drop_unwritten(batch: &mut Vec<Command>, context: &WriterContext) -> Option<CloseRequest> {
+fn drop_unwritten(batch: &mut Vec<Queued>, context: &WriterContext) -> Option<CloseRequest> {
     let mut close = None;
-    for command in batch.drain(..) {
-        match command {
-            Command::Send(_) => context.metrics().queued_dropped(1),
-            Command::Close(frame, done) => close = close.or(Some((frame, done))),
+    for message in batch.drain(..) {
+        match close_request(&message) {
+            None => context.metrics().queued_dropped(1),
+            Some(frame) => close = close.or(Some(frame)),
         }
     }
     close
@@ -328,15 +369,21 @@ fn drop_unwritten(batch: &mut Vec<Command>, context: &WriterContext) -> Option<C
 /// connection if that push fails: it counts as written only once pushed.
 async fn write_batch(
     sink: &mut WsSink,
-    batch: &mut Vec<Command>,
+    batch: &mut Vec<Queued>,
     flush: FlushPolicy,
     written: &mut usize,
 ) -> Result<Option<CloseRequest>, Disconnected> {
     let mut close = None;
     let mut fed = 0;
-    for command in batch.drain(..) {
-        match command {
-            Command::Send(message) => {
+    for queued in batch.drain(..) {
+        // The last member of a broadcast to take its message takes it
+        // whole; the others clone it (a reference count, not the payload).
+        match Arc::unwrap_or_clone(queued) {
+            Message::Close(frame) => {
+                close = Some(frame);
+                break;
+            }
+            message => {
                 match flush {
                     FlushPolicy::Batched => sink.feed(message).await,
                     FlushPolicy::Each => sink.send(message).await,
@@ -347,10 +394,6 @@ async fn write_batch(
                     FlushPolicy::Batched => fed - 1,
                     FlushPolicy::Each => fed,
                 };
-            }
-            Command::Close(frame, done) => {
-                close = Some((frame, done));
-                break;
             }
         }
     }

@@ -43,6 +43,15 @@
 //! - No queue, so no per-connection buffer beyond the socket's own: memory
 //!   stays flat under a stalled consumer. See "Memory".
 //!
+//! # Per connection
+//! Beyond what every strategy pays for a connection (the socket,
+//! tungstenite's buffers, the reader and heartbeat tasks): one allocation,
+//! the `Arc` holding the sink behind its lock with the waiter count
+//! (`Shared`, a hundred-odd bytes). No task, no queue, nothing that grows
+//! while the connection is idle. "Memory" in `RESULTS.md` has the measured
+//! RSS per idle connection, with default flags and with the README's idle
+//! profile.
+//!
 //! # Slow consumers
 //! A write that does not complete within `--send-timeout` (default 5s)
 //! disconnects that member: it gets Close 1008 ("slow consumer") if its socket

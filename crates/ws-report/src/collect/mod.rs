@@ -493,11 +493,12 @@ mod tests {
     #[test]
     fn the_plans_fit_their_budgets() {
         // The full comparison has 60 minutes. A cold build takes about 6 and
-        // pinned Criterion about 12, which leaves 42 for collect; the
-        // committed run at 7a9e617 took 0.90 of its estimate for collect
-        // (2241 s of 2490 s), so the estimate may reach 46.5.
+        // Criterion's three passes about 6 (362 s at f9e1113), which leaves
+        // 48 for collect and render; the committed run at f9e1113 took 0.92
+        // of its estimate for them (2541 s of 2760 s), so the estimate may
+        // reach 50 and keep a margin.
         let full = plan_estimate(false);
-        assert!(full.total_s() <= 46.5 * 60.0, "{full}");
+        assert!(full.total_s() <= 50.0 * 60.0, "{full}");
         // The quick path has 5: about a minute of Criterion leaves 3.5.
         let quick = plan_estimate(true);
         assert!(quick.total_s() <= 3.5 * 60.0, "{quick}");

@@ -841,26 +841,41 @@ pub fn runs(p: &Params) -> Vec<Run> {
     runs
 }
 
-/// Idle connections held open, every server once per repeat: RSS per
-/// connection moves by a few percent between processes (the allocator's
-/// arenas, the kernel's socket buffers), more than some strategies differ.
+/// The memory case with default flags.
+pub const MEMORY_DEFAULT: &str = "idle";
+/// The memory case with the README's "many idle connections" profile.
+pub const MEMORY_IDLE_PROFILE: &str = "idle-profile";
+/// The server flags of the README's "many idle connections" profile: the
+/// read buffer is most of an idle connection's memory.
+pub const IDLE_PROFILE: &[&str] = &["--read-buffer-size", "4096"];
+
+/// Idle connections held open, every server once per repeat, with default
+/// flags and with the idle profile: RSS per connection moves by a few
+/// percent between processes (the allocator's arenas, the kernel's socket
+/// buffers), more than some strategies differ.
 fn memory(p: &Params) -> Vec<Run> {
     let round: Vec<Run> = CONTENDERS
         .iter()
-        .map(|&server| {
-            Run::new(
-                Scenario::Memory,
-                server,
-                "idle",
-                "/ws/echo",
-                "connect",
-                strings(&[
-                    "--conns",
-                    &p.memory_conns.to_string(),
-                    "--hold",
-                    p.memory_hold,
-                ]),
-            )
+        .flat_map(|&server| {
+            [MEMORY_DEFAULT, MEMORY_IDLE_PROFILE].map(|case| {
+                let mut run = Run::new(
+                    Scenario::Memory,
+                    server,
+                    case,
+                    "/ws/echo",
+                    "connect",
+                    strings(&[
+                        "--conns",
+                        &p.memory_conns.to_string(),
+                        "--hold",
+                        p.memory_hold,
+                    ]),
+                );
+                if case == MEMORY_IDLE_PROFILE {
+                    run.server_args = strings(IDLE_PROFILE);
+                }
+                run
+            })
         })
         .collect();
     interleaved(p.repeats, &round)

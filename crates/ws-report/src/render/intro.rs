@@ -219,7 +219,13 @@ pub fn method(ctx: &Ctx<'_>) -> String {
             ),
         ]);
     }
-    if let Some(r) = ctx.data.memory.iter().find_map(|r| r.result.as_ref()) {
+    if let Some(r) = ctx
+        .data
+        .memory
+        .iter()
+        .filter(|r| r.record.case == crate::collect::plan::MEMORY_DEFAULT)
+        .find_map(|r| r.result.as_ref())
+    {
         t.row(vec![
             "Memory".into(),
             format!(

@@ -8,6 +8,7 @@ use super::plots::{self, Line, Series};
 use super::table::{Align, Table};
 use super::{Ctx, format};
 use crate::Result;
+use crate::collect::plan::{IDLE_PROFILE, MEMORY_DEFAULT, MEMORY_IDLE_PROFILE};
 use crate::contenders::{self, CONTENDERS};
 use crate::loadgen::{ConnectResult, Consumer, EchoResult, LatencySummary, SlowResult};
 use crate::manifest::Mode;
@@ -387,6 +388,9 @@ fn slow_plot(
     ))
 }
 
+/// The memory table's column for the idle profile.
+const IDLE_PROFILE_COLUMN: &str = "RSS per connection, idle profile";
+
 /// "Memory": one row per server, each figure the median (min–max) over
 /// the repeats when the runs were repeated.
 pub fn memory(ctx: &mut Ctx<'_>) -> Result<String> {
@@ -409,6 +413,10 @@ pub fn memory(ctx: &mut Ctx<'_>) -> Result<String> {
             "One run per server.".to_owned()
         }
     ));
+    out.push_str(&format!(
+        "*{IDLE_PROFILE_COLUMN}*: the same, with the README's \"many idle connections\" profile (`{}`).\n\n",
+        IDLE_PROFILE.join(" ")
+    ));
     let mut t = Table::new(&[
         ("Server", Align::Left),
         ("Established (fewest)", Align::Right),
@@ -416,15 +424,24 @@ pub fn memory(ctx: &mut Ctx<'_>) -> Result<String> {
         ("Peak RSS", Align::Right),
         ("RSS per connection", Align::Right),
         ("Handshake p99", Align::Right),
+        (IDLE_PROFILE_COLUMN, Align::Right),
     ]);
     let mut series = Vec::new();
     let mut ranges = Vec::new();
     for contender in CONTENDERS {
-        let of_server: Vec<&Run<ConnectResult>> = runs
-            .iter()
-            .copied()
-            .filter(|r| r.record.server == contender.name)
-            .collect();
+        let of_case = |case: &str| -> Vec<&Run<ConnectResult>> {
+            runs.iter()
+                .copied()
+                .filter(|r| r.record.server == contender.name && r.record.case == case)
+                .collect()
+        };
+        let of_server = of_case(MEMORY_DEFAULT);
+        let profile = Spread::of(
+            &of_case(MEMORY_IDLE_PROFILE)
+                .iter()
+                .filter_map(|r| r.result.as_ref()?.server.as_ref()?.rss_per_connection_bytes)
+                .collect::<Vec<_>>(),
+        );
         let Some(first) = of_server.first() else {
             continue;
         };
@@ -466,15 +483,18 @@ pub fn memory(ctx: &mut Ctx<'_>) -> Result<String> {
             spread(&|m| Some(m.handshake.p99_us as f64))
                 .map_or_else(|| "–".into(), |s| s.show(|us| format::micros(us as u64))),
         );
+        row.push(bytes(profile));
         t.row(row);
+        let kib = |s: Option<Spread>| s.map(|s| s.median / 1024.0);
+        let range = |s: Option<Spread>| {
+            s.filter(|s| s.n > 1)
+                .map(|s| (s.min / 1024.0, s.max / 1024.0))
+        };
         series.push(Series {
             name: contender.name.to_owned(),
-            values: vec![per.map(|s| s.median / 1024.0)],
+            values: vec![kib(per), kib(profile)],
         });
-        ranges.push(vec![
-            per.filter(|s| s.n > 1)
-                .map(|s| (s.min / 1024.0, s.max / 1024.0)),
-        ]);
+        ranges.push(vec![range(per), range(profile)]);
     }
     out.push_str(&t.render());
     out.push('\n');
@@ -483,7 +503,7 @@ pub fn memory(ctx: &mut Ctx<'_>) -> Result<String> {
         &file,
         "Server RSS per idle connection",
         "KiB per connection",
-        &["idle connection".into()],
+        &["default flags".into(), IDLE_PROFILE.join(" ")],
         &series,
         &ranges,
         None,

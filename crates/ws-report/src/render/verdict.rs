@@ -543,7 +543,12 @@ fn heartbeat_row(ctx: &Ctx<'_>) -> Option<Row> {
 
 /// Idle connections: the server's RSS per connection.
 fn memory_row(ctx: &Ctx<'_>) -> Option<Row> {
-    let runs: Vec<&Run<_>> = ctx.data.memory.iter().collect();
+    let runs: Vec<&Run<_>> = ctx
+        .data
+        .memory
+        .iter()
+        .filter(|r| r.record.case == crate::collect::plan::MEMORY_DEFAULT)
+        .collect();
     let conns = runs
         .iter()
         .find_map(|r| r.result.as_ref())
