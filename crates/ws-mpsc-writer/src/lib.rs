@@ -32,8 +32,9 @@
 //!   Close in one go gets the echoes the writer had already written, in
 //!   order, then the Close reply (pinned by the conformance case
 //!   `close_right_after_a_burst`). The loss is counted, never silent:
-//!   `ws_queued_messages_dropped_total` (measured by that case: 5,000 echoes
-//!   and a Close written in one go lose a handful, each counted). Waiting
+//!   `ws_queued_messages_dropped_total` (that case writes 50,000 messages
+//!   and a Close in one go, and checks that echoes and dropped messages
+//!   add up to all of them). Waiting
 //!   for the queue to empty before every read would close the gap at the
 //!   price of the batching.
 //!
