@@ -156,6 +156,11 @@ pub struct RunRecord {
     /// `/proc/stat`) while the run ran, server start to stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steal: Option<f64>,
+    /// How many times the run was run again because the hypervisor took
+    /// more than [`crate::collect::STEAL_RETRY`] of the CPU time during it;
+    /// the record and its files are the last attempt's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steal_retries: Option<u32>,
     /// Shutdown-under-load runs: how the server ended after SIGTERM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown: Option<ShutdownRecord>,

@@ -72,6 +72,10 @@ fn the_environment_says_how_much_cpu_the_host_took() {
         row.contains("/ws-std-mutex-"),
         "the worst run is named: {row}"
     );
+    assert!(
+        row.contains(" runs were run again (at most 1 time) because the host took more than 5.0%"),
+        "the runs run again for steal are counted: {row}"
+    );
 }
 
 #[test]

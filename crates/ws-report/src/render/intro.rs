@@ -79,7 +79,8 @@ pub fn environment(ctx: &Ctx<'_>) -> String {
 
 /// Runs that lost more than this share of the machine's CPU time to the
 /// hypervisor are counted apart: enough to put milliseconds into a p99.
-const STEAL_NOTED: f64 = 0.05;
+/// The collection runs such a run again ([`crate::collect::STEAL_RETRY`]).
+const STEAL_NOTED: f64 = crate::collect::STEAL_RETRY;
 
 /// The CPU time the hypervisor took during the runs (`steal` in
 /// `/proc/stat`): median and worst run, and how many runs lost more than
@@ -90,8 +91,24 @@ fn steal_summary(runs: &[RunRecord]) -> Option<String> {
     let spread = Spread::of(&values)?;
     let (_, worst) = stolen.iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
     let noted = values.iter().filter(|&&s| s > STEAL_NOTED).count();
+    let retried = runs.iter().filter(|r| r.steal_retries.is_some()).count();
+    let retried = if retried > 0 {
+        format!(
+            " {retried} runs were run again (at most {} time{}) because the host took more than {} during them; \
+             each keeps its last attempt, and the count above is of those.",
+            crate::collect::STEAL_RETRIES,
+            if crate::collect::STEAL_RETRIES == 1 {
+                ""
+            } else {
+                "s"
+            },
+            format::percent(STEAL_NOTED),
+        )
+    } else {
+        String::new()
+    };
     Some(format!(
-        "{} of CPU time per run (median), {} at most (`{}`); {noted} of {} runs lost more than {}. \
+        "{} of CPU time per run (median), {} at most (`{}`); {noted} of {} runs lost more than {}.{retried} \
          On this VM the host takes the vCPUs away now and then: such a run's millisecond tails belong to the host, \
          not the server. Every run's share is in `run.json`.",
         format::percent(spread.median),

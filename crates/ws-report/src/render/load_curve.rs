@@ -380,6 +380,7 @@ mod tests {
                 flush: Some("batched".into()),
                 repeat: Some(repeat),
                 steal: None,
+                steal_retries: None,
                 shutdown: None,
             },
             result: Some(result(p99_us, repeat == 3)),
