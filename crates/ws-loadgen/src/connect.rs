@@ -8,7 +8,9 @@
 //! upgrade.
 //!
 //! During the hold the connections are read (nothing else), so the server's
-//! pings to idle connections are timed: the report's `heartbeat`.
+//! pings to idle connections are timed: the report's `heartbeat`. With
+//! `--server-pid`, the server's CPU during the hold is what holding them
+//! costs it: with nothing sent, its heartbeat.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use crate::LoadgenError;
 use crate::client::{self, ConnectOptions, Driver, End, Target, Ws};
 use crate::common::{self, ser_duration, ser_opt_duration};
 use crate::heartbeat::{PingRecorder, PingTally};
-use crate::procmon::{OwnCpu, ServerSampler};
+use crate::procmon::{self, OwnCpu, ServerSampler};
 use crate::report::{GeneratorReport, NamedHistogram, RunOutcome, Table, WithHeartbeat, fmt_rate};
 use crate::stats::{Clock, Integrity, LatencySummary, duration_ns, new_histogram, record_ns};
 
@@ -119,6 +121,11 @@ pub struct Report {
     pub handshake: LatencySummary,
     /// Connections still open at the end of the hold.
     pub open_after_hold: u64,
+    /// The server's CPU during the hold, in cores (1.0 = one core busy):
+    /// with nothing sent, what its heartbeat and timers cost. `None`
+    /// without `--server-pid` or a hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_server_cpu_cores: Option<f64>,
     /// Generator, server, histograms (top level in JSON; no `errors`, the
     /// failures are above); of the server's figures,
     /// `rss_per_connection_bytes` is the one to read.
@@ -154,6 +161,12 @@ impl crate::report::Report for Report {
         t.latency(&[("handshake", &self.handshake)]);
         if !self.config.hold.is_zero() {
             t.row("open after hold", self.open_after_hold);
+        }
+        if let Some(cores) = self.hold_server_cpu_cores {
+            t.row(
+                "server CPU during hold",
+                format!("{:.1}% of a core", cores * 100.0),
+            );
         }
         t.outcome(&self.integrity, &self.outcome);
         t.finish()
@@ -269,15 +282,31 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
     let hold_from = clock.now_ns();
     let hold_until = hold_from + duration_ns(config.hold);
     let pings = PingTally::new(config.ping_interval);
-    let ends = futures_util::future::join_all(open.iter_mut().map(|ws| {
-        hold(
-            ws,
-            &clock,
-            hold_until,
-            pings.recorder(hold_from, hold_until),
-        )
-    }))
+    let held_cpu = config
+        .server_pid
+        .filter(|_| !config.hold.is_zero())
+        .and_then(|pid| procmon::cpu_of(pid).ok().map(|cpu| (pid, cpu)));
+    // Every connection is read from this one task. Under tokio's budget (128
+    // reads a poll) the connections after the first 128 would each be polled
+    // in vain, every poll: at 15,000 connections that took this core to 100%
+    // and left most pings unread. The hold only reads and answers pings, so
+    // it cannot starve anything by running unconstrained.
+    let ends = tokio::task::coop::unconstrained(futures_util::future::join_all(
+        open.iter_mut().map(|ws| {
+            hold(
+                ws,
+                &clock,
+                hold_until,
+                pings.recorder(hold_from, hold_until),
+            )
+        }),
+    ))
     .await;
+    let hold_server_cpu_cores = held_cpu.and_then(|(pid, before)| {
+        let after = procmon::cpu_of(pid).ok()?;
+        let wall = clock.now_ns().saturating_sub(hold_from) as f64 / 1e9;
+        (wall > 0.0).then(|| (after - before).max(0.0) / wall)
+    });
     let mut open_after_hold = 0;
     for e in ends.iter() {
         match e {
@@ -321,6 +350,7 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
         },
         handshake: LatencySummary::of(&latency),
         open_after_hold,
+        hold_server_cpu_cores,
         outcome: RunOutcome {
             generator: GeneratorReport::judge(cpu_used, None),
             server,

@@ -44,6 +44,16 @@ pub fn rss_of(pid: i32) -> Result<u64, LoadgenError> {
     rss_bytes(&proc).map_err(err)
 }
 
+/// The CPU seconds (user + system) process `pid` has used so far.
+///
+/// # Errors
+/// [`LoadgenError::Process`] when the process does not exist or `/proc` cannot be read.
+pub fn cpu_of(pid: i32) -> Result<f64, LoadgenError> {
+    let err = |reason: String| LoadgenError::Process { pid, reason };
+    let proc = Process::new(pid).map_err(|e| err(e.to_string()))?;
+    cpu_seconds(&proc).map_err(err)
+}
+
 /// The generator's own CPU time, to tell when the generator is the bottleneck.
 ///
 /// This is the whole process's CPU time: when the server runs in the same

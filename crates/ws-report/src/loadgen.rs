@@ -311,6 +311,9 @@ pub struct ConnectConfig {
     pub concurrency: usize,
     /// Hold time (humantime).
     pub hold: String,
+    /// The server's `--ping-interval`, when the run passed it (humantime).
+    #[serde(default)]
+    pub ping_interval: Option<String>,
 }
 
 /// A `connect` result.
@@ -328,6 +331,16 @@ pub struct ConnectResult {
     pub handshake: LatencySummary,
     /// Still open after the hold.
     pub open_after_hold: u64,
+    /// `established` over the seconds from the first attempt to the last
+    /// handshake's end (0 in results from before it was recorded).
+    #[serde(default)]
+    pub connects_per_s: f64,
+    /// The server's CPU during the hold, in cores: its heartbeat's cost.
+    #[serde(default)]
+    pub hold_server_cpu_cores: Option<f64>,
+    /// The generator, during the connects.
+    #[serde(default)]
+    pub generator: Option<Generator>,
     /// The server process.
     pub server: Option<ServerStats>,
 }

@@ -67,3 +67,30 @@ fn single_memory_runs_still_read_as_one_run() {
     );
     assert!(md.contains("One run per server."));
 }
+
+#[test]
+fn the_scale_columns_show_handshakes_heartbeat_cpu_and_a_labelled_extrapolation() {
+    let md = report("memory-scale", false);
+    let rows = memory_rows(&md);
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert_eq!(cells.len(), 10, "{row}");
+        let mark = if fixtures::connects_generator_bound(i) {
+            " ‡"
+        } else {
+            ""
+        };
+        assert_eq!(
+            cells[5],
+            format!("{}{mark}", format::count(2_000.0)),
+            "handshakes/s, marked when the generator was the bottleneck: {row}"
+        );
+        assert_eq!(cells[7], format::percent(fixtures::hold_cpu(i)), "{row}");
+        let extrapolated = f64::from(5u32 << 20) + 100_000.0 * fixtures::rss_per_conn(i);
+        assert_eq!(cells[9], format::bytes(extrapolated), "{row}");
+    }
+    assert!(
+        md.contains("an extrapolation of the measured slope, not a measurement"),
+        "the extrapolation says what it is"
+    );
+}

@@ -66,10 +66,14 @@ pub struct Params {
     pub contention_rate: u32,
     /// Contention: measured time (steady, so short: the repeats give the range).
     pub contention_duration: &'static str,
-    /// Memory: idle connections.
+    /// Memory: idle connections (the scale run: as many as the 20,000
+    /// open files a process may have here allow, with room to spare).
     pub memory_conns: usize,
     /// Memory: how long they are held.
     pub memory_hold: &'static str,
+    /// Memory: the server's `--ping-interval` while they are held, so that
+    /// the hold's CPU is what the heartbeat costs.
+    pub memory_ping_interval: &'static str,
     /// Reliability, stalled-consumer flood: members of the room.
     pub flood_conns: usize,
     /// Reliability, stalled-consumer flood: members that stop reading.
@@ -241,8 +245,9 @@ impl Params {
             contention_size: 1024,
             contention_rate: 1600,
             contention_duration: "3s",
-            memory_conns: 10_000,
+            memory_conns: 19_000,
             memory_hold: "5s",
+            memory_ping_interval: "1s",
             // 3 of 50 members stop reading 16 KiB messages at 250/s: 4 MB/s
             // each, so their socket buffers and any queue fill within seconds
             // (the send timeout ends a stalled member 5 s after its buffers
@@ -369,6 +374,7 @@ impl Params {
             contention_duration: "1s",
             memory_conns: 200,
             memory_hold: "500ms",
+            memory_ping_interval: "1s",
             flood_conns: 10,
             flood_stalled: 2,
             flood_size: 4096,
@@ -850,7 +856,9 @@ pub const MEMORY_IDLE_PROFILE: &str = "idle-profile";
 pub const IDLE_PROFILE: &[&str] = &["--read-buffer-size", "4096"];
 
 /// Idle connections held open, every server once per repeat, with default
-/// flags and with the idle profile: RSS per connection moves by a few
+/// flags and with the idle profile, the server pinging each of them every
+/// `memory_ping_interval`: RSS per connection, handshakes per second, and
+/// the heartbeat's CPU. Repeated because RSS per connection moves by a few
 /// percent between processes (the allocator's arenas, the kernel's socket
 /// buffers), more than some strategies differ.
 fn memory(p: &Params) -> Vec<Run> {
@@ -869,10 +877,13 @@ fn memory(p: &Params) -> Vec<Run> {
                         &p.memory_conns.to_string(),
                         "--hold",
                         p.memory_hold,
+                        "--ping-interval",
+                        p.memory_ping_interval,
                     ]),
                 );
+                run.server_args = strings(&["--ping-interval", p.memory_ping_interval]);
                 if case == MEMORY_IDLE_PROFILE {
-                    run.server_args = strings(IDLE_PROFILE);
+                    run.server_args.extend(strings(IDLE_PROFILE));
                 }
                 run
             })

@@ -11,6 +11,7 @@ pub mod format;
 mod heartbeat;
 mod intro;
 mod load_curve;
+mod memory;
 pub mod plots;
 mod reliability;
 mod scenarios;
@@ -125,7 +126,7 @@ pub fn render(results: &Path, report: &Path) -> Result<Rendered> {
     md.push_str(&slow_readers::section(&ctx));
     md.push_str(&heartbeat::section(&ctx));
     md.push_str(&strategy::section(&ctx));
-    md.push_str(&scenarios::memory(&mut ctx)?);
+    md.push_str(&memory::section(&mut ctx)?);
     md.push_str(&reliability::section(&ctx));
     md.push_str(&scenarios::latency(&mut ctx)?);
     md.push_str(&load_curve::section(&mut ctx)?);

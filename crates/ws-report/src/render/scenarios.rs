@@ -4,13 +4,12 @@ use super::benches;
 use super::data::Run;
 use super::flush::{Spread, ratio_spread};
 use super::load_curve::micros_spread;
-use super::plots::{self, Line, Series};
+use super::plots::{self, Line};
 use super::table::{Align, Table};
 use super::{Ctx, format};
 use crate::Result;
-use crate::collect::plan::{IDLE_PROFILE, MEMORY_DEFAULT, MEMORY_IDLE_PROFILE};
-use crate::contenders::{self, CONTENDERS};
-use crate::loadgen::{ConnectResult, Consumer, EchoResult, LatencySummary, SlowResult};
+use crate::contenders;
+use crate::loadgen::{Consumer, EchoResult, LatencySummary, SlowResult};
 use crate::manifest::Mode;
 
 /// A healthy delivery later than this counts as a "frozen" second.
@@ -386,131 +385,6 @@ fn slow_plot(
         "\nThe dashed line is {}: a second above it is a frozen second.{which}\n\n",
         format::micros(FROZEN_US)
     ))
-}
-
-/// The memory table's column for the idle profile.
-const IDLE_PROFILE_COLUMN: &str = "RSS per connection, idle profile";
-
-/// "Memory": one row per server, each figure the median (min–max) over
-/// the repeats when the runs were repeated.
-pub fn memory(ctx: &mut Ctx<'_>) -> Result<String> {
-    let mut out = String::from("### Memory\n\n");
-    let runs = sorted(ctx.data.memory.iter().collect());
-    if runs.is_empty() {
-        out.push_str("No `ws-loadgen connect` results in the results.\n\n");
-        return Ok(out);
-    }
-    let repeats = runs
-        .iter()
-        .filter_map(|r| r.record.repeat)
-        .max()
-        .unwrap_or(1);
-    out.push_str(&format!(
-        "`ws-loadgen connect`, pinned: idle connections held open; the server's RSS sampled from `/proc`. {}\n\n",
-        if repeats > 1 {
-            format!("{repeats} repeats interleaved, each a fresh server process: median (min–max).")
-        } else {
-            "One run per server.".to_owned()
-        }
-    ));
-    out.push_str(&format!(
-        "*{IDLE_PROFILE_COLUMN}*: the same, with the README's \"many idle connections\" profile (`{}`).\n\n",
-        IDLE_PROFILE.join(" ")
-    ));
-    let mut t = Table::new(&[
-        ("Server", Align::Left),
-        ("Established (fewest)", Align::Right),
-        ("Baseline RSS", Align::Right),
-        ("Peak RSS", Align::Right),
-        ("RSS per connection", Align::Right),
-        ("Handshake p99", Align::Right),
-        (IDLE_PROFILE_COLUMN, Align::Right),
-    ]);
-    let mut series = Vec::new();
-    let mut ranges = Vec::new();
-    for contender in CONTENDERS {
-        let of_case = |case: &str| -> Vec<&Run<ConnectResult>> {
-            runs.iter()
-                .copied()
-                .filter(|r| r.record.server == contender.name && r.record.case == case)
-                .collect()
-        };
-        let of_server = of_case(MEMORY_DEFAULT);
-        let profile = Spread::of(
-            &of_case(MEMORY_IDLE_PROFILE)
-                .iter()
-                .filter_map(|r| r.result.as_ref()?.server.as_ref()?.rss_per_connection_bytes)
-                .collect::<Vec<_>>(),
-        );
-        let Some(first) = of_server.first() else {
-            continue;
-        };
-        let results: Vec<&ConnectResult> =
-            of_server.iter().filter_map(|r| r.result.as_ref()).collect();
-        let mut row = vec![format!("`{}`", contender.name)];
-        if results.is_empty() {
-            row.push(failed(first));
-            t.row(row);
-            continue;
-        }
-        let spread = |f: &dyn Fn(&ConnectResult) -> Option<f64>| {
-            Spread::of(&results.iter().filter_map(|m| f(m)).collect::<Vec<_>>())
-        };
-        let bytes = |s: Option<Spread>| s.map_or_else(|| "–".into(), |s| s.show(format::bytes));
-        let fewest = results
-            .iter()
-            .min_by_key(|m| m.established)
-            .map(|m| (m.established, m.attempted));
-        row.push(fewest.map_or_else(
-            || "–".into(),
-            |(established, attempted)| {
-                format!(
-                    "{} of {}",
-                    format::count(established as f64),
-                    format::count(attempted as f64)
-                )
-            },
-        ));
-        row.push(bytes(spread(&|m| {
-            m.server.as_ref().map(|s| s.baseline_rss_bytes as f64)
-        })));
-        row.push(bytes(spread(&|m| {
-            m.server.as_ref().map(|s| s.peak_rss_bytes as f64)
-        })));
-        let per = spread(&|m| m.server.as_ref().and_then(|s| s.rss_per_connection_bytes));
-        row.push(bytes(per));
-        row.push(
-            spread(&|m| Some(m.handshake.p99_us as f64))
-                .map_or_else(|| "–".into(), |s| s.show(|us| format::micros(us as u64))),
-        );
-        row.push(bytes(profile));
-        t.row(row);
-        let kib = |s: Option<Spread>| s.map(|s| s.median / 1024.0);
-        let range = |s: Option<Spread>| {
-            s.filter(|s| s.n > 1)
-                .map(|s| (s.min / 1024.0, s.max / 1024.0))
-        };
-        series.push(Series {
-            name: contender.name.to_owned(),
-            values: vec![kib(per), kib(profile)],
-        });
-        ranges.push(vec![range(per), range(profile)]);
-    }
-    out.push_str(&t.render());
-    out.push('\n');
-    let file = "memory.svg".to_owned();
-    let svg = plots::ranged_bars(
-        &file,
-        "Server RSS per idle connection",
-        "KiB per connection",
-        &["default flags".into(), IDLE_PROFILE.join(" ")],
-        &series,
-        &ranges,
-        None,
-    )?;
-    out.push_str(&ctx.plot(file, "RSS per idle connection", svg));
-    out.push('\n');
-    Ok(out)
 }
 
 /// The percentiles of the latency tables and plots.
