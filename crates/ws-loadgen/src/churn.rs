@@ -36,8 +36,13 @@ const SETTLE_POLL: Duration = Duration::from_millis(100);
 pub struct Config {
     /// `ws://host:port/ws/echo` or `ws://host:port/ws/room/{name}`.
     pub url: String,
-    /// Connect/disconnect cycles.
+    /// Connect/disconnect cycles per round.
     pub cycles: usize,
+    /// Rounds of `cycles`, each followed by the settle and an RSS reading:
+    /// a second round that ends where the first did tells a leak (which
+    /// grows with every round) from the allocator and the runtime keeping
+    /// memory they may reuse (which does not).
+    pub rounds: usize,
     /// Cycles in progress at once.
     pub concurrency: usize,
     /// Share of cycles that end with a TCP reset instead of a Close
@@ -69,6 +74,7 @@ impl Default for Config {
         Self {
             url: "ws://127.0.0.1:3000/ws/echo".into(),
             cycles: 10_000,
+            rounds: 1,
             concurrency: 64,
             abrupt_fraction: 0.33,
             mid_message_fraction: 0.1,
@@ -90,6 +96,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), LoadgenError> {
         if self.cycles == 0 {
             return Err(LoadgenError::Config("--cycles must be at least 1".into()));
+        }
+        if !(1..=MAX_ROUNDS).contains(&self.rounds) {
+            return Err(LoadgenError::Config(format!(
+                "--rounds must be between 1 and {MAX_ROUNDS}, got {}",
+                self.rounds
+            )));
         }
         if self.concurrency == 0 {
             return Err(LoadgenError::Config(
@@ -213,6 +225,12 @@ pub struct Report {
     pub rss_after_bytes: Option<u64>,
     /// `rss_after_bytes / server.baseline_rss_bytes`.
     pub rss_after_vs_baseline: Option<f64>,
+    /// The server's RSS after each round's settle (the last is
+    /// `rss_after_bytes`).
+    pub rss_after_rounds: Vec<u64>,
+    /// The last round's RSS after over the first's: about 1 when the
+    /// memory a round leaves behind is reused by the next.
+    pub last_round_vs_first: Option<f64>,
     /// Generator, server, errors, histograms (top level in JSON); the
     /// server's baseline and peak RSS frame `rss_after_bytes`.
     #[serde(flatten)]
@@ -223,8 +241,13 @@ impl crate::report::Report for Report {
     fn table(&self) -> String {
         let c = &self.config;
         let mut t = Table::new(&format!(
-            "churn: {} cycles, {} at once, {:.0}% abrupt ({:.0}% mid-message)",
+            "churn: {} cycles{}, {} at once, {:.0}% abrupt ({:.0}% mid-message)",
             c.cycles,
+            if c.rounds > 1 {
+                format!(" × {} rounds", c.rounds)
+            } else {
+                String::new()
+            },
             c.concurrency,
             c.abrupt_fraction * 100.0,
             c.mid_message_fraction * 100.0
@@ -234,7 +257,7 @@ impl crate::report::Report for Report {
             format!(
                 "{} of {} in {:.2}s ({}): {} polite, {} reset, {} mid-message",
                 self.cycles_done,
-                c.cycles,
+                c.cycles * c.rounds,
                 self.elapsed_s,
                 fmt_rate(self.cycles_per_s),
                 self.polite,
@@ -266,6 +289,20 @@ impl crate::report::Report for Report {
         }
         if let Some(e) = &self.metrics_error {
             t.row("metrics", e);
+        }
+        if self.rss_after_rounds.len() > 1 {
+            t.row(
+                "server RSS after each round",
+                format!(
+                    "{} (last ÷ first {:.2}×)",
+                    self.rss_after_rounds
+                        .iter()
+                        .map(|&b| fmt_bytes(b as f64))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.last_round_vs_first.unwrap_or(f64::NAN)
+                ),
+            );
         }
         if let (Some(after), Some(s)) = (self.rss_after_bytes, &self.outcome.server) {
             t.row(
@@ -339,6 +376,118 @@ async fn read_gauges(endpoint: &MetricsEndpoint) -> Result<GaugesAfter, String> 
     })
 }
 
+/// The most `--rounds`: each round is a full set of cycles and a settle.
+pub const MAX_ROUNDS: usize = 10;
+
+/// What the cycles of every round came to.
+struct Tally {
+    integrity: Integrity,
+    handshakes: hdrhistogram::Histogram<u64>,
+    polite: u64,
+    abrupt: u64,
+    mid_message: u64,
+    failure_kinds: BTreeMap<String, u64>,
+    errors: Vec<String>,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self {
+            integrity: Integrity::default(),
+            handshakes: new_histogram(),
+            polite: 0,
+            abrupt: 0,
+            mid_message: 0,
+            failure_kinds: BTreeMap::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl Tally {
+    fn add(&mut self, end: CycleEnd, handshake: u64) {
+        if handshake > 0 {
+            record_ns(&mut self.handshakes, handshake);
+        }
+        let failure = match end {
+            CycleEnd::Done(Leave::Polite) => {
+                self.polite += 1;
+                return;
+            }
+            CycleEnd::Done(Leave::Reset) => {
+                self.abrupt += 1;
+                return;
+            }
+            CycleEnd::Done(Leave::MidMessage) => {
+                self.mid_message += 1;
+                return;
+            }
+            CycleEnd::ConnectFailed(e) => ("connect failed".to_owned(), Some(e)),
+            CycleEnd::WriteFailed(e) => ("mid-message write failed".to_owned(), Some(e)),
+            CycleEnd::NoEcho(EchoFailure::TimedOut) => {
+                self.integrity.lost += 1;
+                (
+                    "message did not come back in time".to_owned(),
+                    Some("message did not come back in time".to_owned()),
+                )
+            }
+            CycleEnd::NoEcho(EchoFailure::Ended(end)) => {
+                self.integrity.lost += 1;
+                let text = common::tally_end(&end, &mut self.integrity);
+                let kind = match end {
+                    End::Closed(_) => "closed by the server before the echo",
+                    _ => "dropped before the echo",
+                };
+                (kind.to_owned(), text)
+            }
+        };
+        *self.failure_kinds.entry(failure.0).or_default() += 1;
+        common::push_error(&mut self.errors, failure.1);
+    }
+}
+
+/// The server after a round: its gauges once they reached zero (or the
+/// settle ran out), and its RSS then.
+#[derive(Default)]
+struct Settled {
+    settle_s: f64,
+    metrics_after: Option<GaugesAfter>,
+    metrics_error: Option<String>,
+    rss_after_bytes: Option<u64>,
+}
+
+/// Waits for the server to let go of everything, then reads it.
+async fn settle(config: &Config, metrics: Option<&MetricsEndpoint>) -> Settled {
+    let start = Instant::now();
+    let (mut metrics_after, mut metrics_error) = (None, None);
+    match metrics {
+        Some(endpoint) => loop {
+            match read_gauges(endpoint).await {
+                Ok(g) => {
+                    let zero = g.all_zero();
+                    metrics_after = Some(g);
+                    metrics_error = None;
+                    if zero {
+                        break;
+                    }
+                }
+                Err(e) => metrics_error = Some(e),
+            }
+            if start.elapsed() >= config.settle {
+                break;
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        },
+        None => tokio::time::sleep(config.settle).await,
+    }
+    Settled {
+        settle_s: start.elapsed().as_secs_f64(),
+        metrics_after,
+        metrics_error,
+        rss_after_bytes: config.server_pid.and_then(|pid| procmon::rss_of(pid).ok()),
+    }
+}
+
 /// Run the churn scenario.
 ///
 /// # Errors
@@ -365,90 +514,49 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     let clock = Clock::new();
     let cpu = OwnCpu::start();
-    let started = Instant::now();
-    let mut ends = futures_util::stream::iter(0..config.cycles)
-        .map(|i| {
-            let target = &target;
-            let config = &config;
-            let clock = &clock;
-            async move { cycle(target, config, i, clock).await }
-        })
-        .buffer_unordered(config.concurrency);
-    let mut integrity = Integrity::default();
-    let mut handshakes = new_histogram();
-    let (mut polite, mut abrupt, mut mid_message) = (0u64, 0u64, 0u64);
-    let mut failure_kinds: BTreeMap<String, u64> = BTreeMap::new();
-    let mut errors = Vec::new();
-    while let Some((end, handshake)) = ends.next().await {
-        if handshake > 0 {
-            record_ns(&mut handshakes, handshake);
+    let mut tally = Tally::default();
+    let mut elapsed_s = 0.0;
+    let mut rss_after_rounds = Vec::with_capacity(config.rounds);
+    let mut settled = Settled::default();
+    for round in 0..config.rounds {
+        let started = Instant::now();
+        let first = round * config.cycles;
+        let mut ends = futures_util::stream::iter(first..first + config.cycles)
+            .map(|i| {
+                let target = &target;
+                let config = &config;
+                let clock = &clock;
+                async move { cycle(target, config, i, clock).await }
+            })
+            .buffer_unordered(config.concurrency);
+        while let Some((end, handshake)) = ends.next().await {
+            tally.add(end, handshake);
         }
-        let failure = match end {
-            CycleEnd::Done(Leave::Polite) => {
-                polite += 1;
-                continue;
-            }
-            CycleEnd::Done(Leave::Reset) => {
-                abrupt += 1;
-                continue;
-            }
-            CycleEnd::Done(Leave::MidMessage) => {
-                mid_message += 1;
-                continue;
-            }
-            CycleEnd::ConnectFailed(e) => ("connect failed".to_owned(), Some(e)),
-            CycleEnd::WriteFailed(e) => ("mid-message write failed".to_owned(), Some(e)),
-            CycleEnd::NoEcho(EchoFailure::TimedOut) => {
-                integrity.lost += 1;
-                (
-                    "message did not come back in time".to_owned(),
-                    Some("message did not come back in time".to_owned()),
-                )
-            }
-            CycleEnd::NoEcho(EchoFailure::Ended(end)) => {
-                integrity.lost += 1;
-                let text = common::tally_end(&end, &mut integrity);
-                let kind = match end {
-                    End::Closed(_) => "closed by the server before the echo",
-                    _ => "dropped before the echo",
-                };
-                (kind.to_owned(), text)
-            }
-        };
-        *failure_kinds.entry(failure.0).or_default() += 1;
-        common::push_error(&mut errors, failure.1);
+        drop(ends);
+        elapsed_s += started.elapsed().as_secs_f64();
+        settled = settle(&config, metrics_addr.as_ref()).await;
+        if let Some(rss) = settled.rss_after_bytes {
+            rss_after_rounds.push(rss);
+        }
     }
-    drop(ends);
-    let elapsed_s = started.elapsed().as_secs_f64();
     let cpu_used = cpu.elapsed();
+    let Tally {
+        integrity,
+        handshakes,
+        polite,
+        abrupt,
+        mid_message,
+        failure_kinds,
+        errors,
+    } = tally;
     let cycles_done = polite + abrupt + mid_message;
-
-    // Settle: wait for the server to let go of everything, then read it.
-    let settle_start = Instant::now();
-    let (mut metrics_after, mut metrics_error) = (None, None);
-    match &metrics_addr {
-        Some(endpoint) => loop {
-            match read_gauges(endpoint).await {
-                Ok(g) => {
-                    let zero = g.all_zero();
-                    metrics_after = Some(g);
-                    metrics_error = None;
-                    if zero {
-                        break;
-                    }
-                }
-                Err(e) => metrics_error = Some(e),
-            }
-            if settle_start.elapsed() >= config.settle {
-                break;
-            }
-            tokio::time::sleep(SETTLE_POLL).await;
-        },
-        None => tokio::time::sleep(config.settle).await,
-    }
-    let settle_s = settle_start.elapsed().as_secs_f64();
+    let Settled {
+        settle_s,
+        metrics_after,
+        metrics_error,
+        rss_after_bytes,
+    } = settled;
     let leaked = metrics_after.as_ref().map(|g| !g.all_zero());
-    let rss_after_bytes = config.server_pid.and_then(|pid| procmon::rss_of(pid).ok());
     let server = match sampler {
         Some(s) => Some(s.finish(0).await),
         None => None,
@@ -456,6 +564,12 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     let rss_after_vs_baseline = match (rss_after_bytes, &server) {
         (Some(after), Some(s)) if s.baseline_rss_bytes > 0 => {
             Some(after as f64 / s.baseline_rss_bytes as f64)
+        }
+        _ => None,
+    };
+    let last_round_vs_first = match (rss_after_rounds.first(), rss_after_rounds.last()) {
+        (Some(&first), Some(&last)) if rss_after_rounds.len() > 1 && first > 0 => {
+            Some(last as f64 / first as f64)
         }
         _ => None,
     };
@@ -482,6 +596,8 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         leaked,
         rss_after_bytes,
         rss_after_vs_baseline,
+        rss_after_rounds,
+        last_round_vs_first,
         outcome: RunOutcome {
             generator: GeneratorReport::judge(cpu_used, None),
             server,

@@ -250,9 +250,13 @@ struct ChurnArgs {
     /// Server URL (echo or a room).
     #[arg(long, default_value = "ws://127.0.0.1:3000/ws/echo")]
     url: String,
-    /// Connect/disconnect cycles.
+    /// Connect/disconnect cycles per round.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     cycles: usize,
+    /// Rounds of --cycles, the server's RSS read after each one's settle: a
+    /// second round that ends where the first did is no leak.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    rounds: usize,
     /// Cycles in progress at once.
     #[arg(long, default_value_t = 64, value_name = "K")]
     concurrency: usize,
@@ -462,6 +466,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             let config = churn::Config {
                 url: a.url,
                 cycles: a.cycles,
+                rounds: a.rounds,
                 concurrency: a.concurrency,
                 abrupt_fraction: a.abrupt_fraction,
                 mid_message_fraction: a.mid_message_fraction,

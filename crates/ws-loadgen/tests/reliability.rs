@@ -29,6 +29,7 @@ async fn churn_leaves_a_room_server_with_nothing_open() {
     let report = bounded(churn::run(churn::Config {
         url: server.url("/ws/room/churn"),
         cycles: 300,
+        rounds: 2,
         concurrency: 16,
         settle: Duration::from_secs(5),
         // The server runs in this process, so its RSS is ours.
@@ -39,7 +40,10 @@ async fn churn_leaves_a_room_server_with_nothing_open() {
     .await
     .expect("churn run");
     let table = report.table();
-    assert_eq!(report.cycles_done, 300, "{table}");
+    assert_eq!(report.cycles_done, 600, "two rounds: {table}");
+    assert_eq!(report.rss_after_rounds.len(), 2, "{table}");
+    assert!(report.last_round_vs_first.is_some(), "{table}");
+    assert!(table.contains("server RSS after each round"), "{table}");
     assert_eq!(report.failures, 0, "{table}");
     assert!(
         report.abrupt > 0 && report.mid_message > 0 && report.polite > 0,

@@ -348,8 +348,11 @@ pub struct ConnectResult {
 /// `config` of a churn run.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ChurnConfig {
-    /// Cycles.
+    /// Cycles per round.
     pub cycles: usize,
+    /// Rounds (1 in results from before there were rounds).
+    #[serde(default = "one")]
+    pub rounds: usize,
     /// Cycles at once.
     pub concurrency: usize,
     /// Share reset without a Close.
@@ -388,6 +391,9 @@ pub struct ChurnResult {
     pub rss_after_bytes: Option<u64>,
     /// RSS after settling / RSS before the run.
     pub rss_after_vs_baseline: Option<f64>,
+    /// The last round's RSS after settling over the first's (with rounds).
+    #[serde(default)]
+    pub last_round_vs_first: Option<f64>,
     /// The server process.
     pub server: Option<ServerStats>,
 }
@@ -510,4 +516,9 @@ pub struct HeartbeatResult {
     /// `--ping-interval`, no ping at all).
     #[serde(default)]
     pub heartbeat: Option<HeartbeatReport>,
+}
+
+/// The default of a count that older results did not record.
+const fn one() -> usize {
+    1
 }

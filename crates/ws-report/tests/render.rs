@@ -239,6 +239,14 @@ fn the_reliability_table_comes_from_the_results() {
     let unsplit = row(ECHO_REFERENCE);
     assert!(unsplit.contains("| n/a | n/a | n/a |"), "{unsplit}");
     assert!(unsplit.contains(&format!("{} / n/a", format::ratio(fixtures::churn_rss(4)))));
+    // The second churn round against the first, echo / room.
+    let second = format::ratio(fixtures::churn_second_round(0));
+    assert!(
+        row("ws-tokio-mutex").contains(&format!("| {second} / {second} |")),
+        "{}",
+        row("ws-tokio-mutex")
+    );
+    assert!(md.contains("| Second churn round ÷ first, echo / room |"));
     // The claim names the largest peak RSS under stalled members.
     let claim = md
         .lines()

@@ -90,6 +90,9 @@ pub struct Params {
     pub flood_warmup: &'static str,
     /// Reliability, churn: connect/disconnect cycles.
     pub churn_cycles: usize,
+    /// Churn: rounds of `churn_cycles`, the server's RSS read after each:
+    /// a second round that ends where the first did is no leak.
+    pub churn_rounds: usize,
     /// Reliability, churn: share of cycles reset without a Close.
     pub churn_abrupt: &'static str,
     /// Reliability, churn: share of cycles reset mid-frame.
@@ -263,6 +266,7 @@ impl Params {
             flood_baseline_duration: "10s",
             flood_warmup: "1s",
             churn_cycles: 10_000,
+            churn_rounds: 2,
             churn_abrupt: "0.33",
             churn_mid_message: "0.1",
             badinput_max_message_size: 1 << 20,
@@ -383,6 +387,7 @@ impl Params {
             flood_baseline_duration: "1s",
             flood_warmup: "200ms",
             churn_cycles: 300,
+            churn_rounds: 2,
             churn_abrupt: "0.33",
             churn_mid_message: "0.1",
             badinput_max_message_size: 1 << 20,
@@ -1206,6 +1211,8 @@ fn reliability(p: &Params) -> Vec<Run> {
         let churn = strings(&[
             "--cycles",
             &p.churn_cycles.to_string(),
+            "--rounds",
+            &p.churn_rounds.to_string(),
             "--abrupt-fraction",
             p.churn_abrupt,
             "--mid-message-fraction",

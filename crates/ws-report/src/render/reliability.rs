@@ -203,7 +203,8 @@ fn method(ctx: &Ctx<'_>) -> String {
     if let Some(c) = ctx.data.churn.iter().find_map(|r| r.result.as_ref()) {
         out.push_str(&format!(
             "- **Connection churn** (`ws-loadgen churn`, on `/ws/echo` and, for room servers, on a room): {} connect/disconnect cycles, {} at a time, {} of them reset without a Close ({} mid-frame). \
-             *RSS after churn* is the server's RSS once its gauges reached zero (waiting up to {}) over its RSS before the first cycle, echo / room; \
+             *RSS after churn* is the server's RSS once its gauges reached zero (waiting up to {}) after the last of {} round(s) of cycles over its RSS before the first cycle, echo / room; \
+             *second churn round* is the RSS after the last round over the RSS after the first (about 1.00×: what the first round left behind was reused, no leak); \
              *leaked* means `ws_connections`, `ws_rooms` or `ws_room_members` in `/metrics` was still above zero after that; \
              *failed cycles* (cycles whose message did not come back) are summed over both routes.\n",
             format::count(c.config.cycles as f64),
@@ -211,6 +212,7 @@ fn method(ctx: &Ctx<'_>) -> String {
             format::percent(c.config.abrupt_fraction),
             format::percent(c.config.mid_message_fraction),
             c.config.settle,
+            c.config.rounds,
         ));
     }
     if let Some(b) = ctx.data.badinput.iter().find_map(|r| r.result.as_ref()) {
@@ -302,14 +304,25 @@ pub fn section(ctx: &Ctx<'_>) -> String {
     }
     out.push_str("Pinned, each run on a freshly started server. `n/a`: the scenario does not apply (the unsplit reference serves no rooms).\n\n");
     out.push_str(&method(ctx));
-    // Collections made before the hostile runs existed render as they did.
+    // Collections made before the hostile runs or churn rounds existed
+    // render as they did.
     let with_hostile = !data.hostile.is_empty();
+    let with_rounds = data
+        .churn
+        .iter()
+        .filter_map(|r| r.result.as_ref())
+        .any(|c| c.last_round_vs_first.is_some());
     let mut columns = vec![
         ("Server", Align::Left),
         ("Lost / dup. / reordered", Align::Right),
         ("Stalled members", Align::Left),
         ("Peak RSS, stalled (vs no stall)", Align::Right),
         ("RSS after churn, echo / room", Align::Right),
+    ];
+    if with_rounds {
+        columns.push(("Second churn round ÷ first, echo / room", Align::Right));
+    }
+    columns.extend([
         ("Leaked gauges", Align::Left),
         ("Failed cycles", Align::Right),
         ("Bad inputs", Align::Right),
@@ -318,7 +331,7 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         ("Panics", Align::Right),
         ("Shutdown under load", Align::Right),
         ("Closed 1001", Align::Right),
-    ];
+    ]);
     if with_hostile {
         columns.extend([
             (
@@ -370,6 +383,17 @@ pub fn section(ctx: &Ctx<'_>) -> String {
             cell(churn_echo, rss_after),
             cell(churn_room, rss_after)
         ));
+        if with_rounds {
+            let second = |r: &ChurnResult| {
+                r.last_round_vs_first
+                    .map_or_else(|| NONE.into(), format::ratio)
+            };
+            row.push(format!(
+                "{} / {}",
+                cell(churn_echo, second),
+                cell(churn_room, second)
+            ));
+        }
         row.push(if churn.is_empty() {
             NA.into()
         } else if churn.iter().any(|r| r.result.is_none()) {
