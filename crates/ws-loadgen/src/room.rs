@@ -317,12 +317,15 @@ pub(crate) async fn settle(
             }
         })
         .collect();
-    let ends = futures_util::future::join_all(
+    // Every member is driven from this one task: unconstrained, or past the
+    // first 128 reads of a poll every member would be polled in vain (see
+    // the hold in `connect`), which makes a room of thousands settle slowly.
+    let ends = tokio::task::coop::unconstrained(futures_util::future::join_all(
         conns
             .iter_mut()
             .zip(drivers.iter_mut())
             .map(|(ws, d)| client::drive(ws, d, clock, deadline)),
-    )
+    ))
     .await;
     for (i, end) in ends.into_iter().enumerate() {
         match end {
@@ -434,7 +437,7 @@ impl Member {
             phases,
             sender: Sender::new(spec.send, &phases, response_timeout),
             published: false,
-            latency: new_histogram(),
+            latency: crate::stats::new_growing_histogram(),
             corrupted: 0,
             received_measured: 0,
             slow_delay: spec.slow_delay.map(duration_ns),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::stats::{Clock, Schedule, SeqTracker, duration_ns, new_histogram, record_ns};
+use crate::stats::{Clock, Schedule, SeqTracker, duration_ns, record_ns};
 
 /// Phase boundaries of a run, in ns since the clock's epoch.
 #[derive(Clone, Copy, Debug)]
@@ -104,7 +104,7 @@ impl Sender {
             mode,
             next_seq: 0,
             sent_measured: 0,
-            lag: new_histogram(),
+            lag: crate::stats::new_growing_histogram(),
             last_progress: phases.start,
             response_timeout: duration_ns(response_timeout),
         }
