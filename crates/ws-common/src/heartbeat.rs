@@ -1,6 +1,13 @@
 //! The heartbeat: the third writer of every sink. It pings the connection on a
 //! fixed period; the reader's idle timeout closes connections that stop
 //! answering.
+//!
+//! A ping is sent like any other message, with `Burst::Last`: it takes its
+//! turn behind what the strategy has already queued or is writing for the
+//! connection, never ahead of it. Letting it overtake would make a peer whose
+//! data waits behind megabytes look alive, and the bytes already in the
+//! socket's buffers cannot be overtaken anyway; the idle timeout, several
+//! ping intervals long, absorbs the delay (the README's "Heartbeat").
 
 use std::time::Duration;
 
