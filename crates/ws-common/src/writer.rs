@@ -3,6 +3,7 @@
 //! every strategy performs the same way (a bounded send and a bounded close).
 
 use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message};
@@ -188,13 +189,19 @@ impl WriterContext {
         if self.is_disconnected() {
             return Err(Disconnected);
         }
-        // The write is polled first: when it completes at once, as it does
-        // unless the socket is full, neither the timer nor the cancellation
-        // is ever registered, which keeps the policy off the fast path.
-        let outcome = tokio::select! {
-            biased;
-            outcome = tokio::time::timeout(self.send_timeout(), write) => outcome,
-            () = self.disconnected() => return Err(Disconnected),
+        // The write is polled once before the timer exists: when it
+        // completes at once, as it does unless the socket is full, the policy
+        // costs neither a clock read (a `timeout` reads the clock for its
+        // deadline when it is made) nor a registration.
+        let mut write = std::pin::pin!(write);
+        let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+        let outcome = match first {
+            Poll::Ready(outcome) => Ok(outcome),
+            Poll::Pending => tokio::select! {
+                biased;
+                outcome = tokio::time::timeout(self.send_timeout(), write) => outcome,
+                () = self.disconnected() => return Err(Disconnected),
+            },
         };
         match outcome {
             Ok(Ok(written)) => Ok(written),
