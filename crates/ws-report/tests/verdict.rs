@@ -73,7 +73,7 @@ fn the_environment_says_how_much_cpu_the_host_took() {
         "the worst run is named: {row}"
     );
     assert!(
-        row.contains(" runs were run again (at most 1 time) because the host took more than 5.0%"),
+        row.contains(" run again (at most 1 time) because the host took more than 5.0%"),
         "the runs run again for steal are counted: {row}"
     );
 }

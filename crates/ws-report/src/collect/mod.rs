@@ -264,6 +264,24 @@ impl std::fmt::Display for Estimate {
 /// `--quick` collection on the 2-core machine (0.2 s a run), with margin.
 pub const RUN_OVERHEAD_S: f64 = 0.5;
 
+/// Handshakes per second a `connect` run gets through with many
+/// connections: 2,800–4,200 for 19,000 in the committed run at f0485be (the
+/// generator's core is the limit), so a little under the middle.
+const CONNECTS_PER_S: f64 = 3_500.0;
+
+/// The seconds a `connect` run spends opening its connections before its
+/// hold: 13.7 s a memory run took at f0485be, of 5.5 s estimated without it.
+fn connecting_s(run: &Run) -> f64 {
+    if run.subcommand != "connect" {
+        return 0.0;
+    }
+    run.args
+        .windows(2)
+        .find(|w| w[0] == "--conns")
+        .and_then(|w| w[1].parse::<f64>().ok())
+        .map_or(0.0, |conns| conns / CONNECTS_PER_S)
+}
+
 /// The estimate for `runs`: each run's warm-up, duration, hold and settle
 /// (up to the SIGTERM for a shutdown run), its drain bound when a room
 /// member reads slowly or not at all (then the drain runs out), plus
@@ -282,7 +300,7 @@ pub fn estimate(runs: &[Run]) -> Estimate {
             },
             |after| humantime::parse_duration(after).unwrap_or_default(),
         );
-        let s = busy.as_secs_f64() + RUN_OVERHEAD_S;
+        let s = busy.as_secs_f64() + connecting_s(run) + RUN_OVERHEAD_S;
         let dir = run.scenario.dir();
         match by_scenario.iter_mut().find(|(d, _, _)| *d == dir) {
             Some(entry) => {
@@ -517,12 +535,13 @@ mod tests {
     #[test]
     fn the_plans_fit_their_budgets() {
         // The full comparison has 60 minutes. A cold build takes about 6 and
-        // Criterion's three passes about 6 (362 s at f9e1113), which leaves
-        // 48 for collect and render; the committed run at f9e1113 took 0.92
-        // of its estimate for them (2541 s of 2760 s), so the estimate may
-        // reach 50 and keep a margin.
+        // Criterion's three passes about 6 (370 s at f0485be), which leaves
+        // 48 for collect and render; the committed run at f0485be took 0.95
+        // of its estimate for them (2841 s of 3006 s, connects counted), so
+        // the estimate may reach 50.5. That is the edge: a plan that grows
+        // must give something up.
         let full = plan_estimate(false);
-        assert!(full.total_s() <= 50.0 * 60.0, "{full}");
+        assert!(full.total_s() <= 50.5 * 60.0, "{full}");
         // The quick path has 5: about a minute of Criterion leaves 3.5.
         let quick = plan_estimate(true);
         assert!(quick.total_s() <= 3.5 * 60.0, "{quick}");

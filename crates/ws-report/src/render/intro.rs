@@ -94,8 +94,9 @@ fn steal_summary(runs: &[RunRecord]) -> Option<String> {
     let retried = runs.iter().filter(|r| r.steal_retries.is_some()).count();
     let retried = if retried > 0 {
         format!(
-            " {retried} runs were run again (at most {} time{}) because the host took more than {} during them; \
+            " {retried} {} run again (at most {} time{}) because the host took more than {} during {}; \
              each keeps its last attempt, and the count above is of those.",
+            if retried == 1 { "run was" } else { "runs were" },
             crate::collect::STEAL_RETRIES,
             if crate::collect::STEAL_RETRIES == 1 {
                 ""
@@ -103,6 +104,7 @@ fn steal_summary(runs: &[RunRecord]) -> Option<String> {
                 "s"
             },
             format::percent(STEAL_NOTED),
+            if retried == 1 { "it" } else { "them" },
         )
     } else {
         String::new()
