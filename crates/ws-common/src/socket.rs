@@ -21,9 +21,11 @@
 //! others' sockets are seen first. A canary's echo p99 during
 //! `ws-loadgen hostile`'s partial-message attack (9 clients streaming
 //! 31 MiB each) was 1.26–3.08 ms over the five servers in the committed run
-//! at f0485be, against 0.21–0.30 ms before the attack. What is left is
-//! most likely tungstenite growing its read buffer (several MiB copied at
-//! once, which no poll boundary can split); not measured.
+//! at f0485be, against 0.21–0.30 ms before the attack. A profile of the
+//! attack (ws-tokio-mutex, after that run) puts 56 % of the server's time
+//! in zero-filling fresh pages of the growing buffers, which this charge
+//! spreads over polls, and 7 % in freeing evicted connections' 31 MiB
+//! buffers on the worker, in one piece each: most likely what is left.
 //!
 //! A byte limit that woke its own task instead (after 256 KiB, "would block"
 //! and `wake_by_ref`) made things worse: a canary's echo p99 during
