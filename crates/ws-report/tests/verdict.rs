@@ -84,6 +84,14 @@ fn each_pick_line_names_the_strategies_its_row_marks() {
     let (rows, picks) = verdict(&md);
     assert!(rows.len() >= 5, "{rows:?}");
     assert!(picks.len() <= rows.len() + 1, "{picks:?}");
+    assert!(
+        picks
+            .iter()
+            .filter(|p| p.contains("**Any of the three**"))
+            .count()
+            <= 1,
+        "the ties share one line: {picks:?}"
+    );
     for row in &rows {
         let situation = row
             .split("](#")

@@ -231,7 +231,7 @@ impl Row {
     }
 
     /// The row's "Pick … when …" line, or None without figures.
-    fn pick(&self) -> Option<String> {
+    fn pick(&self) -> Option<Pick> {
         let leaders = self.leaders();
         let worst = self.worst()?;
         let names = |l: &[(&str, Spread)]| {
@@ -248,16 +248,16 @@ impl Row {
             let medians = leaders.iter().map(|l| l.1.median);
             let lo = medians.clone().fold(f64::INFINITY, f64::min);
             let hi = medians.fold(f64::NEG_INFINITY, f64::max);
-            return Some(format!(
-                "- **Any of the three** when {}: {how} ({} {} to {}). {link}",
+            return Some(Pick::AnyOfTheThree(format!(
+                "when {} ({} {} to {}, {how}: {link})",
                 self.when,
                 self.short,
                 self.unit.show(lo),
                 self.unit.show(hi)
-            ));
+            )));
         }
         let (_, best) = leaders.first()?;
-        Some(format!(
+        Some(Pick::Line(format!(
             "- **Pick {}** when {}: {} {} against {} for `{}`. {link}",
             names(&leaders),
             self.when,
@@ -265,8 +265,34 @@ impl Row {
             self.unit.show(best.median),
             self.unit.show(worst.1.median),
             worst.0
-        ))
+        )))
     }
+}
+
+/// What a row says under the verdict table.
+enum Pick {
+    /// A line of its own: which strategies to pick, and why.
+    Line(String),
+    /// A clause of the one line for every row where the three tie, so that
+    /// the ties take one line and the lines that decide stand out.
+    AnyOfTheThree(String),
+}
+
+/// The lines under the verdict table: the rows that decide, in row order,
+/// then one line for every row where the three tie.
+fn pick_lines(rows: &[Row]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut ties = Vec::new();
+    for pick in rows.iter().filter_map(Row::pick) {
+        match pick {
+            Pick::Line(line) => lines.push(line),
+            Pick::AnyOfTheThree(clause) => ties.push(clause),
+        }
+    }
+    if !ties.is_empty() {
+        lines.push(format!("- **Any of the three** {}.", ties.join("; ")));
+    }
+    lines
 }
 
 /// Spread of the values, `None` without any.
@@ -808,11 +834,9 @@ pub fn section(ctx: &Ctx<'_>) -> String {
          the other figure is the server at its best (`--flush batched`).\n\n",
         format::percent(TIE)
     ));
-    for row in &rows {
-        if let Some(line) = row.pick() {
-            out.push_str(&line);
-            out.push('\n');
-        }
+    for line in pick_lines(&rows) {
+        out.push_str(&line);
+        out.push('\n');
     }
     if let Some(line) = flush_line(&rows) {
         out.push_str(&line);
