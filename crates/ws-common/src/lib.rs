@@ -57,7 +57,7 @@ pub use metrics::{LockWait, Metrics, StrategyMetrics};
 pub use server::{ServeError, ShutdownReport, bind, serve};
 pub use state::AppState;
 pub use strategy::{Burst, Disconnected, SharedSink, WsSink};
-pub use writer::{CLOSE_TIMEOUT, DisconnectReason, SinkPolicy, WriterContext, close_sink};
+pub use writer::{CLOSE_TIMEOUT, DisconnectReason, SinkPolicy, WriterContext, close_sink, within};
 
 /// Re-exports for the strategies, so that every variant names the same types
 /// from one place.

@@ -15,16 +15,16 @@
 //! [`BYTES_PER_BUDGET_UNIT`] it hands out. The budget alone counts reads, and
 //! tungstenite keeps reading while a frame is incomplete, so a client
 //! streaming a huge message could keep its task reading for 128 reads of
-//! `--read-buffer-size` (2 MiB with its 16 KiB default) in one poll while every other
-//! connection on that worker waited. When the budget runs out, tokio defers
+//! `--read-buffer-size` (2 MiB with its 16 KiB default) in one poll while
+//! every other connection on that worker waited. When the budget runs out, tokio defers
 //! the task's wake-up until it has polled for socket readiness, so the
 //! others' sockets are seen first. A canary's echo p99 during
 //! `ws-loadgen hostile`'s partial-message attack (9 clients streaming
 //! 31 MiB each) was 1.26–3.08 ms over the five servers in the committed run
-//! at f0485be, against 0.21–0.30 ms before the attack. A profile of the
-//! attack (ws-tokio-mutex, after that run) puts 56 % of the server's time
-//! in zero-filling fresh pages of the growing buffers, which this charge
-//! spreads over polls, and 7 % in freeing evicted connections' 31 MiB
+//! at f0485be, against 0.21–0.30 ms before the attack. A profile taken by
+//! hand during the attack puts most of the server's time in zero-filling
+//! fresh pages of the growing buffers, which this charge spreads over
+//! polls, and a smaller share in freeing evicted connections' 31 MiB
 //! buffers on the worker, in one piece each: most likely what is left.
 //!
 //! A byte limit that woke its own task instead (after 256 KiB, "would block"

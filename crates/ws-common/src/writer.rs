@@ -189,19 +189,12 @@ impl WriterContext {
         if self.is_disconnected() {
             return Err(Disconnected);
         }
-        // The write is polled once before the timer exists: when it
-        // completes at once, as it does unless the socket is full, the policy
-        // costs neither a clock read (a `timeout` reads the clock for its
-        // deadline when it is made) nor a registration.
-        let mut write = std::pin::pin!(write);
-        let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
-        let outcome = match first {
-            Poll::Ready(outcome) => Ok(outcome),
-            Poll::Pending => tokio::select! {
-                biased;
-                outcome = tokio::time::timeout(self.send_timeout(), write) => outcome,
-                () = self.disconnected() => return Err(Disconnected),
-            },
+        // The write comes first, so a write that completes at once never
+        // registers the cancellation (nor, in `within`, the timer).
+        let outcome = tokio::select! {
+            biased;
+            outcome = within(self.send_timeout(), write) => outcome,
+            () = self.disconnected() => return Err(Disconnected),
         };
         match outcome {
             Ok(Ok(written)) => Ok(written),
@@ -217,6 +210,27 @@ impl WriterContext {
     }
 }
 
+/// `tokio::time::timeout(limit, write)`, except that `write` is polled once
+/// before the timer exists: a write that completes at once, as writes do
+/// unless the socket is full, then costs no clock read (a `timeout` reads
+/// the clock for its deadline when it is made) and no timer. Every bounded
+/// write goes through it, the references' too, so that none pays for the
+/// policy on its fast path while another does not.
+///
+/// # Errors
+/// [`tokio::time::error::Elapsed`] when `write` is still pending `limit`
+/// after its first poll.
+pub async fn within<F: Future>(
+    limit: Duration,
+    write: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let mut write = std::pin::pin!(write);
+    match std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+        Poll::Ready(output) => Ok(output),
+        Poll::Pending => tokio::time::timeout(limit, write).await,
+    }
+}
+
 /// Closes a sink: sends `frame` first when given, then closes, which flushes
 /// whatever tungstenite still holds (a Close reply, a Pong). Errors are the
 /// peer being gone already, which is what closing wants anyway; a peer that
@@ -229,4 +243,30 @@ pub async fn close_sink(sink: &mut WsSink, frame: Option<CloseFrame>) {
         let _ = sink.close().await;
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::within;
+
+    /// A write that is ready at once, one that finishes in time after waiting,
+    /// and one that never finishes: the limit only ever ends the last.
+    #[tokio::test]
+    async fn within_bounds_only_writes_that_wait_too_long() {
+        let case = async {
+            assert_eq!(within(Duration::ZERO, async { 7 }).await.ok(), Some(7));
+            let waits = async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                8
+            };
+            assert_eq!(within(Duration::from_secs(5), waits).await.ok(), Some(8));
+            let never = std::future::pending::<()>();
+            assert!(within(Duration::from_millis(20), never).await.is_err());
+        };
+        tokio::time::timeout(Duration::from_secs(10), case)
+            .await
+            .expect("within 10 s");
+    }
 }

@@ -288,9 +288,9 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
         .and_then(|pid| procmon::cpu_of(pid).ok().map(|cpu| (pid, cpu)));
     // Every connection is read from this one task. Under tokio's budget (128
     // reads a poll) the connections after the first 128 would each be polled
-    // in vain, every poll: at 15,000 connections that took this core to 100%
-    // and left most pings unread. The hold only reads and answers pings, so
-    // it cannot starve anything by running unconstrained.
+    // in vain, every poll, so that with many thousands the generator's core
+    // saturated and most pings went unread. The hold only reads and answers
+    // pings, so it cannot starve anything by running unconstrained.
     let ends = tokio::task::coop::unconstrained(futures_util::future::join_all(
         open.iter_mut().map(|ws| {
             hold(

@@ -307,9 +307,10 @@ pub fn new_histogram() -> Histogram<u64> {
 /// A latency histogram in microseconds, 3 significant digits, that grows to
 /// the largest value it records instead of covering an hour up front: one
 /// per connection, for the figures merged into a [`new_histogram`] at the
-/// end. A fixed one is 184 KiB of counts zeroed at creation; a room of 5,000
-/// members, each with a latency and a send-lag histogram, spent most of the
-/// generator's core zeroing 1.8 GiB for them and fell behind its schedule.
+/// end. A fixed one zeroes counts for the whole hour at creation (the test
+/// `a_growing_histogram_stays_small` compares them); in a room of thousands
+/// of members, each with a latency and a send-lag histogram, that zeroing
+/// took most of the generator's core and put it behind its schedule.
 #[must_use]
 pub fn new_growing_histogram() -> Histogram<u64> {
     // Only invalid bounds make this fail, and these are constants hdrhistogram accepts.

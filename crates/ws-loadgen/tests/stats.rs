@@ -2,7 +2,9 @@
 //! the open-loop schedule and coordinated-omission correction, histograms.
 
 use ws_loadgen::report::LatencyReport;
-use ws_loadgen::stats::{Integrity, Schedule, SeqEvent, SeqTracker, new_histogram, record_ns};
+use ws_loadgen::stats::{
+    Integrity, Schedule, SeqEvent, SeqTracker, new_growing_histogram, new_histogram, record_ns,
+};
 
 #[test]
 fn in_order_sequence_is_clean() {
@@ -166,4 +168,31 @@ fn integrity_counters_add_up() {
     assert!(!Integrity::default().has_failures());
     let json = serde_json::to_value(&a).expect("json");
     assert_eq!(json["close_codes"]["1008"], 3);
+}
+
+/// A growing histogram holds counters only up to what it recorded, yet
+/// reports the same percentiles as a fixed one, into which it merges.
+#[test]
+fn a_growing_histogram_stays_small() {
+    let mut fixed = new_histogram();
+    let mut growing = new_growing_histogram();
+    for us in [40, 90, 250, 1_200, 8_000, 30_000] {
+        record_ns(&mut fixed, us * 1_000);
+        record_ns(&mut growing, us * 1_000);
+    }
+    assert!(
+        growing.distinct_values() * 3 < fixed.distinct_values(),
+        "{} counters against {}",
+        growing.distinct_values(),
+        fixed.distinct_values()
+    );
+    for q in [0.5, 0.99, 1.0] {
+        assert_eq!(growing.value_at_quantile(q), fixed.value_at_quantile(q));
+    }
+    let mut merged = new_histogram();
+    merged
+        .add(&growing)
+        .expect("a growing histogram merges into a fixed one");
+    assert_eq!(merged.len(), 6);
+    assert_eq!(merged.max(), fixed.max());
 }

@@ -41,15 +41,15 @@
 //! # Per connection
 //! Beyond what every strategy pays for a connection (the socket,
 //! tungstenite's buffers, the reader and heartbeat tasks):
-//! - the writer task: its state while it waits is a few hundred bytes (the
-//!   sink, the receiver, an empty batch `Vec`); the batch write and the
-//!   close are boxed while they run, so an idle writer does not carry the
-//!   largest write's state (about 1 KiB more);
-//! - the channel: tokio allocates its shared state (cache-padded, a few
-//!   hundred bytes) and a first block of 32 slots up front; a slot is one
-//!   pointer (`Queued`), not a `Message` (48 bytes), which keeps the block
-//!   at 256 bytes instead of 1.5 KiB, for one allocation per echo;
-//! - the queue's byte count and signals (`QueueState`, under a hundred bytes).
+//! - the writer task: while it waits, its state is the sink, the receiver
+//!   and an empty batch `Vec`; the batch write and the close are boxed while
+//!   they run, so an idle writer does not carry the largest write's state
+//!   (the test `an_idle_writer_is_small` bounds it);
+//! - the channel: tokio allocates its shared state and a first block of 32
+//!   slots up front; a slot is one pointer (`Queued`), not a `Message`
+//!   inline, so the block is 32 pointers (the test
+//!   `a_queue_slot_is_one_pointer`), for one allocation per echo;
+//! - the queue's byte count and signals (`QueueState`).
 //!
 //! "Memory" in `RESULTS.md` has the measured RSS per idle connection, with
 //! default flags and with the README's idle profile.
@@ -120,7 +120,7 @@ struct QueueState {
 /// made only by [`Writer::close`]). One pointer, shared by the members of a
 /// broadcast: the channel allocates a block of 32 slots for every connection
 /// up front, so its slot size is per-connection memory (a `Message` inline
-/// made the block 1.2 KiB larger; the price is one allocation per echo).
+/// is several pointers wide); the price is one allocation per echo.
 type Queued = Arc<Message>;
 
 impl Writer {
@@ -290,7 +290,7 @@ async fn write_loop(
         context.metrics().queue_depth(batch.len() + commands.len());
         let (mut taken, mut sends) = (0, 0);
         for message in &batch {
-            if close_request(message).is_none() {
+            if !matches!(**message, Message::Close(_)) {
                 (taken, sends) = (taken + queued_size(message), sends + 1);
             }
         }
@@ -311,9 +311,8 @@ async fn write_loop(
         let mut written = 0;
         let batch_written = write_batch(&mut sink, &mut batch, context.flush(), &mut written);
         // Boxed, as is the close below: the task's own state is then what
-        // an idle connection's writer needs while it waits, a few hundred
-        // bytes instead of the largest write's (about 1 KiB more per
-        // connection), for one allocation per batch.
+        // an idle connection's writer needs while it waits, not the largest
+        // write's, for one allocation per batch.
         match Box::pin(context.bounded(tokio::task::unconstrained(batch_written))).await {
             Ok(None) => {}
             Ok(Some(close)) => break Some(close),
@@ -401,4 +400,30 @@ async fn write_batch(
     sink.flush().await.map_err(|_| Disconnected)?;
     *written = fed;
     Ok(close)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of what a function's future is, without calling it.
+    fn future_size<A, B, C, D, F>(_: fn(A, B, C, D) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// A queue slot is a pointer, not a `Message` inline: the channel's
+    /// first block (32 slots, made for every connection) stays small.
+    #[test]
+    fn a_queue_slot_is_one_pointer() {
+        assert_eq!(std::mem::size_of::<Queued>(), std::mem::size_of::<usize>());
+        assert!(std::mem::size_of::<Message>() >= 4 * std::mem::size_of::<usize>());
+    }
+
+    /// The writer task's state is what it holds while it waits: the batch
+    /// write and the close are boxed, so their futures are not part of it.
+    #[test]
+    fn an_idle_writer_is_small() {
+        let size = future_size(write_loop);
+        assert!(size <= 512, "the writer task's state is {size} bytes");
+    }
 }

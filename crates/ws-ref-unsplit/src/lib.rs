@@ -44,7 +44,9 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::time::{Instant, MissedTickBehavior};
 use ws_common::close::End;
 use ws_common::lookahead::next_noting_wait;
-use ws_common::{AppState, CLOSE_TIMEOUT, DisconnectReason, FlushPolicy, Handler, Metrics, Route};
+use ws_common::{
+    AppState, CLOSE_TIMEOUT, DisconnectReason, FlushPolicy, Handler, Metrics, Route, within,
+};
 
 /// Most echoes written between two flushes, as in `ws-mpsc-writer`.
 pub const BATCH: usize = 64;
@@ -192,29 +194,19 @@ async fn echo_until_end(socket: &mut WebSocket, app: &AppState<()>) -> End {
 
 /// Runs one write under the slow consumer policy: it ends the connection if
 /// it fails, if it takes longer than `send_timeout`, or if the server starts
-/// shutting down meanwhile.
-///
-/// The write is polled once before any timer exists, as the strategies'
-/// writes are (`WriterContext::bounded`, the lock variants' attempt that
-/// does not wait): a write that completes at once, as nearly all do, then
-/// costs no clock read and no timer. Before it did, reading the clock for
-/// every echo's deadline was 5 % of this server's samples at 64 in flight,
-/// a cost the strategies it is the ceiling for did not pay.
+/// shutting down meanwhile. Bounded with `ws_common::within`, as the
+/// strategies' writes are, so that a write that completes at once costs the
+/// reference no more than it costs them.
 async fn bounded(
     write: impl Future<Output = Result<(), axum::Error>>,
     shutdown: impl Future<Output = ()> + Unpin,
     send_timeout: Duration,
     metrics: &Metrics,
 ) -> Result<(), End> {
-    let mut write = std::pin::pin!(write);
-    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(write.as_mut().poll(cx))).await;
-    let written = match first {
-        std::task::Poll::Ready(written) => Ok(written),
-        std::task::Poll::Pending => tokio::select! {
-            biased;
-            () = shutdown => return Err(End::Shutdown),
-            written = tokio::time::timeout(send_timeout, write) => written,
-        },
+    let written = tokio::select! {
+        biased;
+        () = shutdown => return Err(End::Shutdown),
+        written = within(send_timeout, write) => written,
     };
     match written {
         Ok(Ok(())) => Ok(()),

@@ -47,7 +47,7 @@
 //! Beyond what every strategy pays for a connection (the socket,
 //! tungstenite's buffers, the reader and heartbeat tasks): one allocation,
 //! the `Arc` holding the sink behind its lock with the waiter count
-//! (`Shared`, a hundred-odd bytes). No task, no queue, nothing that grows
+//! (`Shared`). No task, no queue, nothing that grows
 //! while the connection is idle. "Memory" in `RESULTS.md` has the measured
 //! RSS per idle connection, with default flags and with the README's idle
 //! profile.

@@ -270,7 +270,7 @@ pub const RUN_OVERHEAD_S: f64 = 0.5;
 const CONNECTS_PER_S: f64 = 3_500.0;
 
 /// The seconds a `connect` run spends opening its connections before its
-/// hold: 13.7 s a memory run took at f0485be, of 5.5 s estimated without it.
+/// hold, which the estimate used to leave out.
 fn connecting_s(run: &Run) -> f64 {
     if run.subcommand != "connect" {
         return 0.0;
