@@ -261,6 +261,22 @@ fn path_of(url: &str) -> String {
         .unwrap_or_else(|| "/".to_owned())
 }
 
+/// Bytes an attacker writes before it lets the canary's task run: one
+/// `write` to a loopback socket copies as much as its buffers take (MiBs
+/// while the server reads fast), and the generator runs on one thread, so
+/// an attacker writing 31 MiB in one go could hold the canary's echo back
+/// and charge that delay to the server.
+const ATTACK_SLICE: usize = 64 * 1024;
+
+/// Writes `bytes` [`ATTACK_SLICE`] at a time, yielding between slices.
+async fn send_in_slices(attacker: &mut RawClient, bytes: &[u8]) -> std::io::Result<()> {
+    for slice in bytes.chunks(ATTACK_SLICE) {
+        attacker.send(slice).await?;
+        tokio::task::yield_now().await;
+    }
+    Ok(())
+}
+
 /// One canary round trip; `false` when it failed.
 async fn canary_echoes(canary: &mut Ws, n: u64, bound: Duration) -> bool {
     let mut payload = b"canary:".to_vec();
@@ -341,7 +357,9 @@ async fn partial_attack(
             };
         // A send cut short means the server closed the socket already: the
         // outcome below says how.
-        if let Ok(Ok(())) = tokio::time::timeout(config.timeout, attacker.send(&bytes)).await {
+        if let Ok(Ok(())) =
+            tokio::time::timeout(config.timeout, send_in_slices(&mut attacker, &bytes)).await
+        {
             report.bytes_sent += bytes.len() as u64;
         }
         attackers.push(attacker);
