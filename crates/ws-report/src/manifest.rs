@@ -66,6 +66,10 @@ pub enum Scenario {
     /// idle connections, an echo flood, and a room with a stalled member;
     /// repeated and interleaved.
     Heartbeat,
+    /// The throughput runs once more, as a second interleaved series at the
+    /// end of the comparison (fresh processes, tens of minutes later): how
+    /// far each echo ratio's median moves when the comparison is re-run.
+    Replay,
 }
 
 impl Scenario {
@@ -83,6 +87,7 @@ impl Scenario {
             Self::Saturation => "saturation",
             Self::LoadCurve => "load-curve",
             Self::Heartbeat => "heartbeat",
+            Self::Replay => "replay",
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct Data {
     pub ceiling: Vec<Run<EchoResult>>,
     /// Closed-loop echo in both flush modes, repeated.
     pub throughput: Vec<Run<EchoResult>>,
+    /// The throughput runs once more, at the end of the comparison.
+    pub replay: Vec<Run<EchoResult>>,
     /// Every member of a room sending at rising rates, both flush modes.
     pub saturation: Vec<Run<RoomResult>>,
     /// Open-loop echo against load, both flush modes, repeated.
@@ -172,6 +174,7 @@ impl Data {
             shutdown: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "shutdown")?,
             ceiling: load_runs(layout, manifest.as_ref(), Scenario::Ceiling, "")?,
             throughput: load_runs(layout, manifest.as_ref(), Scenario::Throughput, "")?,
+            replay: load_runs(layout, manifest.as_ref(), Scenario::Replay, "")?,
             saturation: load_runs(layout, manifest.as_ref(), Scenario::Saturation, "")?,
             load_curve: load_runs(layout, manifest.as_ref(), Scenario::LoadCurve, "")?,
             heartbeat: load_runs(layout, manifest.as_ref(), Scenario::Heartbeat, "")?,

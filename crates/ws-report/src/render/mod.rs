@@ -14,6 +14,7 @@ mod load_curve;
 mod memory;
 pub mod plots;
 mod reliability;
+mod reproducibility;
 mod scenarios;
 mod slow_readers;
 mod strategy;
@@ -115,6 +116,7 @@ pub fn render(results: &Path, report: &Path) -> Result<Rendered> {
     md.push_str(&verdict::section(&ctx));
     md.push_str("## Results\n\n");
     md.push_str(&flush::section(&mut ctx)?);
+    md.push_str(&reproducibility::section(&ctx));
     md.push_str(&benches::section(&mut ctx, "echo", "Echo throughput")?);
     md.push_str(&benches::section(
         &mut ctx,

@@ -1,0 +1,141 @@
+//! "Does a re-run give the same ratios?": every echo throughput ratio of the
+//! comparison beside the same ratio from the replay series, the throughput
+//! runs done once more at the end of the comparison (fresh server
+//! processes, interleaved the same way, tens of minutes later).
+//!
+//! A ratio's median counts as reproduced when the replay's median is within
+//! [`REPRODUCED_WITHIN`] of it (the issue's target for a re-run). Where it
+//! is not, the table says so rather than averaging the two series: the
+//! report's figures stay those of the first series, and this section says
+//! how far to trust them.
+
+use super::Ctx;
+use super::flush::{Spread, Throughput, ratio_spread};
+use super::table::{Align, Table};
+use crate::contenders::{BEST_FLUSH, CONTENDERS, ECHO_REFERENCE, FLUSH_MODES};
+
+/// How far a replayed median may move, as a share of the first one, and
+/// still count as reproduced.
+pub const REPRODUCED_WITHIN: f64 = 0.10;
+
+/// [`REPRODUCED_WITHIN`] as the report writes it: `10%`.
+fn tolerance() -> String {
+    format!("{:.0}%", REPRODUCED_WITHIN * 100.0)
+}
+
+/// One ratio in both series.
+struct Compared {
+    label: String,
+    first: Spread,
+    replay: Spread,
+}
+
+impl Compared {
+    /// The replay's median over the first series' median, minus one.
+    fn change(&self) -> f64 {
+        self.replay.median / self.first.median - 1.0
+    }
+
+    fn reproduced(&self) -> bool {
+        self.change().abs() <= REPRODUCED_WITHIN
+    }
+}
+
+/// Every server's ratio to the reference, per in-flight count and policy,
+/// present in both series (the reference over itself left out).
+fn compared(first: &Throughput<'_>, replay: &Throughput<'_>) -> Vec<Compared> {
+    let mut out = Vec::new();
+    for inflight in first.inflights() {
+        for flush in FLUSH_MODES {
+            for c in CONTENDERS {
+                if c.name == ECHO_REFERENCE && flush == BEST_FLUSH {
+                    continue;
+                }
+                let (Some(a), Some(b)) = (
+                    first.ratio(c.name, flush, inflight),
+                    replay.ratio(c.name, flush, inflight),
+                ) else {
+                    continue;
+                };
+                if a.median > 0.0 {
+                    out.push(Compared {
+                        label: format!("`{}`, `{flush}`, {inflight} in flight", c.name),
+                        first: a,
+                        replay: b,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The section; empty when the results hold no replay series.
+pub(crate) fn section(ctx: &Ctx<'_>) -> String {
+    let first = Throughput::new(&ctx.data.throughput);
+    let replay = Throughput::new(&ctx.data.replay);
+    let rows = compared(&first, &replay);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("#### Does a re-run give the same ratios?\n\n");
+    let held = rows.iter().filter(|r| r.reproduced()).count();
+    out.push_str(&format!(
+        "The throughput runs above were done once more at the end of the comparison (the replay series: the same runs, \
+         fresh server processes, interleaved the same way, tens of minutes later). Each ratio to \
+         `{ECHO_REFERENCE} --flush {BEST_FLUSH}` of the same repeat, median (min–max), in both series: \
+         **{held} of {} medians moved by at most {}**; the report's figures are the first series'.\n\n",
+        rows.len(),
+        tolerance(),
+    ));
+    let within = format!("Within {}", tolerance());
+    let mut table = Table::new(&[
+        ("Ratio", Align::Left),
+        ("First series", Align::Right),
+        ("Replay", Align::Right),
+        ("Median moved", Align::Right),
+        (within.as_str(), Align::Left),
+    ]);
+    for r in &rows {
+        table.row(vec![
+            r.label.clone(),
+            ratio_spread(&r.first),
+            ratio_spread(&r.replay),
+            format!("{:+.1}%", r.change() * 100.0),
+            if r.reproduced() { "yes" } else { "**no**" }.into(),
+        ]);
+    }
+    out.push_str(&table.render());
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spread(median: f64) -> Spread {
+        Spread {
+            median,
+            min: median * 0.9,
+            max: median * 1.1,
+            n: 3,
+        }
+    }
+
+    #[test]
+    fn a_median_within_ten_percent_is_reproduced_and_one_beyond_is_not() {
+        let within = Compared {
+            label: String::new(),
+            first: spread(1.00),
+            replay: spread(0.91),
+        };
+        let beyond = Compared {
+            label: String::new(),
+            first: spread(1.00),
+            replay: spread(1.12),
+        };
+        assert!(within.reproduced(), "{}", within.change());
+        assert!(!beyond.reproduced(), "{}", beyond.change());
+    }
+}
