@@ -1,7 +1,7 @@
 //! What `collect` runs: the scenarios' parameters (full and `--quick`), the
 //! placement of each mode, and the list of runs in order.
 
-use crate::contenders::{CONTENDERS, Contender, FLUSH_MODES};
+use crate::contenders::{BEST_FLUSH, CONTENDERS, Contender, FLUSH_MODES};
 use crate::manifest::{Mode, ModeInfo, Scenario};
 
 /// The scenarios' parameters.
@@ -74,6 +74,13 @@ pub struct Params {
     /// Memory: the server's `--ping-interval` while they are held, so that
     /// the hold's CPU is what the heartbeat costs.
     pub memory_ping_interval: &'static str,
+    /// The idle profile's price: echo message size (the README's "16 KiB
+    /// messages", which a 4 KiB read buffer takes in four reads or more).
+    pub profile_cost_size: usize,
+    /// The idle profile's price: messages in flight per connection.
+    pub profile_cost_inflight: u64,
+    /// The idle profile's price: measured time of each run.
+    pub profile_cost_duration: &'static str,
     /// Reliability, stalled-consumer flood: members of the room.
     pub flood_conns: usize,
     /// Reliability, stalled-consumer flood: members that stop reading.
@@ -113,6 +120,10 @@ pub struct Params {
     pub ceiling_conns: usize,
     /// Generator ceiling: the open-loop rate tried (the issue's calibration figure).
     pub ceiling_rate: u32,
+    /// Generator ceiling: measured time of each run.
+    pub ceiling_duration: &'static str,
+    /// Generator ceiling: warm-up of each run.
+    pub ceiling_warmup: &'static str,
     /// Throughput and the load curve: interleaved repeats of every run (each its own server process).
     pub repeats: u32,
     /// Throughput: closed-loop echo connections.
@@ -254,6 +265,13 @@ impl Params {
             // replay series).
             memory_hold: "3s",
             memory_ping_interval: "1s",
+            // 64 connections × 16 KiB × 8 in flight, `--flush batched`, with
+            // default flags and with the idle profile, the echo servers
+            // but the room reference, once per memory repeat: 24 runs of
+            // ~3.5 s, paid for by the ceiling's shorter runs.
+            profile_cost_size: 16 * 1024,
+            profile_cost_inflight: 8,
+            profile_cost_duration: "2s",
             // 3 of 50 members stop reading 16 KiB messages at 250/s: 4 MB/s
             // each, so their socket buffers and any queue fill within seconds
             // (the send timeout ends a stalled member 5 s after its buffers
@@ -280,6 +298,11 @@ impl Params {
             shutdown_grace: "5s",
             ceiling_conns: 64,
             ceiling_rate: 150_000,
+            // 4 s after 1 s, not the latency runs' 10 s after 2 s: the
+            // ceiling compares the generator's rates, not deep percentiles
+            // (the 49 s went to the idle profile's price).
+            ceiling_duration: "4s",
+            ceiling_warmup: "1s",
             // 5 echo servers × 2 flush modes × 2 in-flight cases × 3 repeats
             // = 60 runs of ~4.5 s: about 4.5 minutes (see the README's budget).
             repeats: 3,
@@ -384,6 +407,9 @@ impl Params {
             memory_conns: 200,
             memory_hold: "500ms",
             memory_ping_interval: "1s",
+            profile_cost_size: 16 * 1024,
+            profile_cost_inflight: 8,
+            profile_cost_duration: "200ms",
             flood_conns: 10,
             flood_stalled: 2,
             flood_size: 4096,
@@ -403,6 +429,8 @@ impl Params {
             shutdown_grace: "5s",
             ceiling_conns: 8,
             ceiling_rate: 2_000,
+            ceiling_duration: "300ms",
+            ceiling_warmup: "100ms",
             // One repeat: a smoke run shows every step works, not ranges.
             repeats: 1,
             throughput_conns: 8,
@@ -917,8 +945,56 @@ fn memory(p: &Params) -> Vec<Run> {
                 run
             })
         })
+        .chain(profile_cost(p))
         .collect();
     interleaved(p.repeats, &round)
+}
+
+/// The idle profile's price, with default flags.
+pub const PROFILE_COST_DEFAULT: &str = "cost-default";
+/// The idle profile's price, with the profile.
+pub const PROFILE_COST_IDLE: &str = "cost-idle-profile";
+
+/// What the idle profile costs a busy connection: closed-loop echo of
+/// large messages at `--flush batched`, every echo server but the room
+/// reference, with default flags and with [`IDLE_PROFILE`]. Part of the
+/// memory round, so that each repeat has both of a server's runs.
+fn profile_cost(p: &Params) -> Vec<Run> {
+    let args = timed(
+        p.profile_cost_duration,
+        p.throughput_warmup,
+        p.drain,
+        &[
+            "--conns",
+            &p.throughput_conns.to_string(),
+            "--size",
+            &p.profile_cost_size.to_string(),
+            "--inflight",
+            &p.profile_cost_inflight.to_string(),
+        ],
+    );
+    CONTENDERS
+        .into_iter()
+        .filter(|c| c.name != crate::contenders::ROOM_REFERENCE)
+        .flat_map(|server| {
+            [PROFILE_COST_DEFAULT, PROFILE_COST_IDLE].map(|case| {
+                let mut run = Run::new(
+                    Scenario::Memory,
+                    server,
+                    case,
+                    "/ws/echo",
+                    "echo",
+                    args.clone(),
+                );
+                run.flush = Some(BEST_FLUSH);
+                run.server_args = strings(&["--flush", BEST_FLUSH]);
+                if case == PROFILE_COST_IDLE {
+                    run.server_args.extend(strings(IDLE_PROFILE));
+                }
+                run
+            })
+        })
+        .collect()
 }
 
 /// The heartbeat case of idle connections.
@@ -1180,8 +1256,8 @@ fn ceiling(p: &Params) -> Vec<Run> {
         .into_iter()
         .map(|(case, load)| {
             let mut args = timed(
-                p.duration,
-                p.warmup,
+                p.ceiling_duration,
+                p.ceiling_warmup,
                 p.drain,
                 &["--conns", &p.ceiling_conns.to_string()],
             );

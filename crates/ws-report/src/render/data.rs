@@ -39,6 +39,8 @@ pub struct Data {
     pub slow: Vec<Run<SlowResult>>,
     /// Idle-connection runs.
     pub memory: Vec<Run<ConnectResult>>,
+    /// The idle profile's price: large-message echo with and without it.
+    pub profile_cost: Vec<Run<EchoResult>>,
     /// The slow-reader sweep (`pace-*`) and detection (`detect-*`) runs.
     pub slow_readers: Vec<Run<SlowResult>>,
     /// Reliability: the floods with and without stalled members (`flood-*`).
@@ -165,7 +167,8 @@ impl Data {
             spectra: spectra(layout, &latency)?,
             latency,
             slow: load_runs(layout, manifest.as_ref(), Scenario::Slow, "")?,
-            memory: load_runs(layout, manifest.as_ref(), Scenario::Memory, "")?,
+            memory: load_runs(layout, manifest.as_ref(), Scenario::Memory, "idle")?,
+            profile_cost: load_runs(layout, manifest.as_ref(), Scenario::Memory, "cost-")?,
             slow_readers: load_runs(layout, manifest.as_ref(), Scenario::SlowReaders, "")?,
             flood: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "flood-")?,
             churn: load_runs(layout, manifest.as_ref(), Scenario::Reliability, "churn-")?,

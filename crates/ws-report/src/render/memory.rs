@@ -1,7 +1,9 @@
 //! "Memory": idle connections held open on every server, with default flags
 //! and with the README's idle profile, the server pinging each of them:
 //! RSS per connection, handshakes per second, the heartbeat's CPU, and what
-//! 100,000 connections would take, extrapolated from the measured slope.
+//! 100,000 connections would take, extrapolated from the measured slope;
+//! and what the idle profile costs a busy connection (large-message echo
+//! with and without it).
 
 use super::data::Run;
 use super::flush::Spread;
@@ -10,9 +12,11 @@ use super::scenarios::{failed, sorted};
 use super::table::{Align, Table};
 use super::{Ctx, format};
 use crate::Result;
-use crate::collect::plan::{IDLE_PROFILE, MEMORY_DEFAULT, MEMORY_IDLE_PROFILE};
+use crate::collect::plan::{
+    IDLE_PROFILE, MEMORY_DEFAULT, MEMORY_IDLE_PROFILE, PROFILE_COST_DEFAULT, PROFILE_COST_IDLE,
+};
 use crate::contenders::CONTENDERS;
-use crate::loadgen::ConnectResult;
+use crate::loadgen::{ConnectResult, EchoResult};
 
 /// The connection count the extrapolation is made for.
 const EXTRAPOLATED_CONNS: f64 = 100_000.0;
@@ -144,7 +148,85 @@ pub fn section(ctx: &mut Ctx<'_>) -> Result<String> {
     )?;
     out.push_str(&ctx.plot(file, "RSS per idle connection", svg));
     out.push('\n');
+    out.push_str(&profile_cost(&ctx.data.profile_cost));
     Ok(out)
+}
+
+/// The successful runs of `case` by one server: (repeat, result).
+fn cost_runs<'a>(
+    runs: &'a [Run<EchoResult>],
+    server: &str,
+    case: &str,
+) -> Vec<(u32, &'a EchoResult)> {
+    runs.iter()
+        .filter(|r| r.record.server == server && r.record.case == case)
+        .filter(|r| r.record.error.is_none())
+        .filter_map(|r| Some((r.record.repeat.unwrap_or(1), r.result.as_ref()?)))
+        .collect()
+}
+
+/// The idle profile's price: per server, large-message echoes/s with
+/// default flags and with the profile, and the ratio of the two within
+/// each repeat. Empty when the results hold no such runs.
+fn profile_cost(runs: &[Run<EchoResult>]) -> String {
+    let Some(first) = runs.iter().find_map(|r| r.result.as_ref()) else {
+        return String::new();
+    };
+    let mut t = Table::new(&[
+        ("Server", Align::Left),
+        ("Echoes/s, default flags", Align::Right),
+        ("Echoes/s, idle profile", Align::Right),
+        ("Idle profile ÷ default", Align::Right),
+    ]);
+    let mut limited = false;
+    for contender in CONTENDERS {
+        let default = cost_runs(runs, contender.name, PROFILE_COST_DEFAULT);
+        let profile = cost_runs(runs, contender.name, PROFILE_COST_IDLE);
+        if default.is_empty() && profile.is_empty() {
+            continue;
+        }
+        let mut rate = |of: &[(u32, &EchoResult)]| {
+            let bound = of.iter().any(|(_, e)| e.generator.bottleneck);
+            limited |= bound;
+            Spread::of(
+                &of.iter()
+                    .map(|(_, e)| e.throughput_msgs_per_s)
+                    .collect::<Vec<_>>(),
+            )
+            .map_or_else(|| "–".into(), |s| s.show(format::count))
+                + if bound { GENERATOR_BOUND } else { "" }
+        };
+        let ratios: Vec<f64> = profile
+            .iter()
+            .filter_map(|(repeat, p)| {
+                let (_, d) = default.iter().find(|(r, _)| r == repeat)?;
+                (d.throughput_msgs_per_s > 0.0)
+                    .then(|| p.throughput_msgs_per_s / d.throughput_msgs_per_s)
+            })
+            .collect();
+        t.row(vec![
+            format!("`{}`", contender.name),
+            rate(&default),
+            rate(&profile),
+            Spread::of(&ratios).map_or_else(|| "–".into(), |s| super::flush::ratio_spread(&s)),
+        ]);
+    }
+    format!(
+        "#### What the idle profile costs a busy connection
+
+         `ws-loadgen echo`, closed loop, pinned, `--flush batched`: {} connections × {} × {} in flight,          with default flags and with `{}`, both in every memory repeat; the ratio is taken within a repeat, median (min–max).          A 4 KiB read buffer takes a message of this size in several reads.{}\n\n{}\n",
+        first.config.conns,
+        format::bytes(first.config.size as f64),
+        first.config.inflight.unwrap_or(1),
+        IDLE_PROFILE.join(" "),
+        if limited {
+            " ‡: the generator was the bottleneck in at least one of the runs (its own CPU near 100 %): \
+             the server was at least that fast, and a ratio near 1 says the profile's cost stayed below what the generator could show."
+        } else {
+            ""
+        },
+        t.render()
+    )
 }
 
 /// What was run, and how to read the columns.
