@@ -241,7 +241,7 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
     config.validate()?;
     let codec = PayloadCodec::new(config.load.encoding, config.load.size)?;
     let target = Target::resolve(&config.url).await?;
-    let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
+    let mut sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     let opts = ConnectOptions {
         timeout: config.load.connect_timeout,
         ..ConnectOptions::default()
@@ -256,6 +256,14 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
         config.load.duration,
         config.load.drain_timeout,
     );
+    if let Some(s) = sampler.as_mut() {
+        // The echoes counted are those of the measured window, so the
+        // server's CPU they are divided by is the window's too.
+        s.measure_window(
+            clock.instant_at(phases.warmup_end),
+            clock.instant_at(phases.end),
+        );
+    }
     let n = conns.len();
     let pings = PingTally::new(config.load.ping_interval);
     let mut handles = Vec::with_capacity(n);

@@ -3,7 +3,11 @@
 //!
 //! The server is sampled every 100 ms on a background task: peak RSS can only
 //! be caught by sampling during the run, and CPU seconds are the difference
-//! between the last and the first sample.
+//! between the last and the first sample. A scenario with a measured window
+//! also has the server's CPU time read when the window opens and when it
+//! closes ([`ServerSampler::measure_window`]), rather than at the nearest
+//! samples, so that connection setup, warm-up, drain and closes stay out of
+//! the CPU an echo is charged with.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,6 +107,13 @@ pub struct ServerReport {
     pub cpu_seconds: f64,
     /// `cpu_seconds` / wall seconds (1.0 = one core fully busy).
     pub cpu_cores_used: f64,
+    /// User + system CPU seconds the server used within the scenario's
+    /// measured window alone: its CPU time read when the window opened and
+    /// when it closed (each reading within about a millisecond of the
+    /// boundary, Tokio's timer, and to one clock tick of `/proc`, USER_HZ).
+    /// `None` when the scenario has no such window (only `echo` sets it),
+    /// a reading failed, or the run ended before the window closed.
+    pub measured_cpu_seconds: Option<f64>,
     /// Set when sampling stopped early (e.g. the process exited).
     pub error: Option<String>,
 }
@@ -113,6 +124,25 @@ pub struct ServerSampler {
     pid: i32,
     stop: Arc<AtomicBool>,
     handle: JoinHandle<ServerReport>,
+    window: Option<Window>,
+}
+
+/// The readings of the measured window, taken on a task of their own.
+#[derive(Debug)]
+struct Window {
+    end: Instant,
+    handle: JoinHandle<Option<f64>>,
+}
+
+/// The CPU seconds process `pid` uses from `start` to `end`: one reading
+/// at each, waited for on the timer; `None` when either reading fails.
+async fn cpu_between(pid: i32, start: Instant, end: Instant) -> Option<f64> {
+    tokio::time::sleep_until(start.into()).await;
+    let proc = Process::new(pid).ok()?;
+    let first = cpu_seconds(&proc).ok()?;
+    tokio::time::sleep_until(end.into()).await;
+    let last = cpu_seconds(&proc).ok()?;
+    Some((last - first).max(0.0))
 }
 
 impl ServerSampler {
@@ -164,12 +194,41 @@ impl ServerSampler {
             }
             report
         });
-        Ok(Self { pid, stop, handle })
+        Ok(Self {
+            pid,
+            stop,
+            handle,
+            window: None,
+        })
+    }
+
+    /// Read the server's CPU time when the measured window opens (`start`)
+    /// and when it closes (`end`), for `measured_cpu_seconds`; a second call
+    /// replaces the first.
+    pub fn measure_window(&mut self, start: Instant, end: Instant) {
+        if let Some(old) = self.window.take() {
+            old.handle.abort();
+        }
+        self.window = Some(Window {
+            end,
+            handle: tokio::spawn(cpu_between(self.pid, start, end)),
+        });
     }
 
     /// Take a last sample and return the report; `connections` is how many were open at the peak.
     pub async fn finish(self, connections: usize) -> ServerReport {
         self.stop.store(true, Ordering::Relaxed);
+        let measured = match self.window {
+            // The closing reading is due (or taken): wait for it.
+            Some(w) if Instant::now() >= w.end => w.handle.await.ok().flatten(),
+            // The run ended early (every connection gone): the window's CPU
+            // would be a part of it, so there is none to report.
+            Some(w) => {
+                w.handle.abort();
+                None
+            }
+            None => None,
+        };
         let mut report = match self.handle.await {
             Ok(r) => r,
             Err(e) => ServerReport {
@@ -178,6 +237,7 @@ impl ServerSampler {
                 ..ServerReport::default()
             },
         };
+        report.measured_cpu_seconds = measured;
         if connections > 0 && report.samples > 1 {
             report.rss_per_connection_bytes = Some(
                 report

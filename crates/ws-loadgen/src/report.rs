@@ -518,10 +518,14 @@ impl Table {
                 .rss_per_connection_bytes
                 .map(fmt_bytes)
                 .unwrap_or_else(|| "-".into());
+            let measured = s
+                .measured_cpu_seconds
+                .map(|c| format!(", {c:.2}s in the measured window"))
+                .unwrap_or_default();
             self.row(
                 "server",
                 format!(
-                    "pid {} peak RSS {} ({} per conn), CPU {:.2}s ({:.2} cores)",
+                    "pid {} peak RSS {} ({} per conn), CPU {:.2}s ({:.2} cores){measured}",
                     s.pid,
                     fmt_bytes(s.peak_rss_bytes as f64),
                     per,
@@ -571,6 +575,7 @@ mod tests {
                 rss_per_connection_bytes: None,
                 cpu_seconds: 0.0,
                 cpu_cores_used: 0.0,
+                measured_cpu_seconds: None,
                 error: None,
             }),
             errors,

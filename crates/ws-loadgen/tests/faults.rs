@@ -246,6 +246,19 @@ async fn a_server_closing_mid_run_is_reported_with_its_close_code() {
     assert!(r.outcome.errors.as_ref().is_some_and(|e| !e.is_empty()));
 }
 
+/// Every connection closed long before its window would have: the CPU of
+/// a window that never closed is not reported as if it had.
+#[tokio::test]
+async fn a_run_that_ends_before_its_window_closes_has_no_window_cpu() {
+    let s = TestServer::start(Fault::CloseAfter(100)).await;
+    let mut c = echo_config(s.url("/ws/echo"));
+    c.load.duration = Duration::from_secs(10);
+    c.server_pid = Some(i32::try_from(std::process::id()).expect("pid"));
+    let r = bounded(echo::run(c)).await.expect("run");
+    let server = r.outcome.server.as_ref().expect("a server report");
+    assert_eq!(server.measured_cpu_seconds, None, "{}", r.table());
+}
+
 #[tokio::test]
 async fn slow_scenario_reports_the_stalled_member_closed_by_policy() {
     // A server that gives each send 300 ms, then closes the member with 1008.

@@ -1,6 +1,7 @@
 //! The scenario runners and bench primitives against the real variants,
-//! in process: a correct server must show zero integrity failures, and the
-//! slow-consumer policy must disconnect a stalled member.
+//! in process: a correct server must show zero integrity failures, the
+//! slow-consumer policy must disconnect a stalled member, and the server's
+//! CPU in the measured window is a part of its CPU over the run.
 
 use std::time::Duration;
 
@@ -122,4 +123,34 @@ async fn std_mutex_variant_passes_echo_room_and_slow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn mpsc_writer_variant_passes_echo_room_and_slow() {
     echo_and_room(TestServer::start::<ws_mpsc_writer::Writer>(config()).expect("start")).await;
+}
+
+/// The server runs in this process, so `--server-pid` is ours: the figures
+/// say nothing about the server's speed, only that the window's reading is
+/// taken and is a part of the whole run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn the_measured_window_cpu_is_a_part_of_the_whole_run() {
+    let server = TestServer::start::<ws_mpsc_writer::Writer>(config()).expect("start");
+    let e = bounded(echo::run(echo::Config {
+        url: server.url("/ws/echo"),
+        conns: 4,
+        load: MessageLoad {
+            inflight: 4,
+            duration: Duration::from_millis(500),
+            warmup: Duration::from_millis(100),
+            ..echo::Config::default().load
+        },
+        server_pid: Some(i32::try_from(std::process::id()).expect("pid")),
+    }))
+    .await
+    .expect("echo run");
+    let table = e.table();
+    let s = e.outcome.server.as_ref().expect("a server report");
+    let measured = s.measured_cpu_seconds.expect("the window's CPU");
+    assert!(measured >= 0.0, "{table}");
+    // Both come from the same /proc counter, read at nested instants.
+    assert!(measured <= s.cpu_seconds + 1e-9, "{table}");
+    assert!(table.contains("in the measured window"), "{table}");
+    let json = serde_json::to_value(&e).expect("json");
+    assert!(json["server"]["measured_cpu_seconds"].is_number(), "{json}");
 }

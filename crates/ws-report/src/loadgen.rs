@@ -55,6 +55,10 @@ pub struct ServerStats {
     pub cpu_seconds: f64,
     /// Cores used on average.
     pub cpu_cores_used: f64,
+    /// CPU seconds used within the measured window alone (`echo` only;
+    /// absent from results from before the generator read it).
+    #[serde(default)]
+    pub measured_cpu_seconds: Option<f64>,
 }
 
 /// The integrity counters at the top level of every result.

@@ -189,18 +189,29 @@ fn group_claim(
 
 /// The repeated echo runs: strategies compared within `batched`, the naive
 /// (`each`) medians beside, one sentence per in-flight count. Only ranges
-/// that do not overlap make a difference.
+/// that do not overlap make a difference. The figure is the one the
+/// verdict's echo rows decide on: echoes per server core-second where every
+/// in-flight count has them, else throughput.
 fn throughput_claim(ctx: &Ctx<'_>) -> Option<String> {
     let t = flush::Throughput::new(&ctx.data.throughput);
-    let parts: Vec<String> = t
-        .inflights()
+    let inflights = t.inflights();
+    let figure = if !inflights.is_empty()
+        && inflights
+            .iter()
+            .all(|i| t.deciding_figure(*i) == flush::Figure::PerCore)
+    {
+        flush::Figure::PerCore
+    } else {
+        flush::Figure::Throughput
+    };
+    let parts: Vec<String> = inflights
         .into_iter()
         .filter_map(|inflight| {
             let items: Vec<(String, flush::Spread)> = strategies()
-                .filter_map(|s| Some((s.to_owned(), t.ratio(s, BEST_FLUSH, inflight)?)))
+                .filter_map(|s| Some((s.to_owned(), t.ratio(figure, s, BEST_FLUSH, inflight)?)))
                 .collect();
             let naive: Vec<f64> = strategies()
-                .filter_map(|s| Some(t.ratio(s, "each", inflight)?.median))
+                .filter_map(|s| Some(t.ratio(figure, s, "each", inflight)?.median))
                 .collect();
             echo_sentence(inflight, items, &naive)
         })
@@ -208,8 +219,14 @@ fn throughput_claim(ctx: &Ctx<'_>) -> Option<String> {
     if parts.is_empty() {
         return None;
     }
+    let what = match figure {
+        flush::Figure::Throughput => "throughput against",
+        flush::Figure::PerCore => {
+            "echoes per server core-second (higher: an echo costs the server less) against those of"
+        }
+    };
     Some(format!(
-        "- **Echo, each strategy at its best (`--flush batched`), repeated runs**: throughput against `{}`, \
+        "- **Echo, each strategy at its best (`--flush batched`), repeated runs**: {what} `{}`, \
          median (min–max) over the repeats. {} See [Flush policy or strategy?](#flush-policy-or-strategy).\n",
         contenders::ECHO_REFERENCE,
         parts.join(" ")

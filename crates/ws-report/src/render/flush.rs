@@ -8,6 +8,14 @@
 //! each repeat (against that repeat's `ws-ref-unsplit --flush batched`, or
 //! between a server's two policies in that repeat) and shown as the median
 //! with min–max; two figures differ only when their ranges do not overlap.
+//!
+//! A closed loop runs as fast as the slower of its two ends, and in these
+//! runs that is often the generator: its throughput then only says the
+//! server was at least that fast (such cells carry ‡). What an echo costs
+//! the server does not depend on who limited the loop, so where the results
+//! have the server's CPU in the measured window, echoes per server
+//! core-second ([`per_server_core`]) are compared the same way, and the
+//! verdict decides on them ([`Throughput::deciding_figure`]).
 
 use std::collections::BTreeSet;
 
@@ -92,13 +100,52 @@ pub fn ratio_spread(s: &Spread) -> String {
     s.show(format::ratio)
 }
 
-/// The echoes/s of one throughput run, with what identifies it.
+/// Which figure of a throughput run a comparison reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Figure {
+    /// Echoes per second: the loop's speed, the generator's share included.
+    Throughput,
+    /// Echoes per server core-second ([`per_server_core`]): the inverse of an
+    /// echo's cost to the server, whichever end limited the loop.
+    PerCore,
+}
+
+impl Figure {
+    /// The figure in a few words, for a deciding-figure text or a Pick line.
+    pub(crate) fn words(self) -> &'static str {
+        match self {
+            Self::Throughput => "throughput",
+            Self::PerCore => "echoes per server core",
+        }
+    }
+}
+
+/// Echoes received in the measured window per second of server CPU in that
+/// window; `None` without the window's CPU (results from before the
+/// generator read it) or when it is not a positive number.
+pub(crate) fn per_server_core(r: &EchoResult) -> Option<f64> {
+    let cpu = r.server.as_ref()?.measured_cpu_seconds?;
+    (cpu.is_finite() && cpu > 0.0).then(|| r.received as f64 / cpu)
+}
+
+/// The figures of one throughput run, with what identifies it.
 struct Point<'a> {
     server: &'a str,
     flush: &'a str,
     inflight: u64,
     repeat: u32,
-    value: f64,
+    throughput: f64,
+    per_core: Option<f64>,
+    generator_bound: bool,
+}
+
+impl Point<'_> {
+    fn figure(&self, figure: Figure) -> Option<f64> {
+        match figure {
+            Figure::Throughput => Some(self.throughput),
+            Figure::PerCore => self.per_core,
+        }
+    }
 }
 
 /// The successful throughput runs that carry a policy, an in-flight count and a repeat.
@@ -112,7 +159,9 @@ fn points(runs: &[Run<EchoResult>]) -> Vec<Point<'_>> {
                 flush: r.record.flush.as_deref()?,
                 inflight: result.config.inflight?,
                 repeat: r.record.repeat?,
-                value: result.throughput_msgs_per_s,
+                throughput: result.throughput_msgs_per_s,
+                per_core: per_server_core(result),
+                generator_bound: result.generator.bottleneck,
             })
         })
         .collect()
@@ -130,16 +179,27 @@ impl<'a> Throughput<'a> {
         }
     }
 
-    fn value(&self, server: &str, flush: &str, inflight: u64, repeat: u32) -> Option<f64> {
+    fn runs_of(
+        &self,
+        server: &str,
+        flush: &str,
+        inflight: u64,
+    ) -> impl Iterator<Item = &Point<'a>> {
         self.points
             .iter()
-            .find(|p| {
-                p.server == server
-                    && p.flush == flush
-                    && p.inflight == inflight
-                    && p.repeat == repeat
-            })
-            .map(|p| p.value)
+            .filter(move |p| p.server == server && p.flush == flush && p.inflight == inflight)
+    }
+
+    fn value(
+        &self,
+        figure: Figure,
+        (server, flush): (&str, &str),
+        inflight: u64,
+        repeat: u32,
+    ) -> Option<f64> {
+        self.runs_of(server, flush, inflight)
+            .find(|p| p.repeat == repeat)?
+            .figure(figure)
     }
 
     fn repeats(&self) -> BTreeSet<u32> {
@@ -152,44 +212,98 @@ impl<'a> Throughput<'a> {
         set.into_iter().collect()
     }
 
-    /// `server`'s value over another's, repeat by repeat.
+    /// `server`'s figure over another's, repeat by repeat.
     fn per_repeat(
         &self,
-        (server, flush): (&str, &str),
-        (over, over_flush): (&str, &str),
+        figure: Figure,
+        of: (&str, &str),
+        over: (&str, &str),
         inflight: u64,
     ) -> Option<Spread> {
         let ratios: Vec<f64> = self
             .repeats()
             .into_iter()
             .filter_map(|r| {
-                let v = self.value(server, flush, inflight, r)?;
-                let o = self.value(over, over_flush, inflight, r)?;
+                let v = self.value(figure, of, inflight, r)?;
+                let o = self.value(figure, over, inflight, r)?;
                 (o > 0.0).then(|| v / o)
             })
             .collect();
         Spread::of(&ratios)
     }
 
-    /// Ratio to `ws-ref-unsplit --flush batched` of the same repeat.
-    pub(crate) fn ratio(&self, server: &str, flush: &str, inflight: u64) -> Option<Spread> {
-        self.per_repeat((server, flush), (ECHO_REFERENCE, BEST_FLUSH), inflight)
+    /// `figure` over that of `ws-ref-unsplit --flush batched` in the same repeat.
+    pub(crate) fn ratio(
+        &self,
+        figure: Figure,
+        server: &str,
+        flush: &str,
+        inflight: u64,
+    ) -> Option<Spread> {
+        self.per_repeat(
+            figure,
+            (server, flush),
+            (ECHO_REFERENCE, BEST_FLUSH),
+            inflight,
+        )
     }
 
-    /// `batched` over `each` of the same server and repeat.
+    /// `batched` over `each` of the same server and repeat, in throughput.
     pub(crate) fn gain(&self, server: &str, inflight: u64) -> Option<Spread> {
-        self.per_repeat((server, BEST_FLUSH), (server, "each"), inflight)
+        self.per_repeat(
+            Figure::Throughput,
+            (server, BEST_FLUSH),
+            (server, "each"),
+            inflight,
+        )
     }
 
-    /// Echoes/s over the repeats.
-    fn rate(&self, server: &str, flush: &str, inflight: u64) -> Option<Spread> {
+    /// `figure` itself over the repeats.
+    fn spread(&self, figure: Figure, server: &str, flush: &str, inflight: u64) -> Option<Spread> {
         let values: Vec<f64> = self
-            .points
-            .iter()
-            .filter(|p| p.server == server && p.flush == flush && p.inflight == inflight)
-            .map(|p| p.value)
+            .runs_of(server, flush, inflight)
+            .filter_map(|p| p.figure(figure))
             .collect();
         Spread::of(&values)
+    }
+
+    /// Whether the generator was the limit in any repeat of `server` under `flush`.
+    pub(crate) fn generator_bound(&self, server: &str, flush: &str, inflight: u64) -> bool {
+        self.runs_of(server, flush, inflight)
+            .any(|p| p.generator_bound)
+    }
+
+    /// Whether any run at `inflight` has `figure`.
+    fn has(&self, figure: Figure, inflight: u64) -> bool {
+        self.points
+            .iter()
+            .any(|p| p.inflight == inflight && p.figure(figure).is_some())
+    }
+
+    /// The figure strategies are judged by at `inflight`: echoes per server
+    /// core where every strategy and the reference with a throughput ratio
+    /// at its best has one too, else throughput, so that one comparison
+    /// never mixes the two (results from before the server's window CPU was
+    /// read decide as they always did).
+    pub(crate) fn deciding_figure(&self, inflight: u64) -> Figure {
+        let mut judged = CONTENDERS
+            .iter()
+            .filter(|c| !c.reference || c.name == ECHO_REFERENCE)
+            .filter(|c| {
+                self.ratio(Figure::Throughput, c.name, BEST_FLUSH, inflight)
+                    .is_some()
+            })
+            .peekable();
+        let complete = judged.peek().is_some()
+            && judged.all(|c| {
+                self.ratio(Figure::PerCore, c.name, BEST_FLUSH, inflight)
+                    .is_some()
+            });
+        if complete {
+            Figure::PerCore
+        } else {
+            Figure::Throughput
+        }
     }
 }
 
@@ -223,6 +337,90 @@ fn cell(s: Option<Spread>) -> String {
     s.as_ref().map_or_else(|| "–".into(), ratio_spread)
 }
 
+/// The mark of a throughput figure from runs the generator limited.
+pub(crate) const GENERATOR_BOUND: &str = "‡";
+
+/// What [`GENERATOR_BOUND`] means, under a table that has one; `per_core`
+/// says whether the table has the figure that replaces it.
+fn generator_bound_note(per_core: bool) -> String {
+    let tail = if per_core {
+        "per server core is the comparison."
+    } else {
+        "per server core is the comparison, and these runs predate it (no `server.measured_cpu_seconds`)."
+    };
+    format!(
+        "{GENERATOR_BOUND} The generator's own CPU was the limit (in at least one repeat): \
+         throughput says the server was at least this fast; {tail}\n\n"
+    )
+}
+
+/// The table of one in-flight count: per server and policy, echoes/s and
+/// their ratio, with echoes per server core-second and theirs when
+/// `per_core`, then the flush gain.
+fn throughput_table(t: &Throughput<'_>, inflight: u64, per_core: bool) -> Table {
+    let mut columns: Vec<(String, Align)> = vec![("Server".into(), Align::Left)];
+    for flush in FLUSH_MODES {
+        columns.push((format!("`{flush}`: echoes/s"), Align::Right));
+        columns.push((format!("`{flush}`: × unsplit"), Align::Right));
+        if per_core {
+            columns.push((format!("`{flush}`: echoes / server core-s"), Align::Right));
+            columns.push((format!("`{flush}`: per core × unsplit"), Align::Right));
+        }
+    }
+    columns.push(("Flush gain (`batched` / `each`)".into(), Align::Right));
+    let header: Vec<(&str, Align)> = columns.iter().map(|(h, a)| (h.as_str(), *a)).collect();
+    let mut table = Table::new(&header);
+    for c in CONTENDERS {
+        let mut row = vec![format!("`{}`", c.name)];
+        for flush in FLUSH_MODES {
+            let mark = if t.generator_bound(c.name, flush, inflight) {
+                GENERATOR_BOUND
+            } else {
+                ""
+            };
+            row.push(
+                t.spread(Figure::Throughput, c.name, flush, inflight)
+                    .map_or_else(
+                        || "–".into(),
+                        |s| format!("{}{mark}", format::count(s.median)),
+                    ),
+            );
+            row.push(cell(t.ratio(Figure::Throughput, c.name, flush, inflight)));
+            if per_core {
+                row.push(
+                    t.spread(Figure::PerCore, c.name, flush, inflight)
+                        .map_or_else(|| "–".into(), |s| format::count(s.median)),
+                );
+                row.push(cell(t.ratio(Figure::PerCore, c.name, flush, inflight)));
+            }
+        }
+        row.push(cell(t.gain(c.name, inflight)));
+        table.row(row);
+    }
+    table
+}
+
+/// "- Strategies within `batched`{what}: a ≈ b > c." per policy, by `figure`.
+fn strategy_lines(t: &Throughput<'_>, figure: Figure, inflight: u64) -> String {
+    let what = match figure {
+        Figure::Throughput => "",
+        Figure::PerCore => ", per server core",
+    };
+    let mut out = String::new();
+    for flush in FLUSH_MODES {
+        let items: Vec<(String, Spread)> = strategies()
+            .filter_map(|s| Some((s.to_owned(), t.ratio(figure, s, flush, inflight)?)))
+            .collect();
+        if items.len() > 1 {
+            out.push_str(&format!(
+                "- Strategies within `{flush}`{what}: {}.\n",
+                order_words(items)
+            ));
+        }
+    }
+    out
+}
+
 fn throughput_part(ctx: &mut Ctx<'_>) -> Result<String> {
     let t = Throughput::new(&ctx.data.throughput);
     let mut out =
@@ -234,53 +432,43 @@ fn throughput_part(ctx: &mut Ctx<'_>) -> Result<String> {
         );
         return Ok(out);
     }
+    let per_core_anywhere = t.inflights().iter().any(|i| t.has(Figure::PerCore, *i));
     let first = ctx.data.throughput.iter().find_map(|r| r.result.as_ref());
     if let Some(r) = first {
         out.push_str(&format!(
             "{} connections × {} B, closed loop, {} repeats interleaved (every server and policy once per repeat, each run a fresh server process). \
              Ratios are to `{ECHO_REFERENCE} --flush {BEST_FLUSH}` of the same repeat, \
-             the gain is `batched` over `each` of the same server and repeat; median (min–max).\n\n",
+             the gain is `batched` over `each` of the same server and repeat; median (min–max).",
             r.config.conns,
             r.config.size,
             t.repeats().len()
         ));
+        if per_core_anywhere {
+            out.push_str(
+                " *Echoes / server core-s* are the echoes received in the measured window divided by the server's \
+                 CPU seconds (user + system, read from `/proc` as the window opened and as it closed) in that window: \
+                 what an echo costs the server, whichever end of the loop was the limit; \
+                 *per core × unsplit* is their ratio, taken within each repeat like the others.",
+            );
+        }
+        out.push_str("\n\n");
     }
     for inflight in t.inflights() {
         out.push_str(&format!("##### {inflight} in flight per connection\n\n"));
-        let mut table = Table::new(&[
-            ("Server", Align::Left),
-            ("`each`: echoes/s", Align::Right),
-            ("`each`: × unsplit", Align::Right),
-            ("`batched`: echoes/s", Align::Right),
-            ("`batched`: × unsplit", Align::Right),
-            ("Flush gain (`batched` / `each`)", Align::Right),
-        ]);
-        for c in CONTENDERS {
-            let rate = |flush| {
-                t.rate(c.name, flush, inflight)
-                    .map_or_else(|| "–".into(), |s| format::count(s.median))
-            };
-            table.row(vec![
-                format!("`{}`", c.name),
-                rate("each"),
-                cell(t.ratio(c.name, "each", inflight)),
-                rate(BEST_FLUSH),
-                cell(t.ratio(c.name, BEST_FLUSH, inflight)),
-                cell(t.gain(c.name, inflight)),
-            ]);
-        }
-        out.push_str(&table.render());
+        let per_core = t.has(Figure::PerCore, inflight);
+        out.push_str(&throughput_table(&t, inflight, per_core).render());
         out.push('\n');
-        for flush in FLUSH_MODES {
-            let items: Vec<(String, Spread)> = strategies()
-                .filter_map(|s| Some((s.to_owned(), t.ratio(s, flush, inflight)?)))
-                .collect();
-            if items.len() > 1 {
-                out.push_str(&format!(
-                    "- Strategies within `{flush}`: {}.\n",
-                    order_words(items)
-                ));
-            }
+        let limited = CONTENDERS.iter().any(|c| {
+            FLUSH_MODES
+                .iter()
+                .any(|f| t.generator_bound(c.name, f, inflight))
+        });
+        if limited {
+            out.push_str(&generator_bound_note(per_core));
+        }
+        out.push_str(&strategy_lines(&t, Figure::Throughput, inflight));
+        if per_core {
+            out.push_str(&strategy_lines(&t, Figure::PerCore, inflight));
         }
         let gains: Vec<(String, Spread)> = strategies()
             .filter_map(|s| Some((s.to_owned(), t.gain(s, inflight)?)))
@@ -293,13 +481,16 @@ fn throughput_part(ctx: &mut Ctx<'_>) -> Result<String> {
         }
         out.push('\n');
     }
-    out.push_str(&throughput_plot(ctx, &t)?);
+    out.push_str(&throughput_plot(ctx, &t, Figure::Throughput)?);
+    if per_core_anywhere {
+        out.push_str(&throughput_plot(ctx, &t, Figure::PerCore)?);
+    }
     out.push('\n');
     Ok(out)
 }
 
-/// Ratio bars with min–max whiskers: one group per (in flight, policy).
-fn throughput_plot(ctx: &mut Ctx<'_>, t: &Throughput<'_>) -> Result<String> {
+/// Ratio bars of `figure` with min–max whiskers: one group per (in flight, policy).
+fn throughput_plot(ctx: &mut Ctx<'_>, t: &Throughput<'_>, figure: Figure) -> Result<String> {
     let cases: Vec<(u64, &str)> = t
         .inflights()
         .into_iter()
@@ -312,8 +503,10 @@ fn throughput_plot(ctx: &mut Ctx<'_>, t: &Throughput<'_>) -> Result<String> {
     let mut series = Vec::new();
     let mut ranges: Vec<Ranges> = Vec::new();
     for c in CONTENDERS {
-        let spreads: Vec<Option<Spread>> =
-            cases.iter().map(|(i, f)| t.ratio(c.name, f, *i)).collect();
+        let spreads: Vec<Option<Spread>> = cases
+            .iter()
+            .map(|(i, f)| t.ratio(figure, c.name, f, *i))
+            .collect();
         if spreads.iter().all(Option::is_none) {
             continue;
         }
@@ -323,23 +516,29 @@ fn throughput_plot(ctx: &mut Ctx<'_>, t: &Throughput<'_>) -> Result<String> {
         });
         ranges.push(spreads.iter().map(|s| s.map(|s| (s.min, s.max))).collect());
     }
-    let file = "flush-throughput.svg".to_owned();
-    let svg = plots::ranged_bars(
-        &file,
-        &format!(
-            "closed-loop echo, pinned: throughput relative to {ECHO_REFERENCE} --flush batched"
+    // A title much longer than these runs off the plot's left edge.
+    let (file, title, alt) = match figure {
+        Figure::Throughput => (
+            "flush-throughput.svg",
+            "closed-loop echo, pinned: throughput",
+            "echo throughput ratios by flush policy, median with min–max",
         ),
+        Figure::PerCore => (
+            "flush-per-core.svg",
+            "echoes per server core-second",
+            "echoes per server core-second, ratios by flush policy, median with min–max",
+        ),
+    };
+    let svg = plots::ranged_bars(
+        file,
+        &format!("{title} relative to {ECHO_REFERENCE} --flush batched"),
         &format!("× {ECHO_REFERENCE}"),
         &categories,
         &series,
         &ranges,
         Some(1.0),
     )?;
-    Ok(ctx.plot(
-        file,
-        "echo throughput ratios by flush policy, median with min–max",
-        svg,
-    ))
+    Ok(ctx.plot(file.to_owned(), alt, svg))
 }
 
 /// The heading of the contention-at-rising-load part.
@@ -582,8 +781,218 @@ pub(crate) fn section(ctx: &mut Ctx<'_>) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
+    //! Throughput runs built from their figures, for the tests of the
+    //! modules that read them.
+
+    use serde_json::json;
+
     use super::*;
+    use crate::manifest::{Mode, RunRecord, Scenario};
+
+    /// Measured seconds of every run built here.
+    pub(crate) const SECONDS: f64 = 2.0;
+
+    /// A closed-loop echo run of `server` under `flush` with `inflight` in
+    /// flight, in `repeat`: `per_s` echoes/s; `cpu` the server's CPU seconds
+    /// in the measured window (`None`: the key is absent, as in results from
+    /// before it was read); `limited` whether the generator was the limit.
+    pub(crate) fn echo_run(
+        (server, flush): (&str, &str),
+        inflight: u64,
+        repeat: u32,
+        per_s: f64,
+        cpu: Option<f64>,
+        limited: bool,
+    ) -> Run<EchoResult> {
+        let latency = json!({"count": 1, "mean_us": 1.0, "p50_us": 1, "p90_us": 1, "p99_us": 1,
+                             "p99_9_us": 1, "p99_99_us": 1, "max_us": 1});
+        let mut server_stats = json!({"baseline_rss_bytes": 1, "peak_rss_bytes": 2,
+            "rss_per_connection_bytes": null, "cpu_seconds": 10.0, "cpu_cores_used": 0.9});
+        if let Some(cpu) = cpu {
+            server_stats["measured_cpu_seconds"] = json!(cpu);
+        }
+        let received = (per_s * SECONDS).round() as u64;
+        let result = serde_json::from_value(json!({
+            "lost": 0, "duplicated": 0, "reordered": 0, "corrupted": 0,
+            "close_codes": {}, "dropped_connections": 0, "mode": "closed",
+            "config": {"conns": 64, "size": 64, "duration": "2s", "warmup": "1s", "rate": null,
+                       "inflight": inflight, "drain_timeout": "2s"},
+            "duration_s": SECONDS, "sent": received, "received": received,
+            "throughput_msgs_per_s": per_s,
+            "latency": {"delivered": latency, "with_undelivered": latency,
+                        "undelivered": 0, "drain_bound_us": 2_000_000},
+            "delivered_fraction_worst": 1.0,
+            "generator": {"threads": 1, "cpu_utilization": 0.97, "bottleneck": limited},
+            "server": server_stats,
+        }))
+        .expect("a valid echo result");
+        let case = format!("{flush}-inflight-{inflight}");
+        Run {
+            record: RunRecord {
+                scenario: Scenario::Throughput,
+                server: server.into(),
+                mode: Mode::Pinned,
+                stem: format!("throughput/pinned/{server}-{case}-r{repeat}"),
+                case,
+                rate: None,
+                server_command: Vec::new(),
+                load_command: Vec::new(),
+                error: None,
+                server_panics: None,
+                flush: Some(flush.into()),
+                repeat: Some(repeat),
+                steal: None,
+                steal_retries: None,
+                shutdown: None,
+            },
+            result: Some(result),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{SECONDS, echo_run};
+    use super::*;
+
+    const STRATEGY: &str = "ws-tokio-mutex";
+
+    /// `server` at its best in repeats 1, 2, 3: the same echoes/s in each,
+    /// the server's window CPU as given.
+    fn repeats(
+        server: &'static str,
+        cpu: [Option<f64>; 3],
+        limited: [bool; 3],
+    ) -> Vec<Run<EchoResult>> {
+        (0..3)
+            .map(|i| {
+                let repeat = u32::try_from(i + 1).expect("small");
+                echo_run(
+                    (server, BEST_FLUSH),
+                    1,
+                    repeat,
+                    100_000.0,
+                    cpu[i],
+                    limited[i],
+                )
+            })
+            .collect()
+    }
+
+    fn section_text(runs: &[Run<EchoResult>]) -> String {
+        let data = data::Data {
+            throughput: runs.to_vec(),
+            ..data::Data::default()
+        };
+        let mut ctx = Ctx {
+            data: &data,
+            results_link: "results".into(),
+            plots: Vec::new(),
+        };
+        throughput_part(&mut ctx).expect("renders")
+    }
+
+    /// The table row of `server` in a rendered part.
+    fn row<'t>(text: &'t str, server: &str) -> &'t str {
+        text.lines()
+            .find(|l| l.starts_with(&format!("| `{server}` |")))
+            .unwrap_or_else(|| panic!("no row for {server} in {text}"))
+    }
+
+    #[test]
+    fn per_core_ratios_are_taken_within_each_repeat() {
+        // Echoes per server core-second, repeats 1, 2, 3: the reference
+        // 100k, 200k, 400k; the strategy 400k, 100k, 200k. Within each
+        // repeat 4×, 0.5×, 0.5×: median 0.5×, where the medians alone
+        // (200k and 200k) would say 1×.
+        let mut runs = repeats(
+            ECHO_REFERENCE,
+            [Some(2.0), Some(1.0), Some(0.5)],
+            [false; 3],
+        );
+        runs.extend(repeats(
+            STRATEGY,
+            [Some(0.5), Some(2.0), Some(1.0)],
+            [false; 3],
+        ));
+        let t = Throughput::new(&runs);
+        let s = t
+            .ratio(Figure::PerCore, STRATEGY, BEST_FLUSH, 1)
+            .expect("a ratio");
+        assert_eq!((s.median, s.min, s.max, s.n), (0.5, 0.5, 4.0, 3));
+        let per_core = t
+            .spread(Figure::PerCore, STRATEGY, BEST_FLUSH, 1)
+            .expect("values");
+        assert_eq!(per_core.median, 100_000.0 * SECONDS / 1.0);
+        // Echoes/s were the same in every run: throughput cannot tell them apart.
+        let same = t
+            .ratio(Figure::Throughput, STRATEGY, BEST_FLUSH, 1)
+            .expect("a ratio");
+        assert_eq!((same.min, same.max), (1.0, 1.0));
+        assert_eq!(t.deciding_figure(1), Figure::PerCore);
+        let text = section_text(&runs);
+        assert!(text.contains("`batched`: per core × unsplit"), "{text}");
+        assert!(
+            row(&text, STRATEGY).contains("| 200,000 | 0.50× (0.50×–4.00×) |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_throughput_cell_of_a_generator_limited_run_is_marked() {
+        let mut runs = repeats(ECHO_REFERENCE, [Some(1.0); 3], [false; 3]);
+        // Limited in one repeat of three is enough.
+        runs.extend(repeats(STRATEGY, [Some(1.0); 3], [false, true, false]));
+        let t = Throughput::new(&runs);
+        assert!(t.generator_bound(STRATEGY, BEST_FLUSH, 1));
+        assert!(!t.generator_bound(ECHO_REFERENCE, BEST_FLUSH, 1));
+        let text = section_text(&runs);
+        assert!(
+            row(&text, STRATEGY).contains(&format!("| 100,000{GENERATOR_BOUND} |")),
+            "{text}"
+        );
+        assert!(
+            !row(&text, ECHO_REFERENCE).contains(GENERATOR_BOUND),
+            "{text}"
+        );
+        assert!(
+            text.contains("‡ The generator's own CPU was the limit (in at least one repeat): throughput says the server was at least this fast; per server core is the comparison."),
+            "{text}"
+        );
+        // Without a limited run, neither the mark nor its note.
+        let calm = section_text(&repeats(ECHO_REFERENCE, [Some(1.0); 3], [false; 3]));
+        assert!(!calm.contains(GENERATOR_BOUND), "{calm}");
+    }
+
+    #[test]
+    fn without_the_window_cpu_nothing_is_per_core() {
+        // Results from before the field: throughput alone, as before.
+        let mut old = repeats(ECHO_REFERENCE, [None; 3], [true; 3]);
+        old.extend(repeats(STRATEGY, [None; 3], [true; 3]));
+        let t = Throughput::new(&old);
+        assert!(t.ratio(Figure::PerCore, STRATEGY, BEST_FLUSH, 1).is_none());
+        assert_eq!(t.deciding_figure(1), Figure::Throughput);
+        let text = section_text(&old);
+        assert!(!text.contains("server core-s"), "{text}");
+        assert!(text.contains("these runs predate it"), "{text}");
+        // One server without it among servers with it: a dash, not a number,
+        // and the verdict's figure stays throughput.
+        let mut mixed = repeats(ECHO_REFERENCE, [Some(1.0); 3], [false; 3]);
+        mixed.extend(repeats(STRATEGY, [None; 3], [false; 3]));
+        let t = Throughput::new(&mixed);
+        assert!(
+            t.ratio(Figure::PerCore, ECHO_REFERENCE, BEST_FLUSH, 1)
+                .is_some()
+        );
+        assert!(t.ratio(Figure::PerCore, STRATEGY, BEST_FLUSH, 1).is_none());
+        assert_eq!(t.deciding_figure(1), Figure::Throughput);
+        let text = section_text(&mixed);
+        let cells: Vec<&str> = row(&text, STRATEGY).split(" | ").collect();
+        // Server, then per policy: echoes/s, × unsplit, per core, per core × unsplit.
+        assert_eq!(cells[7], "–", "{text}");
+        assert_eq!(cells[8], "–", "{text}");
+    }
 
     #[test]
     fn anchors_follow_github() {

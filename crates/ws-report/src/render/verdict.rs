@@ -11,9 +11,11 @@
 //! within [`TIE`] of each other are not either.
 
 use super::data::{self, Run};
-use super::flush::{Spread, Throughput};
+use super::flush::{Figure, Spread, Throughput};
 use super::{Ctx, flush, format, heartbeat, load_curve, scenarios, slow_readers};
-use crate::contenders::{self, BEST_FLUSH, CONTENDERS, ECHO_REFERENCE, ROOM_REFERENCE};
+use crate::contenders::{
+    self, BEST_FLUSH, CONTENDERS, ECHO_REFERENCE, FLUSH_MODES, ROOM_REFERENCE,
+};
 use crate::loadgen::SlowResult;
 use crate::manifest::Mode;
 
@@ -300,8 +302,11 @@ fn spread_of(values: &[f64]) -> Option<Spread> {
     Spread::of(values)
 }
 
-/// Closed-loop echo at `inflight` in flight: the throughput ratio to
-/// `ws-ref-unsplit`, repeat by repeat, at best and naive.
+/// Closed-loop echo at `inflight` in flight, at best and naive: echoes per
+/// server core-second over `ws-ref-unsplit`'s, repeat by repeat, where the
+/// runs have the server's CPU in the measured window (the generator was
+/// often the limit, so throughput ratios near 1.00× say little); else the
+/// throughput ratio, its figure marked when the generator limited some runs.
 fn echo_row(ctx: &Ctx<'_>, pipelined: bool) -> Option<Row> {
     let t = Throughput::new(&ctx.data.throughput);
     let inflights = t.inflights();
@@ -313,20 +318,39 @@ fn echo_row(ctx: &Ctx<'_>, pipelined: bool) -> Option<Row> {
     if pipelined && inflights.len() < 2 {
         return None;
     }
-    let cells = CONTENDERS
-        .iter()
-        .filter(|c| !c.reference || c.name == ECHO_REFERENCE)
+    let figure = t.deciding_figure(inflight);
+    let servers = || {
+        CONTENDERS
+            .iter()
+            .filter(|c| !c.reference || c.name == ECHO_REFERENCE)
+    };
+    let cells = servers()
         .map(|c| {
             (
                 c.name,
                 Cell {
-                    best: t.ratio(c.name, BEST_FLUSH, inflight),
-                    naive: t.ratio(c.name, "each", inflight),
+                    best: t.ratio(figure, c.name, BEST_FLUSH, inflight),
+                    naive: t.ratio(figure, c.name, "each", inflight),
                     note: None,
                 },
             )
         })
         .collect();
+    let load = format!("{inflight} in flight per connection, pinned (higher is better)");
+    let figure_text = match figure {
+        Figure::PerCore => format!(
+            "echoes per server core-second ÷ `{ECHO_REFERENCE}`'s (echoes in the measured window ÷ the server's CPU seconds in it), {load}"
+        ),
+        Figure::Throughput => {
+            let limited = servers().any(|c| {
+                FLUSH_MODES
+                    .iter()
+                    .any(|f| t.generator_bound(c.name, f, inflight))
+            });
+            let mark = if limited { flush::GENERATOR_BOUND } else { "" };
+            format!("echo throughput{mark} ÷ `{ECHO_REFERENCE}`, {load}")
+        }
+    };
     Some(Row {
         situation: if pipelined {
             "Pipelined replies"
@@ -338,10 +362,8 @@ fn echo_row(ctx: &Ctx<'_>, pipelined: bool) -> Option<Row> {
         } else {
             "each client waits for its reply"
         },
-        figure: format!(
-            "echo throughput ÷ `{ECHO_REFERENCE}`, {inflight} in flight per connection, pinned (higher is better)"
-        ),
-        short: "throughput",
+        figure: figure_text,
+        short: figure.words(),
         reference: Some(ECHO_REFERENCE),
         section: "Flush policy or strategy?",
         better: Better::Higher,
@@ -752,7 +774,8 @@ fn rows(ctx: &Ctx<'_>) -> Vec<Row> {
 }
 
 /// The flush policy's cost where it is largest: the smallest and largest
-/// naive ÷ batched over the strategies, in the pipelined row.
+/// naive ÷ batched over the strategies, in the pipelined row, in the
+/// figure that row decides on.
 fn flush_line(rows: &[Row]) -> Option<String> {
     let row = rows.iter().find(|r| r.situation == "Pipelined replies")?;
     let factors: Vec<f64> = row
@@ -766,9 +789,10 @@ fn flush_line(rows: &[Row]) -> Option<String> {
     let hi = factors.iter().copied().fold(0.0, f64::max);
     (!factors.is_empty()).then(|| {
         format!(
-            "- **Whichever you pick, batch the flushes**: with pipelined replies, flushing every message on its own kept {}–{} of each strategy's batched throughput. [Flush policy or strategy?](#flush-policy-or-strategy)",
+            "- **Whichever you pick, batch the flushes**: with pipelined replies, flushing every message on its own kept {}–{} of each strategy's batched {}. [Flush policy or strategy?](#flush-policy-or-strategy)",
             format::percent(lo),
-            format::percent(hi)
+            format::percent(hi),
+            row.short
         )
     })
 }
@@ -831,9 +855,22 @@ pub fn section(ctx: &Ctx<'_>) -> String {
          (repeated figures whose min–max ranges overlap, single figures within {} of each other); the references are not ranked. \
          A range is the median (min–max) over repeated runs; † marks a figure from a single run, without a range. \
          *Naive* is the same server with `--flush each` (every message flushed on its own), where the flush policy matters; \
-         the other figure is the server at its best (`--flush batched`).\n\n",
+         the other figure is the server at its best (`--flush batched`).",
         format::percent(TIE)
     ));
+    if rows
+        .iter()
+        .any(|r| r.figure.contains(flush::GENERATOR_BOUND))
+    {
+        out.push_str(&format!(
+            " {}: the generator's own CPU was the limit in some of the runs behind that row, so their throughput \
+             says only that the servers were at least this fast and ratios near {} say little; \
+             echoes per server core-second are the comparison where the results have them.",
+            flush::GENERATOR_BOUND,
+            format::ratio(1.0)
+        ));
+    }
+    out.push_str("\n\n");
     for line in pick_lines(&rows) {
         out.push_str(&line);
         out.push('\n');
@@ -844,4 +881,91 @@ pub fn section(ctx: &Ctx<'_>) -> String {
     }
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::data::Data;
+    use super::super::flush::testing::echo_run;
+    use super::*;
+    use crate::loadgen::EchoResult;
+
+    /// Every echo server at its best with 1 in flight, three repeats, all at
+    /// the same echoes/s with the generator the limit; `cpu(server, repeat)`
+    /// its CPU seconds in the window (`None`: results from before them).
+    fn runs(cpu: impl Fn(&str, u32) -> Option<f64>) -> Vec<Run<EchoResult>> {
+        let mut out = Vec::new();
+        for repeat in 1..=3 {
+            for c in CONTENDERS
+                .iter()
+                .filter(|c| !c.reference || c.name == ECHO_REFERENCE)
+            {
+                let cpu = cpu(c.name, repeat);
+                out.push(echo_run(
+                    (c.name, BEST_FLUSH),
+                    1,
+                    repeat,
+                    100_000.0,
+                    cpu,
+                    true,
+                ));
+            }
+        }
+        out
+    }
+
+    fn request_reply(runs: Vec<Run<EchoResult>>) -> (String, &'static str, Vec<&'static str>) {
+        let data = Data {
+            throughput: runs,
+            ..Data::default()
+        };
+        let ctx = Ctx {
+            data: &data,
+            results_link: "results".into(),
+            plots: Vec::new(),
+        };
+        let row = echo_row(&ctx, false).expect("a request/reply row");
+        let leaders = row.leaders().into_iter().map(|(s, _)| s).collect();
+        (row.figure.clone(), row.short, leaders)
+    }
+
+    /// `ws-mpsc-writer` costs its server half the CPU per echo of every
+    /// other server, in every repeat (the others vary a little).
+    fn cheap_writer(server: &str, repeat: u32) -> Option<f64> {
+        let base = if server == "ws-mpsc-writer" { 0.5 } else { 1.0 };
+        Some(base * (1.0 + 0.01 * f64::from(repeat)))
+    }
+
+    #[test]
+    fn the_echo_rows_decide_per_server_core_when_the_runs_have_it() {
+        let (figure, short, leaders) = request_reply(runs(cheap_writer));
+        assert!(
+            figure.starts_with("echoes per server core-second ÷ `ws-ref-unsplit`'s"),
+            "{figure}"
+        );
+        assert!(!figure.contains(flush::GENERATOR_BOUND), "{figure}");
+        assert_eq!(short, "echoes per server core");
+        assert_eq!(leaders, ["ws-mpsc-writer"]);
+    }
+
+    #[test]
+    fn the_echo_rows_keep_throughput_without_it() {
+        // The same runs without the window's CPU: the same echoes/s, so the
+        // three tie, and the figure says it is throughput a generator limited.
+        let (figure, short, leaders) = request_reply(runs(|_, _| None));
+        assert!(
+            figure.starts_with("echo throughput‡ ÷ `ws-ref-unsplit`"),
+            "{figure}"
+        );
+        assert_eq!(short, "throughput");
+        assert_eq!(leaders.len(), 3, "{leaders:?}");
+        // One strategy without it is enough to keep throughput for the row.
+        let partial = |server: &str, repeat| {
+            (server != "ws-std-mutex")
+                .then(|| cheap_writer(server, repeat))
+                .flatten()
+        };
+        let (figure, _, _) = request_reply(runs(partial));
+        assert!(figure.starts_with("echo throughput"), "{figure}");
+    }
 }
