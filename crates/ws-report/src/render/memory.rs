@@ -176,7 +176,11 @@ fn profile_cost(runs: &[Run<EchoResult>]) -> String {
         ("Server", Align::Left),
         ("Echoes/s, default flags", Align::Right),
         ("Echoes/s, idle profile", Align::Right),
-        ("Idle profile ÷ default", Align::Right),
+        ("Echoes/s: idle profile ÷ default", Align::Right),
+        (
+            "Echoes per server core: idle profile ÷ default",
+            Align::Right,
+        ),
     ]);
     let mut limited = false;
     for contender in CONTENDERS {
@@ -196,19 +200,23 @@ fn profile_cost(runs: &[Run<EchoResult>]) -> String {
             .map_or_else(|| "–".into(), |s| s.show(format::count))
                 + if bound { GENERATOR_BOUND } else { "" }
         };
-        let ratios: Vec<f64> = profile
-            .iter()
-            .filter_map(|(repeat, p)| {
-                let (_, d) = default.iter().find(|(r, _)| r == repeat)?;
-                (d.throughput_msgs_per_s > 0.0)
-                    .then(|| p.throughput_msgs_per_s / d.throughput_msgs_per_s)
-            })
-            .collect();
+        let ratio = |figure: fn(&EchoResult) -> Option<f64>| {
+            let ratios: Vec<f64> = profile
+                .iter()
+                .filter_map(|(repeat, p)| {
+                    let (_, d) = default.iter().find(|(r, _)| r == repeat)?;
+                    let (p, d) = (figure(p)?, figure(d)?);
+                    (d > 0.0).then(|| p / d)
+                })
+                .collect();
+            Spread::of(&ratios).map_or_else(|| "–".into(), |s| super::flush::ratio_spread(&s))
+        };
         t.row(vec![
             format!("`{}`", contender.name),
             rate(&default),
             rate(&profile),
-            Spread::of(&ratios).map_or_else(|| "–".into(), |s| super::flush::ratio_spread(&s)),
+            ratio(|e| Some(e.throughput_msgs_per_s)),
+            ratio(super::flush::per_server_core),
         ]);
     }
     format!(
@@ -221,7 +229,7 @@ fn profile_cost(runs: &[Run<EchoResult>]) -> String {
         IDLE_PROFILE.join(" "),
         if limited {
             " ‡: the generator was the bottleneck in at least one of the runs (its own CPU near 100 %): \
-             the server was at least that fast, and a ratio near 1 says the profile's cost stayed below what the generator could show."
+             the server was at least that fast, and the echoes per server core (echoes ÷ the server's CPU seconds in the measured window) show the profile's cost."
         } else {
             ""
         },

@@ -10,7 +10,7 @@
 //! how far to trust them.
 
 use super::Ctx;
-use super::flush::{Spread, Throughput, ratio_spread};
+use super::flush::{Figure, Spread, Throughput, ratio_spread};
 use super::table::{Align, Table};
 use crate::contenders::{BEST_FLUSH, CONTENDERS, ECHO_REFERENCE, FLUSH_MODES};
 
@@ -25,6 +25,7 @@ fn tolerance() -> String {
 
 /// One ratio in both series.
 struct Compared {
+    figure: Figure,
     label: String,
     first: Spread,
     replay: Spread,
@@ -41,33 +42,52 @@ impl Compared {
     }
 }
 
-/// Every server's ratio to the reference, per in-flight count and policy,
-/// present in both series (the reference over itself left out).
+/// Every server's ratio to the reference in each figure, per in-flight
+/// count and policy, present in both series (the reference over itself
+/// left out).
 fn compared(first: &Throughput<'_>, replay: &Throughput<'_>) -> Vec<Compared> {
     let mut out = Vec::new();
-    for inflight in first.inflights() {
-        for flush in FLUSH_MODES {
-            for c in CONTENDERS {
-                if c.name == ECHO_REFERENCE && flush == BEST_FLUSH {
-                    continue;
-                }
-                let (Some(a), Some(b)) = (
-                    first.ratio(c.name, flush, inflight),
-                    replay.ratio(c.name, flush, inflight),
-                ) else {
-                    continue;
-                };
-                if a.median > 0.0 {
-                    out.push(Compared {
-                        label: format!("`{}`, `{flush}`, {inflight} in flight", c.name),
-                        first: a,
-                        replay: b,
-                    });
+    for figure in [Figure::Throughput, Figure::PerCore] {
+        for inflight in first.inflights() {
+            for flush in FLUSH_MODES {
+                for c in CONTENDERS {
+                    if c.name == ECHO_REFERENCE && flush == BEST_FLUSH {
+                        continue;
+                    }
+                    let (Some(a), Some(b)) = (
+                        first.ratio(figure, c.name, flush, inflight),
+                        replay.ratio(figure, c.name, flush, inflight),
+                    ) else {
+                        continue;
+                    };
+                    if a.median > 0.0 {
+                        out.push(Compared {
+                            figure,
+                            label: format!("`{}`, `{flush}`, {inflight} in flight", c.name),
+                            first: a,
+                            replay: b,
+                        });
+                    }
                 }
             }
         }
     }
     out
+}
+
+/// `throughput: 14 of 18, echoes per server core: 17 of 18`.
+fn tally(rows: &[Compared]) -> String {
+    [Figure::Throughput, Figure::PerCore]
+        .into_iter()
+        .filter_map(|figure| {
+            let of: Vec<&Compared> = rows.iter().filter(|r| r.figure == figure).collect();
+            (!of.is_empty()).then(|| {
+                let held = of.iter().filter(|r| r.reproduced()).count();
+                format!("{}: {held} of {}", figure.words(), of.len())
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The section; empty when the results hold no replay series.
@@ -79,17 +99,17 @@ pub(crate) fn section(ctx: &Ctx<'_>) -> String {
         return String::new();
     }
     let mut out = String::from("#### Does a re-run give the same ratios?\n\n");
-    let held = rows.iter().filter(|r| r.reproduced()).count();
     out.push_str(&format!(
         "The throughput runs above were done once more at the end of the comparison (the replay series: the same runs, \
          fresh server processes, interleaved the same way, tens of minutes later). Each ratio to \
          `{ECHO_REFERENCE} --flush {BEST_FLUSH}` of the same repeat, median (min–max), in both series: \
-         **{held} of {} medians moved by at most {}**; the report's figures are the first series'.\n\n",
-        rows.len(),
+         medians that moved by at most {}, **{}**; the report's figures are the first series'.\n\n",
         tolerance(),
+        tally(&rows),
     ));
     let within = format!("Within {}", tolerance());
     let mut table = Table::new(&[
+        ("Figure", Align::Left),
         ("Ratio", Align::Left),
         ("First series", Align::Right),
         ("Replay", Align::Right),
@@ -98,6 +118,7 @@ pub(crate) fn section(ctx: &Ctx<'_>) -> String {
     ]);
     for r in &rows {
         table.row(vec![
+            r.figure.words().to_owned(),
             r.label.clone(),
             ratio_spread(&r.first),
             ratio_spread(&r.replay),
@@ -126,11 +147,13 @@ mod tests {
     #[test]
     fn a_median_within_ten_percent_is_reproduced_and_one_beyond_is_not() {
         let within = Compared {
+            figure: Figure::Throughput,
             label: String::new(),
             first: spread(1.00),
             replay: spread(0.91),
         };
         let beyond = Compared {
+            figure: Figure::Throughput,
             label: String::new(),
             first: spread(1.00),
             replay: spread(1.12),
