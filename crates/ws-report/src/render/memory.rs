@@ -220,9 +220,10 @@ fn profile_cost(runs: &[Run<EchoResult>]) -> String {
         ]);
     }
     format!(
-        "#### What the idle profile costs a busy connection
-
-         `ws-loadgen echo`, closed loop, pinned, `--flush batched`: {} connections × {} × {} in flight,          with default flags and with `{}`, both in every memory repeat; the ratio is taken within a repeat, median (min–max).          A 4 KiB read buffer takes a message of this size in several reads.{}\n\n{}\n",
+        "#### What the idle profile costs a busy connection\n\n\
+         `ws-loadgen echo`, closed loop, pinned, `--flush batched`: {} connections × {} × {} in flight, \
+         with default flags and with `{}`, both in every memory repeat; the ratio is taken within a repeat, \
+         median (min–max). A 4 KiB read buffer takes a message of this size in several reads.{}\n\n{}\n",
         first.config.conns,
         format::bytes(first.config.size as f64),
         first.config.inflight.unwrap_or(1),
