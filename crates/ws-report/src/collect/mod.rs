@@ -535,9 +535,9 @@ mod tests {
     #[test]
     fn the_plans_fit_their_budgets() {
         // The full comparison has 60 minutes. A cold build takes about 6 and
-        // Criterion's three passes about 6 (370 s at f0485be), which leaves
-        // 48 for collect and render; the committed run at f0485be took 0.95
-        // of its estimate for them (2841 s of 3006 s, connects counted), so
+        // Criterion's three passes about 6 (356 s at 603888f), which leaves
+        // 48 for collect and render; the committed run at 603888f took 0.93
+        // of its estimate for them (2797 s of 3017 s, connects counted), so
         // the estimate may reach 50.5. That is the edge: a plan that grows
         // must give something up.
         let full = plan_estimate(false);
