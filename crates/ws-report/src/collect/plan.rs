@@ -644,6 +644,25 @@ fn timed(duration: &str, warmup: &str, drain: &str, load: &[&str]) -> Vec<String
     args
 }
 
+/// The arguments of a closed-loop echo run over the throughput
+/// connections, with the throughput warm-up: `inflight` messages of `size`
+/// outstanding per connection, measured for `duration`.
+fn closed_echo(p: &Params, duration: &str, size: usize, inflight: u64) -> Vec<String> {
+    timed(
+        duration,
+        p.throughput_warmup,
+        p.drain,
+        &[
+            "--conns",
+            &p.throughput_conns.to_string(),
+            "--size",
+            &size.to_string(),
+            "--inflight",
+            &inflight.to_string(),
+        ],
+    )
+}
+
 /// The arguments of an open-loop echo run at `rate` (or the placeholder a
 /// load level fills in): the latency connections and size, timed.
 fn open_echo(p: &Params, duration: &str, warmup: &str, rate: &str) -> Vec<String> {
@@ -960,18 +979,11 @@ pub const PROFILE_COST_IDLE: &str = "cost-idle-profile";
 /// reference, with default flags and with [`IDLE_PROFILE`]. Part of the
 /// memory round, so that each repeat has both of a server's runs.
 fn profile_cost(p: &Params) -> Vec<Run> {
-    let args = timed(
+    let args = closed_echo(
+        p,
         p.profile_cost_duration,
-        p.throughput_warmup,
-        p.drain,
-        &[
-            "--conns",
-            &p.throughput_conns.to_string(),
-            "--size",
-            &p.profile_cost_size.to_string(),
-            "--inflight",
-            &p.profile_cost_inflight.to_string(),
-        ],
+        p.profile_cost_size,
+        p.profile_cost_inflight,
     );
     CONTENDERS
         .into_iter()
@@ -1084,19 +1096,7 @@ fn echo_series(p: &Params) -> Vec<Run> {
 /// `ws-ref-unsplit --flush batched` to divide by.
 fn throughput(p: &Params) -> Vec<Run> {
     let cases = p.throughput_inflight.iter().map(|inflight| {
-        let args = timed(
-            p.throughput_duration,
-            p.throughput_warmup,
-            p.drain,
-            &[
-                "--conns",
-                &p.throughput_conns.to_string(),
-                "--size",
-                &p.throughput_size.to_string(),
-                "--inflight",
-                &inflight.to_string(),
-            ],
-        );
+        let args = closed_echo(p, p.throughput_duration, p.throughput_size, *inflight);
         (format!("inflight-{inflight}"), None, args)
     });
     let echo = |_: &Contender| true;
