@@ -309,12 +309,23 @@ pub fn method(ctx: &Ctx<'_>) -> String {
         n if n > 1 => format!(" (hence the {n} passes and their ranges)"),
         _ => String::new(),
     };
+    let echo_bound = if ctx
+        .data
+        .throughput
+        .iter()
+        .any(|r| r.result.as_ref().is_some_and(|e| e.generator.bottleneck))
+    {
+        ": in this run's closed-loop echo runs the generator's core was the limit, \
+         so there the servers are also compared by echoes per server core-second"
+    } else {
+        ""
+    };
     out.push_str(&format!(
         "**Caveats.** Everything runs over loopback on one machine with {cores} cores: server and load share \
          {shared}, so absolute numbers are lower \
          bounds and only the comparisons between servers under identical conditions mean much. \
          {floor}A run marked *generator limited* may describe \
-         `ws-loadgen` rather than the server. Criterion's 95% interval describes the samples of one process: \
+         `ws-loadgen` rather than the server{echo_bound}. Criterion's 95% interval describes the samples of one process: \
          on a shared virtual machine, the same benchmark run again in a fresh process can land outside it{passes_note}, \
          so a difference of a few per cent between two servers in one table is not a finding; the \
          differences between regimes (batching under pipelined load, many writers, a stalled member) are \

@@ -10,7 +10,9 @@
 //! how far to trust them.
 
 use super::Ctx;
-use super::flush::{Figure, Spread, Throughput, ratio_spread};
+use std::collections::BTreeSet;
+
+use super::flush::{Figure, Spread, Throughput, order_words, ratio_spread};
 use super::table::{Align, Table};
 use crate::contenders::{BEST_FLUSH, CONTENDERS, ECHO_REFERENCE, FLUSH_MODES};
 
@@ -90,6 +92,61 @@ fn tally(rows: &[Compared]) -> String {
         .join("; ")
 }
 
+/// The pairs of strategies one series tells apart: `(a, b)` when a's whole
+/// range lies above b's. Two series that tell the same pairs apart reach
+/// the same verdict, however far their medians moved.
+fn ordered_pairs(spreads: &[(String, Spread)]) -> BTreeSet<(String, String)> {
+    let mut pairs = BTreeSet::new();
+    for (a, sa) in spreads {
+        for (b, sb) in spreads {
+            if sa.min > sb.max {
+                pairs.insert((a.clone(), b.clone()));
+            }
+        }
+    }
+    pairs
+}
+
+/// One line per figure and in-flight count: the strategies at their best in
+/// both series, and whether the two tell the same of them apart.
+fn verdict_lines(first: &Throughput<'_>, replay: &Throughput<'_>) -> String {
+    let mut out = String::new();
+    for figure in [Figure::Throughput, Figure::PerCore] {
+        for inflight in first.inflights() {
+            let of = |t: &Throughput<'_>| -> Vec<(String, Spread)> {
+                CONTENDERS
+                    .iter()
+                    .filter(|c| !c.reference)
+                    .filter_map(|c| {
+                        Some((
+                            c.name.to_owned(),
+                            t.ratio(figure, c.name, BEST_FLUSH, inflight)?,
+                        ))
+                    })
+                    .collect()
+            };
+            let (a, b) = (of(first), of(replay));
+            if a.len() < 2 || a.len() != b.len() {
+                continue;
+            }
+            let (apart_a, apart_b) = (ordered_pairs(&a), ordered_pairs(&b));
+            let outcome = match (apart_a == apart_b, apart_a.is_empty()) {
+                (true, true) => "none told apart in either series, the same verdict",
+                (true, false) => "the same strategies told apart, the same verdict",
+                (false, _) => "**a different verdict**",
+            };
+            out.push_str(&format!(
+                "- {}, {inflight} in flight, `{BEST_FLUSH}`: first series {}; replay {}: {}.\n",
+                figure.words(),
+                order_words(a),
+                order_words(b),
+                outcome
+            ));
+        }
+    }
+    out
+}
+
 /// The section; empty when the results hold no replay series.
 pub(crate) fn section(ctx: &Ctx<'_>) -> String {
     let first = Throughput::new(&ctx.data.throughput);
@@ -128,6 +185,15 @@ pub(crate) fn section(ctx: &Ctx<'_>) -> String {
     }
     out.push_str(&table.render());
     out.push('\n');
+    let lines = verdict_lines(&first, &replay);
+    if !lines.is_empty() {
+        out.push_str(
+            "What a reader decides on is which strategies' ranges lie apart (the verdict's rule), \
+             not the medians themselves:\n\n",
+        );
+        out.push_str(&lines);
+        out.push('\n');
+    }
     out
 }
 
@@ -142,6 +208,23 @@ mod tests {
             max: median * 1.1,
             n: 3,
         }
+    }
+
+    #[test]
+    fn only_ranges_apart_make_an_ordered_pair() {
+        let s = |min: f64, max: f64| Spread {
+            median: (min + max) / 2.0,
+            min,
+            max,
+            n: 3,
+        };
+        let pairs = ordered_pairs(&[
+            ("a".into(), s(1.2, 1.3)),
+            ("b".into(), s(1.0, 1.1)),
+            ("c".into(), s(1.05, 1.25)),
+        ]);
+        let expected: BTreeSet<(String, String)> = [("a".to_owned(), "b".to_owned())].into();
+        assert_eq!(pairs, expected, "c overlaps both");
     }
 
     #[test]
