@@ -23,7 +23,7 @@ use crate::LoadgenError;
 use crate::client::{self, ConnectOptions, Driver, End, Target, Ws};
 use crate::common::{self, ser_duration, ser_opt_duration};
 use crate::heartbeat::{PingRecorder, PingTally};
-use crate::procmon::{self, OwnCpu, ServerSampler};
+use crate::procmon::{OwnCpu, ServerSampler};
 use crate::report::{GeneratorReport, NamedHistogram, RunOutcome, Table, WithHeartbeat, fmt_rate};
 use crate::stats::{Clock, Integrity, LatencySummary, duration_ns, new_histogram, record_ns};
 
@@ -219,7 +219,7 @@ async fn hold(ws: &mut Ws, clock: &Clock, until_ns: u64, pings: PingRecorder) ->
 pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> {
     config.validate()?;
     let target = Target::resolve(&config.url).await?;
-    let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
+    let mut sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     let opts = ConnectOptions {
         timeout: config.connect_timeout,
         ..ConnectOptions::default()
@@ -282,10 +282,11 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
     let hold_from = clock.now_ns();
     let hold_until = hold_from + duration_ns(config.hold);
     let pings = PingTally::new(config.ping_interval);
-    let held_cpu = config
-        .server_pid
-        .filter(|_| !config.hold.is_zero())
-        .and_then(|pid| procmon::cpu_of(pid).ok().map(|cpu| (pid, cpu)));
+    if let Some(s) = sampler.as_mut().filter(|_| !config.hold.is_zero()) {
+        // The hold is the measured window: the server's CPU in it is what
+        // holding the connections costs.
+        s.measure_window(clock.instant_at(hold_from), clock.instant_at(hold_until));
+    }
     // Every connection is read from this one task. Under tokio's budget (128
     // reads a poll) the connections after the first 128 would each be polled
     // in vain, every poll, so that with many thousands the generator's core
@@ -302,11 +303,6 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
         }),
     ))
     .await;
-    let hold_server_cpu_cores = held_cpu.and_then(|(pid, before)| {
-        let after = procmon::cpu_of(pid).ok()?;
-        let wall = clock.now_ns().saturating_sub(hold_from) as f64 / 1e9;
-        (wall > 0.0).then(|| (after - before).max(0.0) / wall)
-    });
     let mut open_after_hold = 0;
     for e in ends.iter() {
         match e {
@@ -322,6 +318,12 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
         Some(s) => Some(s.finish(established).await),
         None => None,
     };
+    let hold_s = config.hold.as_secs_f64();
+    let hold_server_cpu_cores = server
+        .as_ref()
+        .and_then(|s| s.measured_cpu_seconds)
+        .filter(|_| hold_s > 0.0)
+        .map(|cpu| cpu / hold_s);
     futures_util::future::join_all(
         open.iter_mut()
             .zip(&ends)

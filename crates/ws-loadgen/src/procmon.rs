@@ -48,16 +48,6 @@ pub fn rss_of(pid: i32) -> Result<u64, LoadgenError> {
     rss_bytes(&proc).map_err(err)
 }
 
-/// The CPU seconds (user + system) process `pid` has used so far.
-///
-/// # Errors
-/// [`LoadgenError::Process`] when the process does not exist or `/proc` cannot be read.
-pub fn cpu_of(pid: i32) -> Result<f64, LoadgenError> {
-    let err = |reason: String| LoadgenError::Process { pid, reason };
-    let proc = Process::new(pid).map_err(|e| err(e.to_string()))?;
-    cpu_seconds(&proc).map_err(err)
-}
-
 /// The generator's own CPU time, to tell when the generator is the bottleneck.
 ///
 /// This is the whole process's CPU time: when the server runs in the same
@@ -111,7 +101,8 @@ pub struct ServerReport {
     /// measured window alone: its CPU time read when the window opened and
     /// when it closed (each reading within about a millisecond of the
     /// boundary, Tokio's timer, and to one clock tick of `/proc`, USER_HZ).
-    /// `None` when the scenario has no such window (only `echo` sets it),
+    /// `None` when the scenario has no such window (`echo` sets it, and
+    /// `connect` for its hold),
     /// a reading failed, or the run ended before the window closed.
     pub measured_cpu_seconds: Option<f64>,
     /// Set when sampling stopped early (e.g. the process exited).

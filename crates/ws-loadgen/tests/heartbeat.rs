@@ -135,10 +135,26 @@ async fn idle_connections_see_pings_at_the_servers_interval() {
         conns,
         hold,
         ping_interval: Some(PING),
+        // The server runs in this process: its CPU during the hold is read
+        // (the heartbeat's cost), not judged.
+        server_pid: Some(i32::try_from(std::process::id()).expect("pid")),
         ..connect::Config::default()
     }))
     .await
     .expect("connect run");
+    let cores = r.hold_server_cpu_cores.expect("the hold's CPU");
+    let measured = r
+        .outcome
+        .server
+        .as_ref()
+        .and_then(|s| s.measured_cpu_seconds)
+        .expect("the hold is the measured window");
+    assert!(cores >= 0.0, "{}", r.table());
+    assert!(
+        (cores * hold.as_secs_f64() - measured).abs() < 1e-9,
+        "{}",
+        r.table()
+    );
     let h = r.heartbeat.as_ref().expect("a heartbeat");
     assert_eq!(h.connections, conns as u64, "{}", r.table());
     assert_punctual(h, "idle");
