@@ -7,6 +7,8 @@
 //! latency from the *intended* send time, so a stalled server shows its stall
 //! in the percentiles (coordinated omission corrected, as wrk2 does).
 
+use std::time::Duration;
+
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Message;
@@ -23,6 +25,7 @@ use crate::report::{
     fmt_rate,
 };
 use crate::sender::{Phases, SendMode, Sender};
+use crate::slicing::{self, Slicing};
 use crate::stats::{
     Clock, Integrity, SeqTracker, duration_ns, merge_into, new_histogram, record_ns,
 };
@@ -106,7 +109,8 @@ pub struct Report {
     pub sent: u64,
     /// Echoes received of messages sent in the measured window.
     pub received: u64,
-    /// `received / duration_s`.
+    /// `received / duration_s` (sliced: the echoes that arrived while its
+    /// target could send, over that time; see [`SliceInfo`]).
     pub throughput_msgs_per_s: f64,
     /// Payload bytes echoed per second.
     pub throughput_bytes_per_s: f64,
@@ -114,6 +118,11 @@ pub struct Report {
     pub latency: LatencyReport,
     /// Lowest per-connection share of sent messages that came back.
     pub delivered_fraction_worst: f64,
+    /// In a sliced run ([`run_sliced`]): where this target's turns fell;
+    /// `duration_s` is then the sum of its turns in the measured window
+    /// (left out of the JSON otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slicing: Option<SliceInfo>,
     /// Generator, server, errors, histograms (top level in JSON).
     #[serde(flatten)]
     pub outcome: RunOutcome,
@@ -144,8 +153,22 @@ impl crate::report::Report for Report {
         .row(
             "worst delivered fraction",
             format!("{:.4}", self.delivered_fraction_worst),
-        )
-        .outcome(&self.integrity, &self.outcome);
+        );
+        if let Some(s) = &self.slicing {
+            t.row(
+                "turns",
+                format!(
+                    "{} of {}, {} each ({} gap): {:.2}s sending, {} replies after its turn",
+                    s.position + 1,
+                    s.targets,
+                    humantime::format_duration(s.slice),
+                    humantime::format_duration(s.gap),
+                    s.sending_s,
+                    s.replies_after_turn
+                ),
+            );
+        }
+        t.outcome(&self.integrity, &self.outcome);
         t.finish()
     }
     fn integrity(&self) -> &Integrity {
@@ -163,6 +186,12 @@ struct EchoConn {
     verify: bool,
     phases: Phases,
     sender: Sender,
+    /// In a sliced run, the turn order and this connection's target's place in it.
+    turns: Option<(Slicing, usize)>,
+    /// Sliced: echoes received in the measured window while its target could send.
+    received_while_sending: u64,
+    /// Sliced: echoes received after its target's turn had ended.
+    replies_after_turn: u64,
     tracker: SeqTracker,
     latency: Histogram<u64>,
     corrupted: u64,
@@ -172,6 +201,9 @@ struct EchoConn {
 
 impl Driver for EchoConn {
     fn next_send(&mut self, now: u64) -> Option<Message> {
+        if self.turns.is_some_and(|(t, p)| !t.sending(p, now)) {
+            return None;
+        }
         let (seq, sent_ns) = self
             .sender
             .take(now, &self.phases, Some(&mut self.tracker))?;
@@ -200,6 +232,13 @@ impl Driver for EchoConn {
                     self.received_measured += 1;
                     record_ns(&mut self.latency, now.saturating_sub(h.sent_ns));
                 }
+                if let Some((t, p)) = self.turns {
+                    if !t.in_turn(p, now) {
+                        self.replies_after_turn += 1;
+                    } else if t.sending(p, now) && self.phases.measured(now) {
+                        self.received_while_sending += 1;
+                    }
+                }
             }
         }
     }
@@ -207,6 +246,11 @@ impl Driver for EchoConn {
     fn wake_at(&self, now: u64) -> Option<u64> {
         if now >= self.phases.end {
             return None;
+        }
+        if let Some((t, p)) = self.turns
+            && !t.sending(p, now)
+        {
+            return Some(t.next_sending(p, now).min(self.phases.end));
         }
         self.sender.wake_at(&self.phases, Some(&self.tracker))
     }
@@ -239,150 +283,418 @@ struct ConnResult {
 /// (closes, drops, bad echoes) are counted in the report instead.
 pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> {
     config.validate()?;
-    let codec = PayloadCodec::new(config.load.encoding, config.load.size)?;
-    let target = Target::resolve(&config.url).await?;
-    let mut sampler = config.server_pid.map(ServerSampler::start).transpose()?;
+    let mut reports = run_targets(vec![config], None).await?;
+    reports
+        .pop()
+        .ok_or_else(|| LoadgenError::Config("no target".into()))
+}
+
+/// A closed-loop echo run that measures several servers by turns (see
+/// [`slicing`](crate::slicing)).
+#[derive(Clone, Debug, Serialize)]
+pub struct SlicedConfig {
+    /// Connections per target and the message load; its `url` and
+    /// `server_pid` are ignored (each target has its own).
+    pub echo: Config,
+    /// The targets, in turn order: URL and the process to sample.
+    pub targets: Vec<(String, Option<i32>)>,
+    /// Length of one turn.
+    #[serde(serialize_with = "crate::common::ser_duration")]
+    pub slice: Duration,
+    /// The end of each turn in which its target sends nothing, so that its
+    /// last replies are in before the next target's turn.
+    #[serde(serialize_with = "crate::common::ser_duration")]
+    pub gap: Duration,
+}
+
+impl SlicedConfig {
+    /// Check the combination of values.
+    ///
+    /// # Errors
+    /// [`LoadgenError::Config`] naming the first problem.
+    pub fn validate(&self) -> Result<(), LoadgenError> {
+        self.echo.validate()?;
+        if self.targets.len() < 2 {
+            return Err(LoadgenError::Config(
+                "slicing needs at least two --url".into(),
+            ));
+        }
+        if self.echo.load.rate.is_some() {
+            return Err(LoadgenError::Config(
+                "--rate takes one --url: an open-loop schedule cannot pause for other targets' turns"
+                    .into(),
+            ));
+        }
+        slicing::validate(
+            self.targets.len(),
+            self.slice,
+            self.gap,
+            self.echo.load.warmup,
+            self.echo.load.duration,
+        )
+    }
+
+    fn target_configs(&self) -> Vec<Config> {
+        self.targets
+            .iter()
+            .map(|(url, pid)| Config {
+                url: url.clone(),
+                server_pid: *pid,
+                ..self.echo.clone()
+            })
+            .collect()
+    }
+}
+
+/// The result of a sliced run: each target's report, as a one-target run
+/// would write it, except that its `duration_s` is the target's own turns
+/// in the measured window.
+#[derive(Clone, Debug, Serialize)]
+pub struct SlicedReport {
+    /// Always `"echo-sliced"`.
+    pub scenario: &'static str,
+    /// Length of one turn.
+    #[serde(serialize_with = "crate::common::ser_duration")]
+    pub slice: Duration,
+    /// The end of each turn in which its target sends nothing.
+    #[serde(serialize_with = "crate::common::ser_duration")]
+    pub gap: Duration,
+    /// One report per target, in turn order.
+    pub targets: Vec<WithHeartbeat<Report>>,
+    #[serde(skip)]
+    integrity: Integrity,
+    #[serde(skip)]
+    histograms: Vec<NamedHistogram>,
+}
+
+impl crate::report::Report for SlicedReport {
+    fn table(&self) -> String {
+        self.targets
+            .iter()
+            .map(|t| format!("{}\n{}", t.config.url, t.table()))
+            .collect()
+    }
+    fn integrity(&self) -> &Integrity {
+        &self.integrity
+    }
+    fn histograms(&self) -> &[NamedHistogram] {
+        &self.histograms
+    }
+}
+
+/// Run several targets by turns; see [`slicing`](crate::slicing).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_sliced(config: SlicedConfig) -> Result<SlicedReport, LoadgenError> {
+    config.validate()?;
+    let targets = run_targets(config.target_configs(), Some((config.slice, config.gap))).await?;
+    let mut integrity = Integrity::default();
+    let mut histograms = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        integrity.add(&t.integrity);
+        histograms.extend(t.outcome.histograms.iter().map(|h| NamedHistogram {
+            tag: format!("t{i}.{}", h.tag),
+            histogram: h.histogram.clone(),
+        }));
+    }
+    Ok(SlicedReport {
+        scenario: "echo-sliced",
+        slice: config.slice,
+        gap: config.gap,
+        targets,
+        integrity,
+        histograms,
+    })
+}
+
+/// Where a target's turns fall, in a sliced run's report.
+#[derive(Clone, Debug, Serialize)]
+pub struct SliceInfo {
+    /// Length of one turn, its gap included.
+    #[serde(serialize_with = "crate::common::ser_duration")]
+    pub slice: Duration,
+    /// The end of each turn in which its target sends nothing.
+    #[serde(serialize_with = "crate::common::ser_duration")]
+    pub gap: Duration,
+    /// Targets taking turns.
+    pub targets: usize,
+    /// This target's place in the turn order (0 = first).
+    pub position: usize,
+    /// Seconds of the measured window in which this target could send:
+    /// the `duration_s` its throughput is over.
+    pub sending_s: f64,
+    /// Echoes that arrived in those seconds: the throughput's numerator
+    /// (`received` also counts the replies that arrive in the gaps).
+    pub received_while_sending: u64,
+    /// Echoes of this target that arrived after its turn had ended, in the
+    /// next target's: nonzero means the gap was too short for this server's
+    /// last replies, and its tail took some of the next turn.
+    pub replies_after_turn: u64,
+}
+
+/// One target's connections and counters while it runs.
+struct TargetRun {
+    config: Config,
+    sampler: Option<ServerSampler>,
+    handles: Vec<tokio::task::JoinHandle<ConnResult>>,
+    pings: PingTally,
+}
+
+/// Run `configs` (same load, one URL each) at once: by turns when `slice`
+/// (turn and gap) is given, else there is one config and it runs throughout.
+async fn run_targets(
+    configs: Vec<Config>,
+    slice: Option<(Duration, Duration)>,
+) -> Result<Vec<WithHeartbeat<Report>>, LoadgenError> {
+    let Some(first) = configs.first() else {
+        return Ok(Vec::new());
+    };
+    let load = first.load.clone();
+    let codec = PayloadCodec::new(load.encoding, load.size)?;
     let opts = ConnectOptions {
-        timeout: config.load.connect_timeout,
+        timeout: load.connect_timeout,
         ..ConnectOptions::default()
     };
-    let conns = common::connect_all(std::slice::from_ref(&target), config.conns, |_| opts).await?;
+    let mut prepared = Vec::with_capacity(configs.len());
+    for config in configs {
+        let target = Target::resolve(&config.url).await?;
+        let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
+        let conns =
+            common::connect_all(std::slice::from_ref(&target), config.conns, |_| opts).await?;
+        prepared.push((config, sampler, conns));
+    }
 
     let clock = Clock::new();
     let cpu = OwnCpu::start();
-    let phases = Phases::starting_now(
-        &clock,
-        config.load.warmup,
-        config.load.duration,
-        config.load.drain_timeout,
-    );
-    if let Some(s) = sampler.as_mut() {
-        // The echoes counted are those of the measured window, so the
-        // server's CPU they are divided by is the window's too.
-        s.measure_window(
-            clock.instant_at(phases.warmup_end),
-            clock.instant_at(phases.end),
-        );
-    }
-    let n = conns.len();
-    let pings = PingTally::new(config.load.ping_interval);
-    let mut handles = Vec::with_capacity(n);
-    for (i, mut ws) in conns.into_iter().enumerate() {
-        // Every connection is a sender: open loop at an even share of the rate.
-        let mode = SendMode::for_sender(config.load.rate, config.load.inflight, i, n, &phases);
-        let mut conn = EchoConn {
-            id: i as u32,
-            codec: codec.clone(),
-            verify: config.load.verify,
-            phases,
-            sender: Sender::new(mode, &phases, config.load.response_timeout),
-            tracker: SeqTracker::new(),
-            latency: new_histogram(),
-            corrupted: 0,
-            received_measured: 0,
-            pings: pings.recorder(phases.warmup_end, phases.end),
-        };
-        let deadline = phases.deadline;
-        handles.push(tokio::spawn(async move {
-            let end = client::drive(&mut ws, &mut conn, &clock, deadline).await;
-            if matches!(end, End::Finished | End::Deadline) {
-                client::close(&mut ws, common::CLOSE_BOUND).await;
-            }
-            ConnResult { conn, end }
-        }));
-    }
-
-    let mut integrity = Integrity::default();
-    let mut errors = Vec::new();
-    let mut latency = new_histogram();
-    let mut lag = new_histogram();
-    let (mut sent, mut received, mut scheduled, mut sent_total) = (0u64, 0u64, 0u64, 0u64);
-    let mut worst = 1.0f64;
-    let mut cpu_used = None;
-    for h in handles {
-        let r = h
-            .await
-            .map_err(|e| LoadgenError::Connection(format!("connection task failed: {e}")))?;
-        if cpu_used.is_none() {
-            // First task done means the measured phase is over; read CPU before closes add noise.
-            cpu_used = Some(cpu.elapsed());
+    let phases = Phases::starting_now(&clock, load.warmup, load.duration, load.drain_timeout);
+    let turns = slice.map(|(s, gap)| Slicing::new(phases.start, s, gap, prepared.len()));
+    let mut runs = Vec::with_capacity(prepared.len());
+    for (position, (config, mut sampler, conns)) in prepared.into_iter().enumerate() {
+        if let Some(s) = sampler.as_mut() {
+            // The echoes counted are those of the measured window, so the
+            // server's CPU they are divided by is the window's too (in a
+            // sliced run the server idles outside its turns).
+            s.measure_window(
+                clock.instant_at(phases.warmup_end),
+                clock.instant_at(phases.end),
+            );
         }
-        common::push_error(&mut errors, common::tally_end(&r.end, &mut integrity));
-        let c = &r.conn;
-        let s = &c.sender;
-        integrity.lost += c.tracker.lost(s.next_seq);
-        integrity.duplicated += c.tracker.duplicated();
-        integrity.reordered += c.tracker.reordered();
-        integrity.corrupted += c.corrupted;
-        sent += s.sent_measured;
-        received += c.received_measured;
-        sent_total += s.next_seq;
-        if s.sent_measured > 0 {
-            worst = worst.min(c.received_measured as f64 / s.sent_measured as f64);
+        let n = conns.len();
+        let pings = PingTally::new(load.ping_interval);
+        let mut handles = Vec::with_capacity(n);
+        for (i, mut ws) in conns.into_iter().enumerate() {
+            // Every connection is a sender: open loop at an even share of the rate.
+            let mode = SendMode::for_sender(load.rate, load.inflight, i, n, &phases);
+            let mut conn = EchoConn {
+                id: i as u32,
+                codec: codec.clone(),
+                verify: load.verify,
+                phases,
+                sender: Sender::new(mode, &phases, load.response_timeout),
+                turns: turns.map(|t| (t, position)),
+                received_while_sending: 0,
+                replies_after_turn: 0,
+                tracker: SeqTracker::new(),
+                latency: new_histogram(),
+                corrupted: 0,
+                received_measured: 0,
+                pings: pings.recorder(phases.warmup_end, phases.end),
+            };
+            let deadline = phases.deadline;
+            handles.push(tokio::spawn(async move {
+                let end = client::drive(&mut ws, &mut conn, &clock, deadline).await;
+                if matches!(end, End::Finished | End::Deadline) {
+                    client::close(&mut ws, common::CLOSE_BOUND).await;
+                }
+                ConnResult { conn, end }
+            }));
         }
-        merge_into(&mut latency, &c.latency)?;
-        merge_into(&mut lag, &s.lag)?;
-        scheduled += s.scheduled_by(c.phases.end);
-    }
-    let server = match sampler {
-        Some(s) => Some(s.finish(n).await),
-        None => None,
-    };
-    let undelivered = sent.saturating_sub(received);
-    let (latency_report, with_undelivered) = LatencyReport::build(
-        &latency,
-        undelivered,
-        duration_ns(config.load.drain_timeout),
-    );
-    let generator = GeneratorReport::judge(
-        cpu_used.unwrap_or_else(|| cpu.elapsed()),
-        config.load.rate.map(|_| ScheduleKept {
-            scheduled,
-            sent: sent_total,
-            lag: &lag,
-            latency_p50_us: latency_report.delivered.p50_us,
-        }),
-    );
-    let duration_s = config.load.duration.as_secs_f64();
-    let mut histograms = vec![
-        NamedHistogram {
-            tag: "latency".into(),
-            histogram: latency,
-        },
-        NamedHistogram {
-            tag: "latency_with_undelivered".into(),
-            histogram: with_undelivered,
-        },
-    ];
-    if config.load.rate.is_some() {
-        histograms.push(NamedHistogram {
-            tag: "schedule_lag".into(),
-            histogram: lag,
+        runs.push(TargetRun {
+            config,
+            sampler,
+            handles,
+            pings,
         });
     }
-    let heartbeat = pings.report_into("heartbeat_intervals", &mut histograms);
-    let report = Report {
-        scenario: "echo",
-        integrity,
-        mode: if config.load.rate.is_some() {
-            "open"
-        } else {
-            "closed"
-        },
-        duration_s,
-        sent,
-        received,
-        throughput_msgs_per_s: received as f64 / duration_s,
-        throughput_bytes_per_s: (received as f64 * config.load.size as f64) / duration_s,
-        latency: latency_report,
-        delivered_fraction_worst: worst,
-        outcome: RunOutcome {
-            generator,
-            server,
-            errors: Some(errors),
-            histograms,
-        },
-        config,
-    };
-    Ok(WithHeartbeat::new(report, heartbeat))
+
+    let mut cpu_used = None;
+    let mut tallies = Vec::with_capacity(runs.len());
+    for run in runs {
+        let mut tally = Tally::default();
+        for h in run.handles {
+            let r = h
+                .await
+                .map_err(|e| LoadgenError::Connection(format!("connection task failed: {e}")))?;
+            if cpu_used.is_none() {
+                // First task done means the measured phase is over; read CPU before closes add noise.
+                cpu_used = Some(cpu.elapsed());
+            }
+            tally.add(&r)?;
+        }
+        let n = run.config.conns;
+        let server = match run.sampler {
+            Some(s) => Some(s.finish(n).await),
+            None => None,
+        };
+        tallies.push((run.config, run.pings, tally, server));
+    }
+    let mut cpu_used = cpu_used.unwrap_or_else(|| cpu.elapsed());
+    if let Some((slice, gap)) = slice {
+        // Judged over the time some target may send: in the gaps the
+        // generator only takes the last replies, and a generator busy
+        // whenever it can send is the bottleneck though its average is not.
+        cpu_used.1 *= (slice - gap).as_secs_f64() / slice.as_secs_f64();
+    }
+    let count = tallies.len();
+    let mut reports = Vec::with_capacity(count);
+    for (position, (config, pings, tally, server)) in tallies.into_iter().enumerate() {
+        let info = slice.zip(turns).map(|((slice, gap), t)| SliceInfo {
+            slice,
+            gap,
+            targets: count,
+            position,
+            sending_s: t.sending_ns(position, phases.warmup_end, phases.end) as f64 / 1e9,
+            received_while_sending: tally.received_while_sending,
+            replies_after_turn: tally.replies_after_turn,
+        });
+        reports.push(tally.report(config, pings, server, cpu_used, info)?);
+    }
+    Ok(reports)
+}
+
+/// One target's counters, summed over its connections.
+struct Tally {
+    integrity: Integrity,
+    errors: Vec<String>,
+    latency: Histogram<u64>,
+    lag: Histogram<u64>,
+    sent: u64,
+    received: u64,
+    scheduled: u64,
+    sent_total: u64,
+    worst: f64,
+    received_while_sending: u64,
+    replies_after_turn: u64,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self {
+            integrity: Integrity::default(),
+            errors: Vec::new(),
+            latency: new_histogram(),
+            lag: new_histogram(),
+            sent: 0,
+            received: 0,
+            scheduled: 0,
+            sent_total: 0,
+            worst: 1.0,
+            received_while_sending: 0,
+            replies_after_turn: 0,
+        }
+    }
+}
+
+impl Tally {
+    fn add(&mut self, r: &ConnResult) -> Result<(), LoadgenError> {
+        common::push_error(
+            &mut self.errors,
+            common::tally_end(&r.end, &mut self.integrity),
+        );
+        let c = &r.conn;
+        let s = &c.sender;
+        self.integrity.lost += c.tracker.lost(s.next_seq);
+        self.integrity.duplicated += c.tracker.duplicated();
+        self.integrity.reordered += c.tracker.reordered();
+        self.integrity.corrupted += c.corrupted;
+        self.sent += s.sent_measured;
+        self.received += c.received_measured;
+        self.sent_total += s.next_seq;
+        self.received_while_sending += c.received_while_sending;
+        self.replies_after_turn += c.replies_after_turn;
+        if s.sent_measured > 0 {
+            self.worst = self
+                .worst
+                .min(c.received_measured as f64 / s.sent_measured as f64);
+        }
+        merge_into(&mut self.latency, &c.latency)?;
+        merge_into(&mut self.lag, &s.lag)?;
+        self.scheduled += s.scheduled_by(c.phases.end);
+        Ok(())
+    }
+
+    /// The report of a target: over the whole measured window, or in a
+    /// sliced run over the time it could send (see [`SliceInfo`]).
+    fn report(
+        self,
+        config: Config,
+        pings: PingTally,
+        server: Option<crate::procmon::ServerReport>,
+        cpu_used: (Option<f64>, f64),
+        slicing: Option<SliceInfo>,
+    ) -> Result<WithHeartbeat<Report>, LoadgenError> {
+        let undelivered = self.sent.saturating_sub(self.received);
+        let (latency_report, with_undelivered) = LatencyReport::build(
+            &self.latency,
+            undelivered,
+            duration_ns(config.load.drain_timeout),
+        );
+        let generator = GeneratorReport::judge(
+            cpu_used,
+            config.load.rate.map(|_| ScheduleKept {
+                scheduled: self.scheduled,
+                sent: self.sent_total,
+                lag: &self.lag,
+                latency_p50_us: latency_report.delivered.p50_us,
+            }),
+        );
+        let mut histograms = vec![
+            NamedHistogram {
+                tag: "latency".into(),
+                histogram: self.latency,
+            },
+            NamedHistogram {
+                tag: "latency_with_undelivered".into(),
+                histogram: with_undelivered,
+            },
+        ];
+        if config.load.rate.is_some() {
+            histograms.push(NamedHistogram {
+                tag: "schedule_lag".into(),
+                histogram: self.lag,
+            });
+        }
+        let heartbeat = pings.report_into("heartbeat_intervals", &mut histograms);
+        let (duration_s, counted) = match &slicing {
+            Some(s) => (s.sending_s, s.received_while_sending),
+            None => (config.load.duration.as_secs_f64(), self.received),
+        };
+        let counted = counted as f64;
+        let report = Report {
+            scenario: "echo",
+            integrity: self.integrity,
+            mode: if config.load.rate.is_some() {
+                "open"
+            } else {
+                "closed"
+            },
+            duration_s,
+            sent: self.sent,
+            received: self.received,
+            throughput_msgs_per_s: counted / duration_s,
+            throughput_bytes_per_s: (counted * config.load.size as f64) / duration_s,
+            latency: latency_report,
+            delivered_fraction_worst: self.worst,
+            outcome: RunOutcome {
+                generator,
+                server,
+                errors: Some(self.errors),
+                histograms,
+            },
+            slicing,
+            config,
+        };
+        Ok(WithHeartbeat::new(report, heartbeat))
+    }
 }

@@ -17,7 +17,9 @@
 //!   time, length, checksum) and its verification;
 //! - [`stats`]: sequence tracking, the open-loop schedule, histograms;
 //! - [`heartbeat`]: the intervals between the server's pings, as each
-//!   connection's read loop sees them.
+//!   connection's read loop sees them;
+//! - [`slicing`]: closed-loop echo against several servers by turns
+//!   ([`echo::run_sliced`]), so that their ratios come from the same seconds.
 //!
 //! Every run is bounded in time, and integrity problems (lost, duplicated,
 //! reordered, corrupted messages, server closes) are counted, never
@@ -45,6 +47,7 @@ pub mod procmon;
 pub mod report;
 pub mod room;
 mod sender;
+pub mod slicing;
 pub mod slow;
 pub mod stats;
 pub mod watch;

@@ -109,15 +109,27 @@ struct Load {
     /// Bound on each TCP connect plus WebSocket handshake.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     connect_timeout: Option<Duration>,
-    /// Sample this process's RSS and CPU time from /proc during the run.
+    /// Sample this process's RSS and CPU time from /proc during the run
+    /// (echo with several --url: once per URL, in the same order).
     #[arg(long, value_name = "PID")]
-    server_pid: Option<i32>,
+    server_pid: Vec<i32>,
     /// The server's --ping-interval: ping intervals are also reported as multiples of it.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     ping_interval: Option<Duration>,
 }
 
 impl Load {
+    /// The one `--server-pid` of a scenario with one server.
+    fn single_server_pid(&self) -> Result<Option<i32>, LoadgenError> {
+        match self.server_pid.as_slice() {
+            [] => Ok(None),
+            [pid] => Ok(Some(*pid)),
+            _ => Err(LoadgenError::Config(
+                "--server-pid is given once here (several only with several echo --url)".into(),
+            )),
+        }
+    }
+
     /// The message load these flags ask for; `d` (the scenario's default)
     /// fills in what was not given.
     fn message_load(&self, d: MessageLoad) -> MessageLoad {
@@ -145,9 +157,20 @@ impl Load {
 
 #[derive(Args, Debug)]
 struct EchoArgs {
-    /// Server URL.
-    #[arg(long, default_value = "ws://127.0.0.1:3000/ws/echo")]
-    url: String,
+    /// Server URL. Given several times (closed loop only), the servers are
+    /// measured by turns of --slice: their ratios then come from the same
+    /// seconds of a drifting host; --json writes one report per URL under "targets".
+    #[arg(long, default_value = "ws://127.0.0.1:3000/ws/echo", num_args = 1)]
+    url: Vec<String>,
+    /// With several --url: how long each turn lasts. --warmup must hold a
+    /// whole round (URLs × slice), --duration whole rounds.
+    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    slice: Duration,
+    /// With several --url: the end of each turn in which its server gets no
+    /// new messages, so its last replies are in before the next turn (at
+    /// most half of --slice) [default: a quarter of --slice].
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    slice_gap: Option<Duration>,
     /// Connections.
     #[arg(long, default_value_t = 64, value_name = "N")]
     conns: usize,
@@ -402,15 +425,40 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Echo(a) => {
             let d = echo::Config::default();
-            let config = echo::Config {
-                url: a.url,
+            let pids = &a.load.server_pid;
+            if !pids.is_empty() && pids.len() != a.url.len() {
+                return Err(LoadgenError::Config(format!(
+                    "--server-pid given {} times for {} --url: give one per URL, in the same order",
+                    pids.len(),
+                    a.url.len()
+                ))
+                .into());
+            }
+            let mut config = echo::Config {
+                url: a.url.first().cloned().unwrap_or_default(),
                 conns: a.conns,
                 load: a.load.message_load(d.load),
-                server_pid: a.load.server_pid,
+                server_pid: pids.first().copied(),
+            };
+            let total = config.load.warmup + config.load.duration;
+            if a.url.len() == 1 {
+                config.validate()?;
+                return execute(&a.out, total, echo::run(config));
+            }
+            config.server_pid = None;
+            let config = echo::SlicedConfig {
+                echo: config,
+                targets: a
+                    .url
+                    .iter()
+                    .enumerate()
+                    .map(|(i, url)| (url.clone(), pids.get(i).copied()))
+                    .collect(),
+                slice: a.slice,
+                gap: a.slice_gap.unwrap_or(a.slice / 4),
             };
             config.validate()?;
-            let total = config.load.warmup + config.load.duration;
-            execute(&a.out, total, echo::run(config))
+            execute(&a.out, total, echo::run_sliced(config))
         }
         Command::Room(a) => {
             let d = room::Config::default();
@@ -420,7 +468,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 rooms: a.rooms,
                 senders: a.senders,
                 load: a.load.message_load(d.load),
-                server_pid: a.load.server_pid,
+                server_pid: a.load.single_server_pid()?,
                 ..d
             };
             config.validate()?;
@@ -440,7 +488,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 stalled: a.stalled,
                 stalled_rcvbuf: a.stalled_rcvbuf,
                 load: a.load.message_load(d.load),
-                server_pid: a.load.server_pid,
+                server_pid: a.load.single_server_pid()?,
                 metrics_url: a.metrics_url,
                 ..d
             };

@@ -120,6 +120,28 @@ async fn impossible_combinations_are_usage_errors() {
         );
     }
     assert_usage_error(&run(&["merge"]).await, "required");
+    // Several --url: by turns, closed loop, one --server-pid per URL.
+    let two = [
+        "echo",
+        "--url",
+        "ws://127.0.0.1:1/ws/echo",
+        "--url",
+        "ws://127.0.0.1:2/ws/echo",
+    ];
+    let sliced: [(&[&str], &str); 4] = [
+        (&["--rate", "100"], "--rate takes one --url"),
+        (&["--server-pid", "1"], "one per URL"),
+        (&["--warmup", "100ms"], "one round of slices"),
+        (&["--slice-gap", "150ms"], "at most half"),
+    ];
+    for (extra, needle) in sliced {
+        let args: Vec<&str> = two.iter().chain(extra).copied().collect();
+        assert_usage_error(&run(&args).await, needle);
+    }
+    assert_usage_error(
+        &run(&["room", "--server-pid", "1", "--server-pid", "2"]).await,
+        "--server-pid is given once",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]

@@ -5,10 +5,14 @@
 //!   run.json                                  collect: date, commit, machine, pinning, every run's exact commands
 //!   latency/{pinned,unpinned}/<server>-rate-<R>.*
 //!   slow/pinned/<server>-{stalled,baseline}.*
-//!   memory/pinned/<server>-idle.*
+//!   memory/pinned/<server>-{idle,idle-profile,cost-default,cost-idle-profile}-r<repeat>.*   idle connections;
+//!       the idle profile's price (the two cost cases of a server one sliced run)
 //!   slow-readers/pinned/<server>-{pace-50,pace-80,pace-95,pace-120,detect-quiet,detect-busy}.*
 //!   reliability/pinned/<server>-{flood-stalled,flood-baseline,churn-echo,churn-room,badinput,shutdown}.*
-//!   throughput/pinned/<server>-<each|batched>-inflight-<N>-r<repeat>.*   closed-loop echo, interleaved repeats
+//!   throughput/pinned/<server>-<each|batched>-inflight-<N>-r<repeat>.*   closed-loop echo, one sliced run
+//!       per in-flight count and repeat (every server by turns): each server's .json is its report split
+//!       out of the run's <first server's stem>.sliced.json; no .hdr
+//!   replay/pinned/…                           the throughput runs again, last
 //!   saturation/pinned/<server>-<each|batched>-rate-<R>-r<repeat>.*       every room member sending at R msg/s
 //!   load-curve/pinned/<server>-<each|batched>-{load-<P>,rate-<R>}-r<repeat>.*   open-loop echo at P % of the
 //!       same repeat's closed-loop maximum, and at a fixed rate R

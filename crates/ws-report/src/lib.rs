@@ -27,10 +27,12 @@
 //! # Repeats and the time budget
 //! The full comparison must stay within 60 minutes on a 2-core machine, so
 //! repeats are bought with conditions. The throughput runs, which the flush
-//! targets are measured by, run every echo server in both policies 3 times,
-//! interleaved (every server and policy once per repeat, a fresh process
-//! each), for 3 s each (`collect::plan::Params::full`): a ratio is taken
-//! within a repeat and reported as median (min–max). The load curve and the
+//! targets are measured by, run every echo server in both policies 5 times:
+//! each repeat one sliced run in which all of them (each a fresh process)
+//! take 200 ms turns for 20 s (`collect::plan::Params::full`,
+//! `ws_loadgen::slicing`), so that the host's drift over seconds hits them
+//! alike; a ratio is taken within a repeat and reported as median
+//! (min–max). The load curve and the
 //! room saturation runs are repeated 3 times the same way, and so are the
 //! slow-consumer isolation, contention and slow-reader runs (each server at
 //! its default policy), paid for with shorter runs: 8 s with a stalled

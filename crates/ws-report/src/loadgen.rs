@@ -130,6 +130,25 @@ pub struct EchoResult {
     pub generator: Generator,
     /// The server process.
     pub server: Option<ServerStats>,
+    /// A sliced run's target: where its turns fell (`None` for a run with one server).
+    #[serde(default)]
+    pub slicing: Option<Slicing>,
+}
+
+/// `slicing` of a target of a sliced `echo` run (several servers measured
+/// by turns, `ws-loadgen echo --url … --url …`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Slicing {
+    /// One turn, its gap included (humantime).
+    pub slice: String,
+    /// The end of each turn in which the target gets no new messages (humantime).
+    pub gap: String,
+    /// Servers taking turns.
+    pub targets: usize,
+    /// Seconds of the measured window in which this target could send.
+    pub sending_s: f64,
+    /// Its replies that arrived after its turn, in the next target's.
+    pub replies_after_turn: u64,
 }
 
 /// `config` of a slow run.

@@ -81,6 +81,9 @@ pub struct Params {
     pub profile_cost_inflight: u64,
     /// The idle profile's price: measured time of each run.
     pub profile_cost_duration: &'static str,
+    /// The idle profile's price: warm-up of each run (one server a run, so
+    /// not the sliced throughput warm-up, which must hold a whole round).
+    pub profile_cost_warmup: &'static str,
     /// Reliability, stalled-consumer flood: members of the room.
     pub flood_conns: usize,
     /// Reliability, stalled-consumer flood: members that stop reading.
@@ -124,18 +127,33 @@ pub struct Params {
     pub ceiling_duration: &'static str,
     /// Generator ceiling: warm-up of each run.
     pub ceiling_warmup: &'static str,
-    /// Throughput and the load curve: interleaved repeats of every run (each its own server process).
+    /// The load curve and memory: interleaved repeats of every run (each
+    /// its own server process). The load curve's repeat `r` takes its
+    /// maxima from throughput repeat `r`, so `throughput_repeats` is at least this.
     pub repeats: u32,
-    /// Throughput: closed-loop echo connections.
+    /// Throughput and its replay: interleaved repeats, each one sliced
+    /// `ws-loadgen` run per in-flight case. More than `repeats`, because a
+    /// sliced repeat costs what one server's run did and its ratios are the
+    /// deciding figures.
+    pub throughput_repeats: u32,
+    /// Throughput: closed-loop echo connections to each server (a sliced
+    /// run opens them to every member: `--conns` is per `--url`).
     pub throughput_conns: usize,
     /// Throughput: message size.
     pub throughput_size: usize,
     /// Throughput: messages in flight per connection, one case each.
     pub throughput_inflight: Vec<u64>,
-    /// Throughput: measured time (short: the repeats, not the length, give the range).
+    /// Throughput: the measured window of one sliced run, all contenders'
+    /// turns together (each contender is active for a 1/K share of it); a
+    /// whole number of rounds of `throughput_slice`, or `ws-loadgen` refuses it.
     pub throughput_duration: &'static str,
-    /// Throughput and saturation: warm-up.
+    /// Throughput: warm-up of one sliced run, at least one round of
+    /// `throughput_slice`, so that every contender has warmed up.
     pub throughput_warmup: &'static str,
+    /// Throughput: one contender's turn in a sliced run (`ws-loadgen echo
+    /// --slice`): all contenders of a case take turns within one run, so a
+    /// ratio between them is taken within the same seconds of a drifting host.
+    pub throughput_slice: &'static str,
     /// Saturation: members of the room, every one a sender.
     pub saturation_conns: usize,
     /// Saturation: message size.
@@ -146,6 +164,8 @@ pub struct Params {
     pub saturation_repeats: u32,
     /// Saturation: measured time.
     pub saturation_duration: &'static str,
+    /// Saturation: warm-up.
+    pub saturation_warmup: &'static str,
     /// Load curve: offered rates as percentages of the server's closed-loop
     /// maximum (the throughput run at `load_reference_inflight` in flight,
     /// same server, flush mode and repeat).
@@ -266,12 +286,15 @@ impl Params {
             memory_hold: "3s",
             memory_ping_interval: "1s",
             // 64 connections × 16 KiB × 8 in flight, `--flush batched`, with
-            // default flags and with the idle profile, the echo servers
-            // but the room reference, once per memory repeat: 24 runs of
-            // ~3.5 s, paid for by the ceiling's shorter runs.
+            // default flags and with the idle profile by turns in one run
+            // (the two take 200 ms turns: 1.5 s of sending each), the echo
+            // servers but the room reference, once per memory repeat: 12
+            // runs of ~6 s where 24 separate ones took ~3.5 s each. Paid
+            // for by the ceiling's shorter runs.
             profile_cost_size: 16 * 1024,
             profile_cost_inflight: 8,
-            profile_cost_duration: "2s",
+            profile_cost_duration: "4s",
+            profile_cost_warmup: "1s",
             // 3 of 50 members stop reading 16 KiB messages at 250/s: 4 MB/s
             // each, so their socket buffers and any queue fill within seconds
             // (the send timeout ends a stalled member 5 s after its buffers
@@ -303,14 +326,24 @@ impl Params {
             // (the 49 s went to the idle profile's price).
             ceiling_duration: "4s",
             ceiling_warmup: "1s",
-            // 5 echo servers × 2 flush modes × 2 in-flight cases × 3 repeats
-            // = 60 runs of ~4.5 s: about 4.5 minutes (see the README's budget).
             repeats: 3,
+            // The host's speed drifts by ±9 % in episodes of 5–15 s, so
+            // ratios between servers measured in separate runs seconds
+            // apart did not reproduce. So the 10 contenders of a case (5
+            // echo servers × 2 flush modes) take turns of 200 ms within one
+            // `ws-loadgen` run: a 2 s round, 1 round of warm-up (2 s) and
+            // 10 measured (20 s), each contender 2 s active. 2 in-flight
+            // cases × 5 repeats = 10 sliced runs of 22 s plus 10 server
+            // starts each: about 4.5 minutes, what 60 separate runs of 3 s
+            // after 1 s cost before (see the README's budget); the replay
+            // costs as much again.
+            throughput_repeats: 5,
             throughput_conns: 64,
             throughput_size: 64,
             throughput_inflight: vec![1, 64],
-            throughput_duration: "3s",
-            throughput_warmup: "1s",
+            throughput_duration: "20s",
+            throughput_warmup: "2s",
+            throughput_slice: "200ms",
             // 32 members all sending 64 B: 3,000, 6,000 and 12,000 messages/s
             // are 96k, 192k and 384k deliveries/s, below, at and beyond what
             // the strategies carry on one pinned worker (issue 10). 4 room
@@ -325,6 +358,7 @@ impl Params {
             saturation_rates: vec![3_000, 6_000, 12_000],
             saturation_repeats: 3,
             saturation_duration: "2s",
+            saturation_warmup: "1s",
             // 5 echo servers × 2 modes × (3 levels + the fixed rate) × 3
             // repeats = 120 runs of ~2 s plus start-up: about 5 minutes.
             // The fixed 20,000/s is about 15 % of every server's maximum,
@@ -410,6 +444,7 @@ impl Params {
             profile_cost_size: 16 * 1024,
             profile_cost_inflight: 8,
             profile_cost_duration: "200ms",
+            profile_cost_warmup: "100ms",
             flood_conns: 10,
             flood_stalled: 2,
             flood_size: 4096,
@@ -433,16 +468,21 @@ impl Params {
             ceiling_warmup: "100ms",
             // One repeat: a smoke run shows every step works, not ranges.
             repeats: 1,
+            throughput_repeats: 1,
             throughput_conns: 8,
             throughput_size: 64,
             throughput_inflight: vec![1, 64],
-            throughput_duration: "200ms",
-            throughput_warmup: "100ms",
+            // Turns of 20 ms (twice `ws-loadgen`'s shortest): one round of
+            // 10 turns (200 ms) warms up, two are measured.
+            throughput_duration: "400ms",
+            throughput_warmup: "200ms",
+            throughput_slice: "20ms",
             saturation_conns: 8,
             saturation_size: 64,
             saturation_rates: vec![400],
             saturation_repeats: 1,
             saturation_duration: "300ms",
+            saturation_warmup: "100ms",
             // One level: the smoke run only shows that a level finds its
             // maximum; the replay series needed the seconds.
             load_levels: vec![95],
@@ -527,6 +567,12 @@ pub struct Run {
     /// An offered rate known only once another run of the same series has
     /// measured: `args` then hold [`RATE_PLACEHOLDER`] after `--rate`.
     pub rate_of: Option<RateOf>,
+    /// The slice group this run belongs to (`throughput/inflight-64/r2`):
+    /// the consecutive runs of a group are measured together, by turns, in
+    /// one `ws-loadgen` run (each still its own server process and record),
+    /// so that their ratios come from the same seconds of a drifting host.
+    /// Members have identical `args`, which carry `--slice`.
+    pub slice_group: Option<String>,
 }
 
 /// An offered rate as a share of what an earlier run measured.
@@ -582,6 +628,7 @@ impl Run {
             flush: None,
             repeat: None,
             rate_of: None,
+            slice_group: None,
         }
     }
 
@@ -645,12 +692,18 @@ fn timed(duration: &str, warmup: &str, drain: &str, load: &[&str]) -> Vec<String
 }
 
 /// The arguments of a closed-loop echo run over the throughput
-/// connections, with the throughput warm-up: `inflight` messages of `size`
-/// outstanding per connection, measured for `duration`.
-fn closed_echo(p: &Params, duration: &str, size: usize, inflight: u64) -> Vec<String> {
+/// connections: `inflight` messages of `size` outstanding per connection,
+/// measured for `duration` after `warmup`.
+fn closed_echo(
+    p: &Params,
+    duration: &str,
+    warmup: &str,
+    size: usize,
+    inflight: u64,
+) -> Vec<String> {
     timed(
         duration,
-        p.throughput_warmup,
+        warmup,
         p.drain,
         &[
             "--conns",
@@ -686,13 +739,25 @@ fn open_echo(p: &Params, duration: &str, warmup: &str, rate: &str) -> Vec<String
 /// contender alike and each repeat holds its own reference run.
 fn interleaved(repeats: u32, round: &[Run]) -> Vec<Run> {
     (1..=repeats)
-        .flat_map(|repeat| {
-            round.iter().cloned().map(move |run| Run {
-                repeat: Some(repeat),
-                ..run
-            })
-        })
+        .flat_map(|repeat| in_repeat(repeat, round))
         .collect()
+}
+
+/// `round`'s runs tagged with `repeat`; a slice group gets the repeat in
+/// its key (`…/r2`), so that each repeat's members meet in their own
+/// `ws-loadgen` run.
+fn in_repeat(repeat: u32, round: &[Run]) -> impl Iterator<Item = Run> + '_ {
+    round.iter().cloned().map(move |run| Run {
+        repeat: Some(repeat),
+        slice_group: run.slice_group.map(|g| format!("{g}/r{repeat}")),
+        ..run
+    })
+}
+
+/// The plan cut into what `collect` executes at once: a run alone, or the
+/// consecutive runs of one slice group (one `ws-loadgen` run for all).
+pub fn steps(runs: &[Run]) -> impl Iterator<Item = &[Run]> {
+    runs.chunk_by(|a, b| a.slice_group.is_some() && a.slice_group == b.slice_group)
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -872,8 +937,9 @@ pub const DETECT_BUSY: &str = "detect-busy";
 /// so drift hits them alike), the repeated slow consumer and contention, the
 /// repeated slow readers, memory, the repeated heartbeat, reliability, the generator's ceiling, then
 /// the other repeated series: throughput with the load curve (each round the
-/// throughput runs first, so that every load level finds its maximum), and
-/// saturation.
+/// throughput runs first, so that every load level finds its maximum; each
+/// in-flight case's contenders one slice group), saturation, and the
+/// throughput's replay (sliced alike).
 #[must_use]
 pub fn runs(p: &Params) -> Vec<Run> {
     let mut runs = Vec::new();
@@ -907,20 +973,13 @@ pub fn runs(p: &Params) -> Vec<Run> {
     runs
 }
 
-/// The throughput series again, last: the same runs in the same
+/// The throughput series again, last: the same sliced runs in the same
 /// interleaved order, so that the report can set each echo ratio's median
 /// beside the one a re-run gives (the issue's "re-running reproduces each
 /// ratio within 10 %"), at the price of one more series rather than a
 /// second comparison.
 fn replay(p: &Params) -> Vec<Run> {
-    let round: Vec<Run> = throughput(p)
-        .into_iter()
-        .map(|run| Run {
-            scenario: Scenario::Replay,
-            ..run
-        })
-        .collect();
-    interleaved(p.repeats, &round)
+    interleaved(p.throughput_repeats, &throughput(p, Scenario::Replay))
 }
 
 /// The memory case with default flags.
@@ -976,15 +1035,20 @@ pub const PROFILE_COST_IDLE: &str = "cost-idle-profile";
 
 /// What the idle profile costs a busy connection: closed-loop echo of
 /// large messages at `--flush batched`, every echo server but the room
-/// reference, with default flags and with [`IDLE_PROFILE`]. Part of the
-/// memory round, so that each repeat has both of a server's runs.
+/// reference, with default flags and with [`IDLE_PROFILE`], the two by
+/// turns in one sliced run. Part of the memory round, so that each repeat
+/// has both of a server's runs.
 fn profile_cost(p: &Params) -> Vec<Run> {
-    let args = closed_echo(
+    let mut args = closed_echo(
         p,
         p.profile_cost_duration,
+        p.profile_cost_warmup,
         p.profile_cost_size,
         p.profile_cost_inflight,
     );
+    // The two settings of a server by turns in one run, like the
+    // throughput series: their ratio then comes from the same seconds.
+    args.extend(strings(&["--slice", p.throughput_slice]));
     CONTENDERS
         .into_iter()
         .filter(|c| c.name != crate::contenders::ROOM_REFERENCE)
@@ -999,6 +1063,7 @@ fn profile_cost(p: &Params) -> Vec<Run> {
                     args.clone(),
                 );
                 run.flush = Some(BEST_FLUSH);
+                run.slice_group = Some(format!("memory/cost/{}", server.name));
                 run.server_args = strings(&["--flush", BEST_FLUSH]);
                 if case == PROFILE_COST_IDLE {
                     run.server_args.extend(strings(IDLE_PROFILE));
@@ -1085,28 +1150,60 @@ fn heartbeat(p: &Params) -> Vec<Run> {
 
 /// The repeated echo series: closed-loop throughput, then the load curve
 /// that takes its maximum from it, in every round; rounds interleaved.
+/// Throughput has more repeats than the load curve (`throughput_repeats`
+/// against `repeats`): the last rounds hold throughput alone, and the load
+/// curve of repeat `r` still finds throughput repeat `r` before it.
 fn echo_series(p: &Params) -> Vec<Run> {
-    let mut round = throughput(p);
-    round.extend(load_curve(p));
-    interleaved(p.repeats, &round)
+    let (throughput, curve) = (throughput(p, Scenario::Throughput), load_curve(p));
+    (1..=p.throughput_repeats.max(p.repeats))
+        .flat_map(|repeat| {
+            let throughput = (repeat <= p.throughput_repeats).then_some(&throughput);
+            let curve = (repeat <= p.repeats).then_some(&curve);
+            throughput
+                .into_iter()
+                .chain(curve)
+                .flat_map(move |round| in_repeat(repeat, round))
+        })
+        .collect()
 }
 
 /// Closed-loop echo, pinned, every echo server in both flush modes at each
 /// in-flight count, so that each repeat has its own
-/// `ws-ref-unsplit --flush batched` to divide by.
-fn throughput(p: &Params) -> Vec<Run> {
-    let cases = p.throughput_inflight.iter().map(|inflight| {
-        let args = closed_echo(p, p.throughput_duration, p.throughput_size, *inflight);
-        (format!("inflight-{inflight}"), None, args)
-    });
+/// `ws-ref-unsplit --flush batched` to divide by. The runs of one case are
+/// one slice group: they take turns of `throughput_slice` within one
+/// `ws-loadgen` run, so their ratios are taken within the same seconds.
+/// `scenario` is [`Scenario::Throughput`], or [`Scenario::Replay`] for its replay.
+fn throughput(p: &Params, scenario: Scenario) -> Vec<Run> {
     let echo = |_: &Contender| true;
     let series = FlushSeries {
-        scenario: Scenario::Throughput,
+        scenario,
         serves: &echo,
         route: "/ws/echo",
         subcommand: "echo",
     };
-    series.round(cases.collect())
+    let mut round = Vec::new();
+    for inflight in &p.throughput_inflight {
+        let case = format!("inflight-{inflight}");
+        let mut args = closed_echo(
+            p,
+            p.throughput_duration,
+            p.throughput_warmup,
+            p.throughput_size,
+            *inflight,
+        );
+        args.extend(strings(&["--slice", p.throughput_slice]));
+        let group = format!("{}/{case}", scenario.dir());
+        round.extend(
+            series
+                .round(vec![(case, None, args)])
+                .into_iter()
+                .map(|run| Run {
+                    slice_group: Some(group.clone()),
+                    ..run
+                }),
+        );
+    }
+    round
 }
 
 /// The load-curve case of a level: `load-<percent>`.
@@ -1165,7 +1262,7 @@ fn saturation(p: &Params) -> Vec<Run> {
     let cases = p.saturation_rates.iter().map(|&rate| {
         let args = timed(
             p.saturation_duration,
-            p.throughput_warmup,
+            p.saturation_warmup,
             p.drain,
             &[
                 "--conns",
@@ -1441,7 +1538,7 @@ mod tests {
             .filter(|r| r.scenario == Scenario::Throughput)
             .collect();
         let round = p.throughput_inflight.len() * CONTENDERS.len() * FLUSH_MODES.len();
-        assert_eq!(runs.len(), round * p.repeats as usize);
+        assert_eq!(runs.len(), round * p.throughput_repeats as usize);
         // A B C …, A B C …: repeat k ends before repeat k + 1 starts, and
         // every round holds its own reference run.
         for (i, run) in runs.iter().enumerate() {
@@ -1450,7 +1547,7 @@ mod tests {
             assert!(run.server_args.windows(2).any(|w| w == ["--flush", flush]));
             assert_eq!(run.mode, Mode::Pinned);
         }
-        for repeat in 1..=p.repeats {
+        for repeat in 1..=p.throughput_repeats {
             assert!(runs.iter().any(|r| r.repeat == Some(repeat)
                 && r.server.name == crate::contenders::ECHO_REFERENCE
                 && r.flush == Some(crate::contenders::BEST_FLUSH)));
@@ -1459,6 +1556,107 @@ mod tests {
         stems.sort();
         stems.dedup();
         assert_eq!(stems.len(), runs.len(), "every run has its own files");
+    }
+
+    /// The contenders of one sliced case: every echo server in both flush modes.
+    const SLICED: usize = CONTENDERS.len() * FLUSH_MODES.len();
+
+    #[test]
+    fn each_throughput_case_and_repeat_is_one_slice_group_of_every_contender() {
+        for p in [Params::full(), Params::quick()] {
+            let all = runs(&p);
+            let mut seen = Vec::new();
+            for step in steps(&all) {
+                let first = &step[0];
+                let Some(group) = &first.slice_group else {
+                    assert_eq!(step.len(), 1);
+                    assert!(
+                        !matches!(first.scenario, Scenario::Throughput | Scenario::Replay),
+                        "{} is not sliced",
+                        first.stem()
+                    );
+                    continue;
+                };
+                // Consecutive: a group's runs form one step, never two.
+                assert!(!seen.contains(group), "{group} is split");
+                if first.scenario == Scenario::Memory {
+                    // The idle profile's price: a server's two settings.
+                    let cases: Vec<&str> = step.iter().map(|r| r.case.as_str()).collect();
+                    assert_eq!(cases, [PROFILE_COST_DEFAULT, PROFILE_COST_IDLE], "{group}");
+                    assert!(step.iter().all(|r| r.server.name == first.server.name
+                        && r.args == first.args
+                        && r.repeat == first.repeat));
+                    continue;
+                }
+                seen.push(group.clone());
+                assert_eq!(step.len(), SLICED, "{group}");
+                let mut members: Vec<(&str, Option<&str>)> =
+                    step.iter().map(|r| (r.server.name, r.flush)).collect();
+                members.sort_unstable();
+                members.dedup();
+                assert_eq!(members.len(), SLICED, "{group}: every contender once");
+                for run in step {
+                    assert!(matches!(
+                        run.scenario,
+                        Scenario::Throughput | Scenario::Replay
+                    ));
+                    assert_eq!(
+                        (run.scenario, run.repeat, &run.args, run.mode),
+                        (first.scenario, first.repeat, &first.args, first.mode)
+                    );
+                    assert!(run.case.ends_with(group.split('/').nth(1).unwrap_or("?")));
+                    assert!(!run.metrics && run.sigterm_after.is_none() && run.rate_of.is_none());
+                }
+                assert!(
+                    first
+                        .args
+                        .windows(2)
+                        .any(|w| w == ["--slice", p.throughput_slice]),
+                    "{:?}",
+                    first.args
+                );
+            }
+            // Every repeat of both series has a group per in-flight case.
+            for scenario in [Scenario::Throughput, Scenario::Replay] {
+                for repeat in 1..=p.throughput_repeats {
+                    for inflight in &p.throughput_inflight {
+                        let key = format!("{}/inflight-{inflight}/r{repeat}", scenario.dir());
+                        assert!(seen.contains(&key), "no {key}");
+                    }
+                }
+            }
+            assert_eq!(
+                seen.len(),
+                2 * p.throughput_inflight.len() * p.throughput_repeats as usize
+            );
+        }
+    }
+
+    /// `ws-loadgen echo --slice`'s shortest slice (`slicing::MIN_SLICE`).
+    const MIN_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+
+    #[test]
+    fn the_sliced_runs_pass_the_generators_validation() {
+        for p in [Params::full(), Params::quick()] {
+            let parse = |s: &str| humantime::parse_duration(s).expect(s);
+            let slice = parse(p.throughput_slice);
+            let round = slice * SLICED as u32;
+            assert!(slice >= MIN_SLICE, "{slice:?}");
+            // Every contender warms up, and gets the same share of the window.
+            assert!(parse(p.throughput_warmup) >= round);
+            let duration = parse(p.throughput_duration);
+            assert!(duration >= round);
+            assert_eq!(duration.as_nanos() % round.as_nanos(), 0, "{duration:?}");
+            // The idle profile's price: two settings by turns.
+            let pair = slice * 2;
+            assert!(parse(p.profile_cost_warmup) >= pair);
+            let duration = parse(p.profile_cost_duration);
+            assert_eq!(duration.as_nanos() % pair.as_nanos(), 0, "{duration:?}");
+            // The load curve of repeat r takes its maxima from throughput repeat r.
+            assert!(p.throughput_repeats >= p.repeats);
+        }
+        let full = Params::full();
+        assert_eq!((full.throughput_repeats, full.repeats), (5, 3));
     }
 
     #[test]

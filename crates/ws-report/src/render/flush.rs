@@ -435,13 +435,10 @@ fn throughput_part(ctx: &mut Ctx<'_>) -> Result<String> {
     let per_core_anywhere = t.inflights().iter().any(|i| t.has(Figure::PerCore, *i));
     let first = ctx.data.throughput.iter().find_map(|r| r.result.as_ref());
     if let Some(r) = first {
+        out.push_str(&method(r, t.repeats().len()));
         out.push_str(&format!(
-            "{} connections × {} B, closed loop, {} repeats interleaved (every server and policy once per repeat, each run a fresh server process). \
-             Ratios are to `{ECHO_REFERENCE} --flush {BEST_FLUSH}` of the same repeat, \
-             the gain is `batched` over `each` of the same server and repeat; median (min–max).",
-            r.config.conns,
-            r.config.size,
-            t.repeats().len()
+            " Ratios are to `{ECHO_REFERENCE} --flush {BEST_FLUSH}` of the same repeat, \
+             the gain is `batched` over `each` of the same server and repeat; median (min–max)."
         ));
         if per_core_anywhere {
             out.push_str(
@@ -452,6 +449,7 @@ fn throughput_part(ctx: &mut Ctx<'_>) -> Result<String> {
             );
         }
         out.push_str("\n\n");
+        out.push_str(&late_replies_note(&ctx.data.throughput));
     }
     for inflight in t.inflights() {
         out.push_str(&format!("##### {inflight} in flight per connection\n\n"));
@@ -487,6 +485,65 @@ fn throughput_part(ctx: &mut Ctx<'_>) -> Result<String> {
     }
     out.push('\n');
     Ok(out)
+}
+
+/// How the throughput runs were made: one sliced run per repeat (every
+/// server by turns), or, in results from before slicing, one run per server.
+pub(crate) fn method(r: &EchoResult, repeats: usize) -> String {
+    match &r.slicing {
+        Some(s) => format!(
+            "{} connections × {} B per server, closed loop, {}. \
+             Each repeat is one *sliced* run: the {} servers and policies, each a fresh process on the server core, \
+             take turns of {} (the last {} of a turn a gap in which the server gets no new messages, \
+             so that its last replies are in before the next turn) for {}, {} of sending each; \
+             the turn order rotates between repeats. Measured by turns because this host's speed drifts by about ±9 % over seconds: \
+             servers measured in separate runs seconds apart differed by that drift, while within one run every server gets the same seconds. \
+             Throughput counts the echoes that arrived while the server could send, over that time.",
+            r.config.conns,
+            r.config.size,
+            repeats_words(repeats),
+            s.targets,
+            s.slice,
+            s.gap,
+            r.config.duration,
+            format::nanos(s.sending_s * 1e9),
+        ),
+        None => format!(
+            "{} connections × {} B, closed loop, {} interleaved \
+             (every server and policy once per repeat, each run a fresh server process).",
+            r.config.conns,
+            r.config.size,
+            repeats_words(repeats),
+        ),
+    }
+}
+
+/// `1 repeat`, `5 repeats`.
+fn repeats_words(repeats: usize) -> String {
+    match repeats {
+        1 => "1 repeat".into(),
+        n => format!("{n} repeats"),
+    }
+}
+
+/// Under the throughput method: the sliced runs in which a server's last
+/// replies came after its turn (the gap was too short for it, and its tail
+/// took part of the next server's turn); empty when there were none.
+fn late_replies_note(runs: &[Run<EchoResult>]) -> String {
+    let late: Vec<(u64, u64)> = runs
+        .iter()
+        .filter_map(|r| r.result.as_ref())
+        .filter_map(|r| Some((r.slicing.as_ref()?.replies_after_turn, r.received)))
+        .filter(|(late, _)| *late > 0)
+        .collect();
+    let Some(&(most, of)) = late.iter().max_by_key(|(late, _)| *late) else {
+        return String::new();
+    };
+    format!(
+        "In {} of these runs some of a server's replies arrived after its turn (at most {most} of its {of} echoes): \
+         the gap was short for that server, and its tail took a little of the next server's turn.\n\n",
+        late.len()
+    )
 }
 
 /// Ratio bars of `figure` with min–max whiskers: one group per (in flight, policy).
@@ -857,6 +914,46 @@ mod tests {
     use super::*;
 
     const STRATEGY: &str = "ws-tokio-mutex";
+
+    #[test]
+    fn a_sliced_run_says_how_it_was_measured_and_when_a_tail_ran_over() {
+        let mut run = echo_run((ECHO_REFERENCE, BEST_FLUSH), 64, 1, 100_000.0, None, false);
+        let plain = method(run.result.as_ref().expect("a result"), 3);
+        assert!(plain.contains("3 repeats interleaved"), "{plain}");
+        assert!(!plain.contains("sliced"), "{plain}");
+        let slicing = |late: u64| {
+            serde_json::from_value::<crate::loadgen::Slicing>(serde_json::json!({
+                "slice": "200ms", "gap": "50ms", "targets": 10,
+                "sending_s": 1.5, "replies_after_turn": late
+            }))
+            .expect("valid slicing")
+        };
+        let result = run.result.as_mut().expect("a result");
+        result.slicing = Some(slicing(0));
+        let text = method(result, 5);
+        for needle in [
+            "5 repeats",
+            "*sliced*",
+            "10 servers",
+            "turns of 200ms",
+            "last 50ms",
+            "1.50 s of sending",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not in {text}");
+        }
+        assert_eq!(
+            late_replies_note(std::slice::from_ref(&run)),
+            "",
+            "no tail ran over"
+        );
+        let mut late = run.clone();
+        if let Some(r) = late.result.as_mut() {
+            r.slicing = Some(slicing(37));
+        }
+        let note = late_replies_note(&[run, late]);
+        assert!(note.starts_with("In 1 of these runs"), "{note}");
+        assert!(note.contains("at most 37 of its 200000 echoes"), "{note}");
+    }
 
     /// `server` at its best in repeats 1, 2, 3: the same echoes/s in each,
     /// the server's window CPU as given.

@@ -181,13 +181,29 @@ pub fn method(ctx: &Ctx<'_>) -> String {
     } else {
         ""
     };
+    // Results from before the sliced throughput runs measured each server in its own run.
+    let slice = ctx
+        .data
+        .throughput
+        .iter()
+        .find_map(|r| Some(r.result.as_ref()?.slicing.as_ref()?.slice.clone()));
+    let (throughput, by_turns) = match slice {
+        Some(slice) => (
+            "",
+            format!(
+                " Echo throughput goes further: each repeat is one run in which every server and policy, each its own \
+                 process, takes turns of {slice}, so that the host's drift over seconds hits them alike (see its section)."
+            ),
+        ),
+        None => ("echo throughput, ", String::new()),
+    };
     out.push_str(&format!(
         "**`ws-loadgen` scenarios** (what Criterion cannot express): each run starts a fresh release server \
          as a child process on a free loopback port, waits for `/healthz`, runs `ws-loadgen` with `--json` \
          and `--hdr` and `--server-pid` (RSS and CPU sampled from `/proc` every 100 ms), then stops the server \
-         with SIGTERM. The repeated scenarios (echo throughput, latency against load, contention at rising \
+         with SIGTERM. The repeated scenarios ({throughput}latency against load, contention at rising \
          load{stalls}) run every server and flush policy once per repeat before the next repeat starts, so repeats \
-         interleave and a ratio is taken within one repeat. Pinned runs put the server on core 0 with one \
+         interleave and a ratio is taken within one repeat.{by_turns} Pinned runs put the server on core 0 with one \
          worker and `ws-loadgen` on core 1. The exact command lines of every run are in `run.json`; one of each:\n\n",
     ));
     let mut t = Table::new(&[("Scenario", Align::Left), ("Parameters", Align::Left)]);

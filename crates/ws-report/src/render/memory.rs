@@ -222,12 +222,17 @@ fn profile_cost(runs: &[Run<EchoResult>]) -> String {
     format!(
         "#### What the idle profile costs a busy connection\n\n\
          `ws-loadgen echo`, closed loop, pinned, `--flush batched`: {} connections × {} × {} in flight, \
-         with default flags and with `{}`, both in every memory repeat; the ratio is taken within a repeat, \
+         with default flags and with `{}`, both in every memory repeat{}; the ratio is taken within a repeat, \
          median (min–max). A 4 KiB read buffer takes a message of this size in several reads.{}\n\n{}\n",
         first.config.conns,
         format::bytes(first.config.size as f64),
         first.config.inflight.unwrap_or(1),
         IDLE_PROFILE.join(" "),
+        first.slicing.as_ref().map_or_else(String::new, |s| format!(
+            ", by turns in one run ({} turns, {} of sending each, as the echo throughput runs)",
+            s.slice,
+            format::nanos(s.sending_s * 1e9)
+        )),
         if limited {
             " ‡: the generator was the bottleneck in at least one of the runs (its own CPU near 100 %): \
              the server was at least that fast, and the echoes per server core (echoes ÷ the server's CPU seconds in the measured window) show the profile's cost."
