@@ -6,6 +6,8 @@
 //! Open loop (`rate`): a fixed total rate spread evenly over the connections,
 //! latency from the *intended* send time, so a stalled server shows its stall
 //! in the percentiles (coordinated omission corrected, as wrk2 does).
+//! Several servers by turns in one closed-loop run: [`run_sliced`] (see
+//! [`slicing`](crate::slicing)), each target reported as a run of its own.
 
 use std::time::Duration;
 

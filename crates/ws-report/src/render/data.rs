@@ -229,15 +229,9 @@ impl BenchRow {
     /// This row's time over `other`'s, pass by pass (passes both have).
     #[must_use]
     pub fn time_over(&self, other: &Self) -> Option<Spread> {
-        let ratios: Vec<f64> = self
-            .passes
-            .iter()
-            .filter_map(|p| {
-                let o = other.passes.iter().find(|o| o.repeat == p.repeat)?;
-                (o.time > 0.0).then(|| p.time / o.time)
-            })
-            .collect();
-        Spread::of(&ratios)
+        let times =
+            |row: &Self| -> Vec<_> { row.passes.iter().map(|p| (p.repeat, p.time)).collect() };
+        Spread::of_ratios(times(self), &times(other))
     }
 }
 

@@ -71,6 +71,25 @@ impl Spread {
         })
     }
 
+    /// The ratios `of ÷ over`, each taken within one repeat (values keyed
+    /// by their repeat or pass; a repeat only one side has is left out, as
+    /// is a ratio over zero), summarized: the one way the report forms a
+    /// repeated ratio, so that drift between repeats never enters it.
+    #[must_use]
+    pub fn of_ratios<K: PartialEq>(
+        of: impl IntoIterator<Item = (K, f64)>,
+        over: &[(K, f64)],
+    ) -> Option<Self> {
+        let ratios: Vec<f64> = of
+            .into_iter()
+            .filter_map(|(repeat, v)| {
+                let (_, o) = over.iter().find(|(r, _)| *r == repeat)?;
+                (*o > 0.0).then(|| v / o)
+            })
+            .collect();
+        Self::of(&ratios)
+    }
+
     /// Whether the two ranges share a value: then neither is called higher.
     #[must_use]
     pub fn overlaps(&self, other: &Self) -> bool {
@@ -220,16 +239,13 @@ impl<'a> Throughput<'a> {
         over: (&str, &str),
         inflight: u64,
     ) -> Option<Spread> {
-        let ratios: Vec<f64> = self
-            .repeats()
-            .into_iter()
-            .filter_map(|r| {
-                let v = self.value(figure, of, inflight, r)?;
-                let o = self.value(figure, over, inflight, r)?;
-                (o > 0.0).then(|| v / o)
-            })
-            .collect();
-        Spread::of(&ratios)
+        let values = |who: (&str, &str)| -> Vec<(u32, f64)> {
+            self.repeats()
+                .into_iter()
+                .filter_map(|r| Some((r, self.value(figure, who, inflight, r)?)))
+                .collect()
+        };
+        Spread::of_ratios(values(of), &values(over))
     }
 
     /// `figure` over that of `ws-ref-unsplit --flush batched` in the same repeat.

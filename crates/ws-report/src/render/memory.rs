@@ -201,15 +201,13 @@ fn profile_cost(runs: &[Run<EchoResult>]) -> String {
                 + if bound { GENERATOR_BOUND } else { "" }
         };
         let ratio = |figure: fn(&EchoResult) -> Option<f64>| {
-            let ratios: Vec<f64> = profile
-                .iter()
-                .filter_map(|(repeat, p)| {
-                    let (_, d) = default.iter().find(|(r, _)| r == repeat)?;
-                    let (p, d) = (figure(p)?, figure(d)?);
-                    (d > 0.0).then(|| p / d)
-                })
-                .collect();
-            Spread::of(&ratios).map_or_else(|| "–".into(), |s| super::flush::ratio_spread(&s))
+            let values = |of: &[(u32, &EchoResult)]| -> Vec<(u32, f64)> {
+                of.iter()
+                    .filter_map(|(repeat, e)| Some((*repeat, figure(e)?)))
+                    .collect()
+            };
+            Spread::of_ratios(values(&profile), &values(&default))
+                .map_or_else(|| "–".into(), |s| super::flush::ratio_spread(&s))
         };
         t.row(vec![
             format!("`{}`", contender.name),

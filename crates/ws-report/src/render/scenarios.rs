@@ -123,16 +123,13 @@ pub(crate) fn isolation(
     baseline: &[&Run<SlowResult>],
     server: &str,
 ) -> Option<Spread> {
-    let baseline = results_of(baseline, server);
-    let ratios: Vec<f64> = results_of(stalled, server)
-        .into_iter()
-        .filter_map(|(repeat, s)| {
-            let (_, b) = baseline.iter().find(|(r, _)| *r == repeat)?;
-            let b = healthy_p99(b);
-            (b > 0.0).then(|| healthy_p99(s) / b)
-        })
-        .collect();
-    Spread::of(&ratios)
+    let p99s = |runs: &[&Run<SlowResult>]| -> Vec<(Option<u32>, f64)> {
+        results_of(runs, server)
+            .into_iter()
+            .map(|(repeat, r)| (repeat, healthy_p99(r)))
+            .collect()
+    };
+    Spread::of_ratios(p99s(stalled), &p99s(baseline))
 }
 
 /// The run of `server` that stands for its repeats where one run must (a

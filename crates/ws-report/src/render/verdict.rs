@@ -77,6 +77,9 @@ struct Row {
     unit: Unit,
     /// By server, in contender order.
     cells: Vec<(&'static str, Cell)>,
+    /// Throughput from runs the generator limited (the figure carries
+    /// [`flush::GENERATOR_BOUND`], and the notes below the table say what it means).
+    generator_limited: bool,
 }
 
 fn strategies() -> impl Iterator<Item = &'static str> {
@@ -337,17 +340,24 @@ fn echo_row(ctx: &Ctx<'_>, pipelined: bool) -> Option<Row> {
         })
         .collect();
     let load = format!("{inflight} in flight per connection, pinned (higher is better)");
+    // Per server core the generator's limit does not matter: only
+    // throughput is marked when the generator was the limit.
+    let generator_limited = figure == Figure::Throughput
+        && servers().any(|c| {
+            FLUSH_MODES
+                .iter()
+                .any(|f| t.generator_bound(c.name, f, inflight))
+        });
     let figure_text = match figure {
         Figure::PerCore => format!(
             "echoes per server core-second ÷ `{ECHO_REFERENCE}`'s (echoes in the measured window ÷ the server's CPU seconds in it), {load}"
         ),
         Figure::Throughput => {
-            let limited = servers().any(|c| {
-                FLUSH_MODES
-                    .iter()
-                    .any(|f| t.generator_bound(c.name, f, inflight))
-            });
-            let mark = if limited { flush::GENERATOR_BOUND } else { "" };
+            let mark = if generator_limited {
+                flush::GENERATOR_BOUND
+            } else {
+                ""
+            };
             format!("echo throughput{mark} ÷ `{ECHO_REFERENCE}`, {load}")
         }
     };
@@ -369,6 +379,7 @@ fn echo_row(ctx: &Ctx<'_>, pipelined: bool) -> Option<Row> {
         better: Better::Higher,
         unit: Unit::Ratio,
         cells,
+        generator_limited,
     })
 }
 
@@ -422,6 +433,7 @@ fn bench_row(
         better: Better::Higher,
         unit: Unit::Ratio,
         cells,
+        generator_limited: false,
     })
 }
 
@@ -488,6 +500,7 @@ fn stalled_row(ctx: &Ctx<'_>) -> Option<Row> {
         better: Better::Lower,
         unit: Unit::Micros,
         cells,
+        generator_limited: false,
     })
 }
 
@@ -552,6 +565,7 @@ fn slow_reader_row(ctx: &Ctx<'_>) -> Option<Row> {
         better: Better::Lower,
         unit: Unit::Micros,
         cells,
+        generator_limited: false,
     })
 }
 
@@ -586,6 +600,7 @@ fn heartbeat_row(ctx: &Ctx<'_>) -> Option<Row> {
         better: Better::Lower,
         unit: Unit::Ratio,
         cells,
+        generator_limited: false,
     })
 }
 
@@ -617,6 +632,7 @@ fn memory_row(ctx: &Ctx<'_>) -> Option<Row> {
         better: Better::Lower,
         unit: Unit::Bytes,
         cells,
+        generator_limited: false,
     })
 }
 
@@ -671,6 +687,7 @@ fn latency_row(ctx: &Ctx<'_>) -> Option<Row> {
         better: Better::Lower,
         unit: Unit::Micros,
         cells,
+        generator_limited: false,
     })
 }
 
@@ -747,6 +764,7 @@ fn contention_row(ctx: &Ctx<'_>) -> Option<Row> {
         better: Better::Lower,
         unit: Unit::Micros,
         cells,
+        generator_limited: false,
     })
 }
 
@@ -858,10 +876,7 @@ pub fn section(ctx: &Ctx<'_>) -> String {
          the other figure is the server at its best (`--flush batched`).",
         format::percent(TIE)
     ));
-    if rows
-        .iter()
-        .any(|r| r.figure.contains(flush::GENERATOR_BOUND))
-    {
+    if rows.iter().any(|r| r.generator_limited) {
         out.push_str(&format!(
             " {}: the generator's own CPU was the limit in some of the runs behind that row, so their throughput \
              says only that the servers were at least this fast and ratios near {} say little; \
