@@ -67,7 +67,7 @@ pub enum Scenario {
     /// repeated and interleaved.
     Heartbeat,
     /// The throughput runs once more, as a second interleaved series at the
-    /// end of the comparison (fresh processes, tens of minutes later): how
+    /// end of the comparison (fresh processes, 5–15 minutes later): how
     /// far each echo ratio's median moves when the comparison is re-run.
     Replay,
 }

@@ -1,7 +1,7 @@
 //! "Does a re-run give the same ratios?": every echo throughput ratio of the
 //! comparison beside the same ratio from the replay series, the throughput
 //! runs done once more at the end of the comparison (the same runs, fresh
-//! server processes, tens of minutes later).
+//! server processes, after the saturation series).
 //!
 //! A ratio's median counts as reproduced when the replay's median is within
 //! [`REPRODUCED_WITHIN`] of it (the issue's target for a re-run). Where it
@@ -158,7 +158,7 @@ pub(crate) fn section(ctx: &Ctx<'_>) -> String {
     let mut out = String::from("#### Does a re-run give the same ratios?\n\n");
     out.push_str(&format!(
         "The throughput runs above were done once more at the end of the comparison (the replay series: the same runs, \
-         fresh server processes, tens of minutes later). Each ratio to \
+         fresh server processes, after the saturation series). Each ratio to \
          `{ECHO_REFERENCE} --flush {BEST_FLUSH}` of the same repeat, median (min–max), in both series: \
          medians that moved by at most {}, **{}**; the report's figures are the first series'.\n\n",
         tolerance(),
