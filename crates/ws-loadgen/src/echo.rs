@@ -651,21 +651,13 @@ impl Tally {
                 latency_p50_us: latency_report.delivered.p50_us,
             }),
         );
-        let mut histograms = vec![
-            NamedHistogram {
-                tag: "latency".into(),
-                histogram: self.latency,
-            },
-            NamedHistogram {
-                tag: "latency_with_undelivered".into(),
-                histogram: with_undelivered,
-            },
-        ];
+        let mut histograms = Vec::from(NamedHistogram::latency_pair(
+            "",
+            self.latency,
+            with_undelivered,
+        ));
         if config.load.rate.is_some() {
-            histograms.push(NamedHistogram {
-                tag: "schedule_lag".into(),
-                histogram: self.lag,
-            });
+            histograms.push(NamedHistogram::new("schedule_lag", self.lag));
         }
         let heartbeat = pings.report_into("heartbeat_intervals", &mut histograms);
         let (duration_s, counted) = match &slicing {
@@ -676,11 +668,7 @@ impl Tally {
         let report = Report {
             scenario: "echo",
             integrity: self.integrity,
-            mode: if config.load.rate.is_some() {
-                "open"
-            } else {
-                "closed"
-            },
+            mode: config.load.mode(),
             duration_s,
             sent: self.sent,
             received: self.received,

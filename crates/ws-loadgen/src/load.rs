@@ -55,6 +55,18 @@ pub struct MessageLoad {
     pub ping_interval: Option<Duration>,
 }
 
+impl MessageLoad {
+    /// `"open"` with a rate, else `"closed"`: the `mode` of a report.
+    #[must_use]
+    pub fn mode(&self) -> &'static str {
+        if self.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        }
+    }
+}
+
 impl Default for MessageLoad {
     fn default() -> Self {
         Self {

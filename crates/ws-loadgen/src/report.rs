@@ -44,6 +44,35 @@ pub struct NamedHistogram {
     pub histogram: Histogram<u64>,
 }
 
+impl NamedHistogram {
+    /// `histogram` under `tag`.
+    #[must_use]
+    pub fn new(tag: impl Into<String>, histogram: Histogram<u64>) -> Self {
+        Self {
+            tag: tag.into(),
+            histogram,
+        }
+    }
+
+    /// The two latency histograms of a group of receivers, as every
+    /// message scenario writes them: `{prefix}latency` (delivered messages)
+    /// and `{prefix}latency_with_undelivered`.
+    #[must_use]
+    pub fn latency_pair(
+        prefix: &str,
+        latency: Histogram<u64>,
+        with_undelivered: Histogram<u64>,
+    ) -> [Self; 2] {
+        [
+            Self::new(format!("{prefix}latency"), latency),
+            Self::new(
+                format!("{prefix}latency_with_undelivered"),
+                with_undelivered,
+            ),
+        ]
+    }
+}
+
 /// Latency over delivered messages, and with the undelivered ones counted at the drain bound.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LatencyReport {

@@ -960,31 +960,19 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
     );
     let generator = GeneratorReport::judge(cpu_used, config.load.rate.map(|_| g.schedule_kept()));
     let duration_s = config.load.duration.as_secs_f64();
-    let mut histograms = vec![
-        NamedHistogram {
-            tag: "latency".into(),
-            histogram: g.latency.clone(),
-        },
-        NamedHistogram {
-            tag: "latency_with_undelivered".into(),
-            histogram: with_undelivered,
-        },
-    ];
+    let mut histograms = Vec::from(NamedHistogram::latency_pair(
+        "",
+        g.latency.clone(),
+        with_undelivered,
+    ));
     if config.load.rate.is_some() {
-        histograms.push(NamedHistogram {
-            tag: "schedule_lag".into(),
-            histogram: g.lag.clone(),
-        });
+        histograms.push(NamedHistogram::new("schedule_lag", g.lag.clone()));
     }
     let heartbeat = pings.report_into("heartbeat_intervals", &mut histograms);
     let report = Report {
         scenario: "room",
         integrity: g.integrity.clone(),
-        mode: if config.load.rate.is_some() {
-            "open"
-        } else {
-            "closed"
-        },
+        mode: config.load.mode(),
         senders,
         duration_s,
         sent: g.sent_measured,

@@ -547,26 +547,18 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
     let duration_s = config.load.duration.as_secs_f64();
     let drain_ns = duration_ns(config.load.drain_timeout);
     let (healthy_r, healthy_with) = GroupReport::of(&healthy_g, duration_s, drain_ns);
-    let mut histograms = vec![
-        NamedHistogram {
-            tag: "healthy_latency".into(),
-            histogram: healthy_g.latency.clone(),
-        },
-        NamedHistogram {
-            tag: "healthy_latency_with_undelivered".into(),
-            histogram: healthy_with,
-        },
-    ];
+    let mut histograms = Vec::from(NamedHistogram::latency_pair(
+        "healthy_",
+        healthy_g.latency.clone(),
+        healthy_with,
+    ));
     let slow_r = if config.slow > 0 {
         let (r, with) = GroupReport::of(&slow_g, duration_s, drain_ns);
-        histograms.push(NamedHistogram {
-            tag: "slow_latency".into(),
-            histogram: slow_g.latency.clone(),
-        });
-        histograms.push(NamedHistogram {
-            tag: "slow_latency_with_undelivered".into(),
-            histogram: with,
-        });
+        histograms.extend(NamedHistogram::latency_pair(
+            "slow_",
+            slow_g.latency.clone(),
+            with,
+        ));
         Some(r)
     } else {
         None
@@ -576,10 +568,7 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
         config.load.rate.map(|_| healthy_g.schedule_kept()),
     );
     if config.load.rate.is_some() {
-        histograms.push(NamedHistogram {
-            tag: "schedule_lag".into(),
-            histogram: healthy_g.lag.clone(),
-        });
+        histograms.push(NamedHistogram::new("schedule_lag", healthy_g.lag.clone()));
     }
     let heartbeat = healthy_pings.report_into("healthy_heartbeat_intervals", &mut histograms);
     let timeline = healthy_g
@@ -596,11 +585,7 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
     let report = Report {
         scenario: "slow",
         integrity,
-        mode: if config.load.rate.is_some() {
-            "open"
-        } else {
-            "closed"
-        },
+        mode: config.load.mode(),
         duration_s,
         sent: healthy_g.sent_measured,
         healthy: healthy_r,
