@@ -9,6 +9,12 @@
 //! Several servers by turns in one closed-loop run: [`run_sliced`] (see
 //! [`slicing`](crate::slicing)), each target reported as a run of its own.
 
+mod sliced;
+mod tally;
+
+pub use sliced::{SliceInfo, SlicedConfig, SlicedReport, run_sliced};
+use tally::Tally;
+
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -22,15 +28,10 @@ use crate::heartbeat::{PingRecorder, PingTally};
 use crate::load::MessageLoad;
 use crate::payload::{self, Kind, PayloadCodec};
 use crate::procmon::{OwnCpu, ServerSampler};
-use crate::report::{
-    GeneratorReport, LatencyReport, NamedHistogram, RunOutcome, ScheduleKept, Table, WithHeartbeat,
-    fmt_rate,
-};
+use crate::report::{LatencyReport, NamedHistogram, RunOutcome, Table, WithHeartbeat, fmt_rate};
 use crate::sender::{Phases, SendMode, Sender};
-use crate::slicing::{self, Slicing};
-use crate::stats::{
-    Clock, Integrity, SeqTracker, duration_ns, merge_into, new_histogram, record_ns,
-};
+use crate::slicing::Slicing;
+use crate::stats::{Clock, Integrity, SeqTracker, new_histogram, record_ns};
 
 /// Configuration of an echo run.
 #[derive(Clone, Debug, Serialize)]
@@ -291,150 +292,6 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
         .ok_or_else(|| LoadgenError::Config("no target".into()))
 }
 
-/// A closed-loop echo run that measures several servers by turns (see
-/// [`slicing`](crate::slicing)).
-#[derive(Clone, Debug, Serialize)]
-pub struct SlicedConfig {
-    /// Connections per target and the message load; its `url` and
-    /// `server_pid` are ignored (each target has its own).
-    pub echo: Config,
-    /// The targets, in turn order: URL and the process to sample.
-    pub targets: Vec<(String, Option<i32>)>,
-    /// Length of one turn.
-    #[serde(serialize_with = "crate::common::ser_duration")]
-    pub slice: Duration,
-    /// The end of each turn in which its target sends nothing, so that its
-    /// last replies are in before the next target's turn.
-    #[serde(serialize_with = "crate::common::ser_duration")]
-    pub gap: Duration,
-}
-
-impl SlicedConfig {
-    /// Check the combination of values.
-    ///
-    /// # Errors
-    /// [`LoadgenError::Config`] naming the first problem.
-    pub fn validate(&self) -> Result<(), LoadgenError> {
-        self.echo.validate()?;
-        if self.targets.len() < 2 {
-            return Err(LoadgenError::Config(
-                "slicing needs at least two --url".into(),
-            ));
-        }
-        if self.echo.load.rate.is_some() {
-            return Err(LoadgenError::Config(
-                "--rate takes one --url: an open-loop schedule cannot pause for other targets' turns"
-                    .into(),
-            ));
-        }
-        slicing::validate(
-            self.targets.len(),
-            self.slice,
-            self.gap,
-            self.echo.load.warmup,
-            self.echo.load.duration,
-        )
-    }
-
-    fn target_configs(&self) -> Vec<Config> {
-        self.targets
-            .iter()
-            .map(|(url, pid)| Config {
-                url: url.clone(),
-                server_pid: *pid,
-                ..self.echo.clone()
-            })
-            .collect()
-    }
-}
-
-/// The result of a sliced run: each target's report, as a one-target run
-/// would write it, except that its `duration_s` is the target's own turns
-/// in the measured window.
-#[derive(Clone, Debug, Serialize)]
-pub struct SlicedReport {
-    /// Always `"echo-sliced"`.
-    pub scenario: &'static str,
-    /// Length of one turn.
-    #[serde(serialize_with = "crate::common::ser_duration")]
-    pub slice: Duration,
-    /// The end of each turn in which its target sends nothing.
-    #[serde(serialize_with = "crate::common::ser_duration")]
-    pub gap: Duration,
-    /// One report per target, in turn order.
-    pub targets: Vec<WithHeartbeat<Report>>,
-    #[serde(skip)]
-    integrity: Integrity,
-    #[serde(skip)]
-    histograms: Vec<NamedHistogram>,
-}
-
-impl crate::report::Report for SlicedReport {
-    fn table(&self) -> String {
-        self.targets
-            .iter()
-            .map(|t| format!("{}\n{}", t.config.url, t.table()))
-            .collect()
-    }
-    fn integrity(&self) -> &Integrity {
-        &self.integrity
-    }
-    fn histograms(&self) -> &[NamedHistogram] {
-        &self.histograms
-    }
-}
-
-/// Run several targets by turns; see [`slicing`](crate::slicing).
-///
-/// # Errors
-/// As [`run`].
-pub async fn run_sliced(config: SlicedConfig) -> Result<SlicedReport, LoadgenError> {
-    config.validate()?;
-    let targets = run_targets(config.target_configs(), Some((config.slice, config.gap))).await?;
-    let mut integrity = Integrity::default();
-    let mut histograms = Vec::new();
-    for (i, t) in targets.iter().enumerate() {
-        integrity.add(&t.integrity);
-        histograms.extend(t.outcome.histograms.iter().map(|h| NamedHistogram {
-            tag: format!("t{i}.{}", h.tag),
-            histogram: h.histogram.clone(),
-        }));
-    }
-    Ok(SlicedReport {
-        scenario: "echo-sliced",
-        slice: config.slice,
-        gap: config.gap,
-        targets,
-        integrity,
-        histograms,
-    })
-}
-
-/// Where a target's turns fall, in a sliced run's report.
-#[derive(Clone, Debug, Serialize)]
-pub struct SliceInfo {
-    /// Length of one turn, its gap included.
-    #[serde(serialize_with = "crate::common::ser_duration")]
-    pub slice: Duration,
-    /// The end of each turn in which its target sends nothing.
-    #[serde(serialize_with = "crate::common::ser_duration")]
-    pub gap: Duration,
-    /// Targets taking turns.
-    pub targets: usize,
-    /// This target's place in the turn order (0 = first).
-    pub position: usize,
-    /// Seconds of the measured window in which this target could send:
-    /// the `duration_s` its throughput is over.
-    pub sending_s: f64,
-    /// Echoes that arrived in those seconds: the throughput's numerator
-    /// (`received` also counts the replies that arrive in the gaps).
-    pub received_while_sending: u64,
-    /// Echoes of this target that arrived after its turn had ended, in the
-    /// next target's: nonzero means the gap was too short for this server's
-    /// last replies, and its tail took some of the next turn.
-    pub replies_after_turn: u64,
-}
-
 /// One target's connections and counters while it runs.
 struct TargetRun {
     config: Config,
@@ -563,128 +420,4 @@ async fn run_targets(
         reports.push(tally.report(config, pings, server, cpu_used, info)?);
     }
     Ok(reports)
-}
-
-/// One target's counters, summed over its connections.
-struct Tally {
-    integrity: Integrity,
-    errors: Vec<String>,
-    latency: Histogram<u64>,
-    lag: Histogram<u64>,
-    sent: u64,
-    received: u64,
-    scheduled: u64,
-    sent_total: u64,
-    worst: f64,
-    received_while_sending: u64,
-    replies_after_turn: u64,
-}
-
-impl Default for Tally {
-    fn default() -> Self {
-        Self {
-            integrity: Integrity::default(),
-            errors: Vec::new(),
-            latency: new_histogram(),
-            lag: new_histogram(),
-            sent: 0,
-            received: 0,
-            scheduled: 0,
-            sent_total: 0,
-            worst: 1.0,
-            received_while_sending: 0,
-            replies_after_turn: 0,
-        }
-    }
-}
-
-impl Tally {
-    fn add(&mut self, r: &ConnResult) -> Result<(), LoadgenError> {
-        common::push_error(
-            &mut self.errors,
-            common::tally_end(&r.end, &mut self.integrity),
-        );
-        let c = &r.conn;
-        let s = &c.sender;
-        self.integrity.lost += c.tracker.lost(s.next_seq);
-        self.integrity.duplicated += c.tracker.duplicated();
-        self.integrity.reordered += c.tracker.reordered();
-        self.integrity.corrupted += c.corrupted;
-        self.sent += s.sent_measured;
-        self.received += c.received_measured;
-        self.sent_total += s.next_seq;
-        self.received_while_sending += c.received_while_sending;
-        self.replies_after_turn += c.replies_after_turn;
-        if s.sent_measured > 0 {
-            self.worst = self
-                .worst
-                .min(c.received_measured as f64 / s.sent_measured as f64);
-        }
-        merge_into(&mut self.latency, &c.latency)?;
-        merge_into(&mut self.lag, &s.lag)?;
-        self.scheduled += s.scheduled_by(c.phases.end);
-        Ok(())
-    }
-
-    /// The report of a target: over the whole measured window, or in a
-    /// sliced run over the time it could send (see [`SliceInfo`]).
-    fn report(
-        self,
-        config: Config,
-        pings: PingTally,
-        server: Option<crate::procmon::ServerReport>,
-        cpu_used: (Option<f64>, f64),
-        slicing: Option<SliceInfo>,
-    ) -> Result<WithHeartbeat<Report>, LoadgenError> {
-        let undelivered = self.sent.saturating_sub(self.received);
-        let (latency_report, with_undelivered) = LatencyReport::build(
-            &self.latency,
-            undelivered,
-            duration_ns(config.load.drain_timeout),
-        );
-        let generator = GeneratorReport::judge(
-            cpu_used,
-            config.load.rate.map(|_| ScheduleKept {
-                scheduled: self.scheduled,
-                sent: self.sent_total,
-                lag: &self.lag,
-                latency_p50_us: latency_report.delivered.p50_us,
-            }),
-        );
-        let mut histograms = Vec::from(NamedHistogram::latency_pair(
-            "",
-            self.latency,
-            with_undelivered,
-        ));
-        if config.load.rate.is_some() {
-            histograms.push(NamedHistogram::new("schedule_lag", self.lag));
-        }
-        let heartbeat = pings.report_into("heartbeat_intervals", &mut histograms);
-        let (duration_s, counted) = match &slicing {
-            Some(s) => (s.sending_s, s.received_while_sending),
-            None => (config.load.duration.as_secs_f64(), self.received),
-        };
-        let counted = counted as f64;
-        let report = Report {
-            scenario: "echo",
-            integrity: self.integrity,
-            mode: config.load.mode(),
-            duration_s,
-            sent: self.sent,
-            received: self.received,
-            throughput_msgs_per_s: counted / duration_s,
-            throughput_bytes_per_s: (counted * config.load.size as f64) / duration_s,
-            latency: latency_report,
-            delivered_fraction_worst: self.worst,
-            outcome: RunOutcome {
-                generator,
-                server,
-                errors: Some(self.errors),
-                histograms,
-            },
-            slicing,
-            config,
-        };
-        Ok(WithHeartbeat::new(report, heartbeat))
-    }
 }
