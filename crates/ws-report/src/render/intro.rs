@@ -138,6 +138,28 @@ pub(crate) fn command_block(r: &RunRecord) -> String {
     )
 }
 
+/// [`command_block`] of `r`, with every server of its load: a sliced run's
+/// members share one `ws-loadgen` command, and reproducing it takes all of
+/// their servers, in the manifest's order.
+fn commands_of_load(ctx: &Ctx<'_>, r: &RunRecord) -> String {
+    let servers: Vec<String> = ctx
+        .data
+        .manifest
+        .iter()
+        .flat_map(|m| &m.runs)
+        .filter(|other| other.load_command == r.load_command)
+        .map(|other| other.server_command.join(" "))
+        .collect();
+    if servers.len() < 2 {
+        return command_block(r);
+    }
+    format!(
+        "```sh\n{}\n{}\n```\n\n",
+        servers.join("\n"),
+        r.load_command.join(" ")
+    )
+}
+
 /// *Method*: what was run, with which parameters, and what to keep in mind.
 pub fn method(ctx: &Ctx<'_>) -> String {
     let mut out = String::from("## Method\n\n");
@@ -286,7 +308,7 @@ pub fn method(ctx: &Ctx<'_>) -> String {
         Scenario::Saturation,
     ] {
         if let Some(r) = first_run(ctx, scenario) {
-            out.push_str(&command_block(r));
+            out.push_str(&commands_of_load(ctx, r));
         }
     }
     let cores = ctx
