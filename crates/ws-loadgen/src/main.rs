@@ -155,6 +155,9 @@ impl Load {
     }
 }
 
+/// `echo --slice` when several `--url` are given without it.
+const DEFAULT_SLICE: Duration = Duration::from_millis(200);
+
 #[derive(Args, Debug)]
 struct EchoArgs {
     /// Server URL. Given several times (closed loop only), the servers are
@@ -163,9 +166,9 @@ struct EchoArgs {
     #[arg(long, default_value = "ws://127.0.0.1:3000/ws/echo", num_args = 1)]
     url: Vec<String>,
     /// With several --url: how long each turn lasts. --warmup must hold a
-    /// whole round (URLs × slice), --duration whole rounds.
-    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    slice: Duration,
+    /// whole round (URLs × slice), --duration whole rounds [default: 200ms].
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    slice: Option<Duration>,
     /// With several --url: the end of each turn in which its server gets no
     /// new messages, so its last replies are in before the next turn (at
     /// most half of --slice) [default: a quarter of --slice].
@@ -442,9 +445,17 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             };
             let total = config.load.warmup + config.load.duration;
             if a.url.len() == 1 {
+                if a.slice.is_some() || a.slice_gap.is_some() {
+                    return Err(LoadgenError::Config(
+                        "--slice and --slice-gap take several --url (servers measured by turns)"
+                            .into(),
+                    )
+                    .into());
+                }
                 config.validate()?;
                 return execute(&a.out, total, echo::run(config));
             }
+            let slice = a.slice.unwrap_or(DEFAULT_SLICE);
             config.server_pid = None;
             let config = echo::SlicedConfig {
                 echo: config,
@@ -454,8 +465,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                     .enumerate()
                     .map(|(i, url)| (url.clone(), pids.get(i).copied()))
                     .collect(),
-                slice: a.slice,
-                gap: a.slice_gap.unwrap_or(a.slice / 4),
+                slice,
+                gap: a.slice_gap.unwrap_or(slice / 4),
             };
             config.validate()?;
             execute(&a.out, total, echo::run_sliced(config))

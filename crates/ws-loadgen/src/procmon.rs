@@ -102,8 +102,8 @@ pub struct ServerReport {
     /// when it closed (each reading within about a millisecond of the
     /// boundary, Tokio's timer, and to one clock tick of `/proc`, USER_HZ).
     /// `None` when the scenario has no such window (`echo` sets it, and
-    /// `connect` for its hold),
-    /// a reading failed, or the run ended before the window closed.
+    /// `connect` for its hold), a reading failed, or the run ended before
+    /// the window closed.
     pub measured_cpu_seconds: Option<f64>,
     /// Set when sampling stopped early (e.g. the process exited).
     pub error: Option<String>,

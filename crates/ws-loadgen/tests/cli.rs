@@ -142,6 +142,10 @@ async fn impossible_combinations_are_usage_errors() {
         &run(&["room", "--server-pid", "1", "--server-pid", "2"]).await,
         "--server-pid is given once",
     );
+    assert_usage_error(
+        &run(&["echo", "--slice", "100ms"]).await,
+        "take several --url",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]

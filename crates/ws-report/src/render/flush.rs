@@ -512,8 +512,9 @@ pub(crate) fn method(r: &EchoResult, repeats: usize) -> String {
              Each repeat is one *sliced* run: the {} servers and policies, each a fresh process on the server core, \
              take turns of {} (the last {} of a turn a gap in which the server gets no new messages, \
              so that its last replies are in before the next turn) for {}, {} of sending each; \
-             the turn order rotates between repeats. Measured by turns because this host's speed drifts by about ±9 % over seconds: \
-             servers measured in separate runs seconds apart differed by that drift, while within one run every server gets the same seconds. \
+             the turn order rotates between repeats. Measured by turns because this host's speed drifts over seconds \
+             (`crates/ws-loadgen/README.md`, *Sliced runs*): servers measured in separate runs seconds apart differed by that drift, \
+             while within one run every server gets the same seconds. \
              Throughput counts the echoes that arrived while the server could send, over that time.",
             r.config.conns,
             r.config.size,
