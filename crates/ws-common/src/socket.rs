@@ -39,6 +39,17 @@
 //! Only an allocator that kept freed memory instead of unmapping it would
 //! avoid that cost.
 //!
+//! Checked again by hand on 2026-12-04 (`ws-tokio-mutex`): in a run under
+//! `strace`, every canary echo over 0.7 ms after the first eviction ended
+//! within 0.3 ms of an evicted buffer's `munmap` (2.1–2.5 ms each). With
+//! the canary on its own thread, 3 runs each: `tikv-jemallocator` with
+//! `background_thread:true` brought the canary's p99 under attack to
+//! 0.4–1.0 ms, but kept the freed pages: peak RSS 99 MiB against the 70
+//! MiB the budget allows, so it trades the bound for the latency. glibc's
+//! `glibc.malloc.hugetlb=1` (huge pages, cheap to unmap) made it worse
+//! (p99 2.3–4.7 ms; most likely this host's THP `defrag` setting,
+//! `madvise`, which compacts memory on the faulting thread).
+//!
 //! A byte limit that woke its own task instead (after 256 KiB, "would block"
 //! and `wake_by_ref`) made things worse: a canary's echo p99 during
 //! `ws-loadgen hostile`'s partial-message attack was 18.9–21.3 ms over the

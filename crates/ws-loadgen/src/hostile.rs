@@ -12,7 +12,7 @@
 //!    `--handshake-timeout` plus a second, while new clients keep being
 //!    served.
 //!
-//! The canary echoes every [`CANARY_EVERY`] from its own task throughout:
+//! The canary echoes every [`CANARY_EVERY`] from its own thread throughout:
 //! for [`QUIET_FOR`] before the attacks (its baseline), then during each.
 //! Its round trips are kept by phase, so the report can say whether an
 //! attack left the well-behaved client's latency where it was, not only
@@ -284,60 +284,144 @@ async fn canary_echoes(canary: &mut Ws, n: u64, bound: Duration) -> bool {
     common::echo_once(canary, payload, bound).await.is_ok()
 }
 
-/// Starts the canary: it echoes every [`CANARY_EVERY`] and keeps each
-/// round trip under the phase it started in, until the phase is
-/// [`Phase::Done`] or its sender is gone; then it closes and reports.
-fn spawn_canary(
+/// The canary's own thread: where its round trips are timed.
+///
+/// The attackers write their slices from the generator's runtime; on that
+/// runtime the canary's reply would wait in the run queue behind up to one
+/// slice write per attacker (hundreds of µs in all), and that wait would be
+/// charged to the server. On its own OS thread with its own current-thread
+/// runtime the canary is a sleeping thread the kernel wakes as soon as its
+/// reply arrives, ahead of the busy attack thread, whichever core the two
+/// share (the thread inherits the generator's pinning).
+struct CanaryThread {
+    report: std::sync::mpsc::Receiver<Result<CanaryReport, LoadgenError>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl CanaryThread {
+    /// Connects the canary on its own thread and starts it echoing; returns
+    /// once it is connected (or could not be).
+    async fn start(
+        target: Target,
+        opts: ConnectOptions,
+        phase: tokio::sync::watch::Receiver<Phase>,
+    ) -> Result<Self, LoadgenError> {
+        let (connected_tx, connected) = tokio::sync::oneshot::channel();
+        let (report_tx, report) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("ws-loadgen-canary".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(err) => {
+                        let _ = connected_tx.send(Err(LoadgenError::Connection(format!(
+                            "canary runtime: {err}"
+                        ))));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match client::connect(&target, opts).await {
+                        Ok(ws) => {
+                            if connected_tx.send(Ok(())).is_ok() {
+                                let _ = report_tx.send(Ok(canary(ws, opts.timeout, phase).await));
+                            }
+                        }
+                        Err(err) => {
+                            let _ = connected_tx.send(Err(err));
+                        }
+                    }
+                });
+            })
+            .map_err(|err| LoadgenError::Connection(format!("canary thread: {err}")))?;
+        match connected.await {
+            Ok(Ok(())) => Ok(Self { report, thread }),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(LoadgenError::Connection("canary thread ended early".into())),
+        }
+    }
+
+    /// Waits for the canary's report once its phase is [`Phase::Done`]:
+    /// at most its last echo's `--timeout` and its close.
+    async fn finish(self) -> Result<CanaryReport, LoadgenError> {
+        let Self { report, thread } = self;
+        let joined = tokio::task::spawn_blocking(move || {
+            let report = report.recv();
+            let _ = thread.join();
+            report
+        })
+        .await;
+        match joined {
+            Ok(Ok(report)) => report,
+            _ => Err(LoadgenError::Connection("canary thread failed".into())),
+        }
+    }
+}
+
+/// The canary: it echoes every [`CANARY_EVERY`] and keeps each round trip
+/// under the phase it started in, until the phase is [`Phase::Done`] or
+/// its sender is gone; then it closes and reports.
+async fn canary(
     mut ws: Ws,
     timeout: Duration,
     mut phase: tokio::sync::watch::Receiver<Phase>,
-) -> tokio::task::JoinHandle<CanaryReport> {
-    tokio::spawn(async move {
-        let mut latency = [new_histogram(), new_histogram(), new_histogram()];
-        let mut failures = [0u64; 3];
-        let mut ticks = tokio::time::interval(CANARY_EVERY);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        for n in 0u64.. {
-            let slot = match *phase.borrow_and_update() {
-                Phase::Quiet => 0,
-                Phase::Partial => 1,
-                Phase::Slow => 2,
-                Phase::Done => break,
-            };
-            let started = Instant::now();
-            if canary_echoes(&mut ws, n, timeout).await {
-                record_ns(&mut latency[slot], duration_ns(started.elapsed()));
-            } else {
-                failures[slot] += 1;
-            }
-            tokio::select! {
-                _ = ticks.tick() => {}
-                changed = phase.changed() => if changed.is_err() { break },
-            }
-        }
-        client::close(&mut ws, common::CLOSE_BOUND).await;
-        let of = |slot: usize| CanaryPhase {
-            latency: LatencySummary::of(&latency[slot]),
-            failures: failures[slot],
+) -> CanaryReport {
+    let mut latency = [new_histogram(), new_histogram(), new_histogram()];
+    let mut failures = [0u64; 3];
+    let mut ticks = tokio::time::interval(CANARY_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for n in 0u64.. {
+        let slot = match *phase.borrow_and_update() {
+            Phase::Quiet => 0,
+            Phase::Partial => 1,
+            Phase::Slow => 2,
+            Phase::Done => break,
         };
-        CanaryReport {
-            quiet: of(0),
-            partial: of(1),
-            slow: of(2),
+        let started = Instant::now();
+        if canary_echoes(&mut ws, n, timeout).await {
+            record_ns(&mut latency[slot], duration_ns(started.elapsed()));
+        } else {
+            failures[slot] += 1;
         }
-    })
+        tokio::select! {
+            _ = ticks.tick() => {}
+            changed = phase.changed() => if changed.is_err() { break },
+        }
+    }
+    client::close(&mut ws, common::CLOSE_BOUND).await;
+    let of = |slot: usize| CanaryPhase {
+        latency: LatencySummary::of(&latency[slot]),
+        failures: failures[slot],
+    };
+    CanaryReport {
+        quiet: of(0),
+        partial: of(1),
+        slow: of(2),
+    }
+}
+
+/// What every attacker sends: the start of a frame announcing
+/// `--declared` bytes, `--partial` of them. Encoded (and masked) before the
+/// canary starts: tens of milliseconds of the generator's CPU that must not
+/// fall into the canary's attack phase.
+fn attack_bytes(config: &Config) -> Vec<u8> {
+    Frame::binary(vec![0x5a; config.partial])
+        .declaring_len(config.declared as u64)
+        .encode()
 }
 
 async fn partial_attack(
     config: &Config,
     target: &Target,
     path: &str,
+    bytes: &[u8],
 ) -> Result<PartialReport, LoadgenError> {
     let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     let mut report = PartialReport::default();
     let mut attackers = Vec::with_capacity(config.attackers);
-    let frame = Frame::binary(vec![0x5a; config.partial]).declaring_len(config.declared as u64);
-    let bytes = frame.encode();
     for i in 0..config.attackers {
         let mut attacker =
             match tokio::time::timeout(config.timeout, RawClient::upgrade(target.addr(), path))
@@ -358,7 +442,7 @@ async fn partial_attack(
         // A send cut short means the server closed the socket already: the
         // outcome below says how.
         if let Ok(Ok(())) =
-            tokio::time::timeout(config.timeout, send_in_slices(&mut attacker, &bytes)).await
+            tokio::time::timeout(config.timeout, send_in_slices(&mut attacker, bytes)).await
         {
             report.bytes_sent += bytes.len() as u64;
         }
@@ -496,22 +580,17 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         timeout: config.timeout,
         ..ConnectOptions::default()
     };
+    let attack = attack_bytes(&config);
     let started = Instant::now();
     let (phase, watched) = tokio::sync::watch::channel(Phase::Quiet);
-    let canary = spawn_canary(
-        client::connect(&target, opts).await?,
-        config.timeout,
-        watched,
-    );
+    let canary = CanaryThread::start(target.clone(), opts, watched).await?;
     tokio::time::sleep(QUIET_FOR).await;
     phase.send_replace(Phase::Partial);
-    let mut partial = partial_attack(&config, &target, &path).await?;
+    let mut partial = partial_attack(&config, &target, &path, &attack).await?;
     phase.send_replace(Phase::Slow);
     let mut slow = slow_requests(&config, &target, &path).await?;
     phase.send_replace(Phase::Done);
-    let canary = canary
-        .await
-        .map_err(|e| LoadgenError::Connection(format!("canary task: {e}")))?;
+    let canary = canary.finish().await?;
     partial.canary_failures = canary.partial.failures;
     slow.canary_failures = canary.slow.failures;
     Ok(Report {

@@ -230,7 +230,10 @@ fn method(ctx: &Ctx<'_>) -> String {
              *slow requests closed* counts the sockets closed within the handshake timeout + 1 s (timed from each connection's establishment in runs that report retried connects, else from before its connect); \
              *canary* says whether a connection opened before both attacks kept echoing (one echo every 5 ms), \
              with its round-trip p99 in the second before the attacks and under each (partial messages / slow requests) where the run timed it, \
-             and whether new clients were served meanwhile.\n",
+             and whether new clients were served meanwhile. \
+             The canary echoes from its own thread of the generator, so the attackers' writes do not delay its timing. \
+             Its p99 under partial messages carries the server's eviction cost: each evicted connection's buffer is handed back to the kernel (`munmap`) on the server's one worker, \
+             and nothing else on that worker runs meanwhile (traced by hand; see `crates/ws-common/src/socket.rs`).\n",
             h.config.attackers,
             format::bytes(h.config.partial as f64),
             format::bytes(h.config.declared as f64),
