@@ -150,6 +150,8 @@ pub struct CanaryReport {
     pub partial: CanaryPhase,
     /// While the slow-request sockets were open.
     pub slow: CanaryPhase,
+    /// Always true: the canary echoes from its own thread ([`CanaryThread`]).
+    pub own_thread: bool,
 }
 
 /// Which part of the run a canary round trip belongs to.
@@ -400,6 +402,7 @@ async fn canary(
         quiet: of(0),
         partial: of(1),
         slow: of(2),
+        own_thread: true,
     }
 }
 

@@ -514,6 +514,10 @@ pub struct HostileCanary {
     pub partial: CanaryPhase,
     /// While the slow-request sockets were open.
     pub slow: CanaryPhase,
+    /// Whether the canary echoed from its own thread (absent from results
+    /// whose canary shared the attackers' thread).
+    #[serde(default)]
+    pub own_thread: bool,
 }
 
 /// A `hostile` result.

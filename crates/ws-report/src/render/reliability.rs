@@ -231,8 +231,7 @@ fn method(ctx: &Ctx<'_>) -> String {
              *canary* says whether a connection opened before both attacks kept echoing (one echo every 5 ms), \
              with its round-trip p99 in the second before the attacks and under each (partial messages / slow requests) where the run timed it, \
              and whether new clients were served meanwhile. \
-             The canary echoes from its own thread of the generator, so the attackers' writes do not delay its timing. \
-             Its p99 under partial messages carries the server's eviction cost: each evicted connection's buffer is handed back to the kernel (`munmap`) on the server's one worker, \
+             {}Its p99 under partial messages carries the server's eviction cost: each evicted connection's buffer is handed back to the kernel (`munmap`) on the server's one worker, \
              and nothing else on that worker runs meanwhile (traced by hand; see `crates/ws-common/src/socket.rs`).\n",
             h.config.attackers,
             format::bytes(h.config.partial as f64),
@@ -241,6 +240,11 @@ fn method(ctx: &Ctx<'_>) -> String {
             format::bytes(h.config.declared as f64),
             format::count(h.config.slow as f64),
             h.config.handshake_timeout,
+            if h.canary.as_ref().is_some_and(|c| c.own_thread) {
+                "The canary echoes from its own thread of the generator, so the attackers' writes do not delay its timing. "
+            } else {
+                ""
+            },
         ));
     }
     let runs_per_server = ctx.data.manifest.as_ref().map_or(0, |m| {
