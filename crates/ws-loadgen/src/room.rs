@@ -36,15 +36,23 @@ use crate::report::{
 };
 use crate::sender::{Phases, SendMode, Sender};
 use crate::stats::{
-    Clock, Integrity, SeqEvent, SeqTracker, duration_ns, merge_into, new_histogram, record_ns,
+    Clock, Integrity, Latencies, SeqEvent, SeqTracker, duration_ns, merge_into, new_histogram,
 };
 
 /// How often a room's caller repeats its hello while the room settles.
 const HELLO_RESEND: Duration = Duration::from_millis(200);
 /// Default bound on the join-and-settle phase: generous enough for 1,000 members.
 pub const DEFAULT_JOIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often an idle member re-checks shared state (join, drain).
+/// How often an idle member re-checks shared state (join, drain), in a
+/// room of up to 500 members.
 const POLL_SHARED: Duration = Duration::from_millis(10);
+/// In larger rooms, each member's re-check interval grows by this much per
+/// member, so that all of them together wake at most 50,000 times a
+/// second: polling every 10 ms, 15,000 members woke 1.5 million times a
+/// second and took the generator's whole core (measured by hand: a room of
+/// 15,000 at 30,000 deliveries/s delivered half of them, its sender
+/// seconds late).
+const POLL_PER_MEMBER: Duration = Duration::from_micros(20);
 
 /// Configuration of a room run.
 #[derive(Clone, Debug, Serialize)]
@@ -175,6 +183,13 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// How often an idle member re-checks shared state: [`POLL_SHARED`], or
+    /// [`POLL_PER_MEMBER`] per member when that is longer.
+    pub fn poll_shared(&self) -> Duration {
+        let members = u32::try_from(self.room_of.len()).unwrap_or(u32::MAX);
+        POLL_SHARED.max(POLL_PER_MEMBER.saturating_mul(members))
+    }
+
     /// `members` spread round robin over `rooms`; the members in `senders` send.
     pub fn new(members: usize, rooms: usize, senders: &[u32]) -> Self {
         let room_of: Vec<usize> = (0..members).map(|m| m % rooms).collect();
@@ -270,7 +285,7 @@ impl Driver for Hello {
         }
     }
     fn wake_at(&self, now: u64) -> Option<u64> {
-        let poll = now + duration_ns(POLL_SHARED);
+        let poll = now + duration_ns(self.plan.poll_shared());
         Some(if self.caller {
             self.next_hello.min(poll)
         } else {
@@ -395,7 +410,7 @@ pub(crate) struct Member {
     pub sender: Sender,
     published: bool,
     pub trackers: Vec<SeqTracker>,
-    pub latency: Histogram<u64>,
+    pub latency: Latencies,
     pub corrupted: u64,
     pub received_measured: u64,
     slow_delay: Option<u64>,
@@ -437,7 +452,7 @@ impl Member {
             phases,
             sender: Sender::new(spec.send, &phases, response_timeout),
             published: false,
-            latency: crate::stats::new_growing_histogram(),
+            latency: Latencies::default(),
             corrupted: 0,
             received_measured: 0,
             slow_delay: spec.slow_delay.map(duration_ns),
@@ -546,7 +561,7 @@ impl Driver for Member {
         if self.phases.measured(h.sent_ns) {
             self.received_measured += 1;
             let lat = now.saturating_sub(h.sent_ns);
-            record_ns(&mut self.latency, lat);
+            self.latency.record_ns(lat);
             if let Some(tl) = &mut self.timeline {
                 let second = ((h.sent_ns - self.phases.warmup_end) / 1_000_000_000) as usize;
                 tl.record(second, lat / 1_000);
@@ -556,7 +571,7 @@ impl Driver for Member {
 
     fn wake_at(&self, now: u64) -> Option<u64> {
         if now >= self.phases.end {
-            return Some(now + duration_ns(POLL_SHARED));
+            return Some(now + duration_ns(self.plan.poll_shared()));
         }
         let acked = self.sender_index.map(|s| &self.trackers[s]);
         self.sender.wake_at(&self.phases, acked)
@@ -609,6 +624,8 @@ pub(crate) struct Group {
     pub lag: Histogram<u64>,
     pub integrity: Integrity,
     pub deliveries: u64,
+    /// Every delivery since the room settled, warm-up and drain included.
+    pub received_total: u64,
     pub expected_measured: u64,
     pub worst_fraction: f64,
     pub fraction_sum: f64,
@@ -628,6 +645,7 @@ impl Group {
             lag: new_histogram(),
             integrity: Integrity::default(),
             deliveries: 0,
+            received_total: 0,
             expected_measured: 0,
             worst_fraction: 1.0,
             fraction_sum: 0.0,
@@ -648,9 +666,10 @@ impl Group {
             common::tally_end(end, &mut self.integrity),
         );
         m.add_integrity(&mut self.integrity, tail_is_loss);
-        merge_into(&mut self.latency, &m.latency)?;
+        m.latency.merge_into(&mut self.latency)?;
         merge_into(&mut self.lag, &m.sender.lag)?;
         self.deliveries += m.received_measured;
+        self.received_total += m.received();
         let (all, measured) = m.expected();
         self.expected_measured += measured;
         let frac = if all == 0 {
@@ -712,6 +731,10 @@ pub struct Report {
     pub expected_deliveries: u64,
     /// `deliveries / duration_s`.
     pub deliveries_per_s: f64,
+    /// Every delivery the members received after the room settled, warm-up
+    /// and drain included: the span of the generator's `cpu_seconds`, so
+    /// the two give its CPU per delivery.
+    pub deliveries_total: u64,
     /// Fan-out latency: send time to each delivery.
     pub latency: LatencyReport,
     /// Lowest per-member share of expected messages received.
@@ -786,7 +809,7 @@ pub(crate) struct MemberRun {
     load: MessageLoad,
     /// Members that send, each at its share of the rate.
     senders: usize,
-    clock: Clock,
+    pub clock: Clock,
     pub phases: Phases,
 }
 
@@ -920,7 +943,7 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
         .collect();
     let n = config.conns;
     let senders = config.senders.unwrap_or(n);
-    let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
+    let mut sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     let opts = ConnectOptions {
         timeout: config.load.connect_timeout,
         ..ConnectOptions::default()
@@ -935,6 +958,15 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
         config.join_timeout,
     )
     .await?;
+    if let Some(s) = &mut sampler {
+        // The server's CPU for the messages sent in the measured window: a
+        // broadcast still being delivered when the window opens is in it,
+        // one still being delivered when it closes is not, about the same.
+        s.measure_window(
+            run.clock.instant_at(run.phases.warmup_end),
+            run.clock.instant_at(run.phases.end),
+        );
+    }
     let cpu = OwnCpu::start();
     let pings = PingTally::new(config.load.ping_interval);
     let handles = (0..n)
@@ -979,6 +1011,7 @@ pub async fn run(config: Config) -> Result<WithHeartbeat<Report>, LoadgenError> 
         deliveries: g.deliveries,
         expected_deliveries: g.expected_measured,
         deliveries_per_s: g.deliveries as f64 / duration_s,
+        deliveries_total: g.received_total,
         latency,
         delivered_fraction_worst: g.worst_fraction,
         delivered_fraction_mean: g.fraction_sum / g.members.max(1) as f64,

@@ -3,7 +3,8 @@
 
 use ws_loadgen::report::LatencyReport;
 use ws_loadgen::stats::{
-    Integrity, Schedule, SeqEvent, SeqTracker, new_growing_histogram, new_histogram, record_ns,
+    Integrity, Latencies, Schedule, SeqEvent, SeqTracker, new_growing_histogram, new_histogram,
+    record_ns,
 };
 
 #[test]
@@ -195,4 +196,37 @@ fn a_growing_histogram_stays_small() {
         .expect("a growing histogram merges into a fixed one");
     assert_eq!(merged.len(), 6);
     assert_eq!(merged.max(), fixed.max());
+}
+
+/// A member's latencies stay raw values while they are few (no histogram
+/// counters allocated), move into a histogram past 4,096, and merge into a
+/// run's histogram to the same distribution either way.
+#[test]
+fn latencies_are_raw_while_few_and_merge_alike() {
+    let values = |n: u64| (0..n).map(|i| (i % 997 + 1) * 1_003_000 + i);
+    for n in [0, 1, 4_096, 4_097, 20_000] {
+        let mut latencies = Latencies::default();
+        let mut direct = new_histogram();
+        for ns in values(n) {
+            latencies.record_ns(ns);
+            record_ns(&mut direct, ns);
+        }
+        assert_eq!(latencies.len(), n);
+        assert_eq!(latencies.is_empty(), n == 0);
+        assert_eq!(
+            matches!(latencies, Latencies::Raw(_)),
+            n <= 4_096,
+            "{n} values"
+        );
+        let mut merged = new_histogram();
+        latencies.merge_into(&mut merged).expect("merges");
+        assert_eq!(merged.len(), direct.len());
+        for q in [0.0, 0.5, 0.99, 1.0] {
+            assert_eq!(
+                merged.value_at_quantile(q),
+                direct.value_at_quantile(q),
+                "{n} at {q}"
+            );
+        }
+    }
 }

@@ -29,6 +29,9 @@ pub struct Latency {
 pub struct Generator {
     /// Runtime threads.
     pub threads: usize,
+    /// CPU seconds its threads used (absent from some scenarios' results).
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
     /// Share of its threads' CPU time it used.
     pub cpu_utilization: Option<f64>,
     /// The numbers may describe the generator rather than the server.
@@ -55,8 +58,9 @@ pub struct ServerStats {
     pub cpu_seconds: f64,
     /// Cores used on average.
     pub cpu_cores_used: f64,
-    /// CPU seconds used within the measured window alone (`echo` only;
-    /// absent from results from before the generator read it).
+    /// CPU seconds used within the measured window alone (`echo`, `room`
+    /// and `connect`'s hold; absent from results from before the generator
+    /// read it).
     #[serde(default)]
     pub measured_cpu_seconds: Option<f64>,
 }
@@ -297,6 +301,12 @@ pub struct RoomConfig {
     pub size: usize,
     /// Open-loop total rate of all senders.
     pub rate: Option<f64>,
+    /// Measured time (humantime).
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// Warm-up (humantime).
+    #[serde(default)]
+    pub warmup: Option<String>,
 }
 
 /// A `room` result.
@@ -317,6 +327,10 @@ pub struct RoomResult {
     pub expected_deliveries: u64,
     /// Deliveries per second.
     pub deliveries_per_s: f64,
+    /// Every delivery after the room settled, warm-up and drain included:
+    /// the span of `generator.cpu_seconds` (absent from older results).
+    #[serde(default)]
+    pub deliveries_total: Option<u64>,
     /// Fan-out latency.
     pub latency: Latency,
     /// The generator.

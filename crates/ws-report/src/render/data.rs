@@ -64,6 +64,8 @@ pub struct Data {
     pub replay: Vec<Run<EchoResult>>,
     /// Every member of a room sending at rising rates, both flush modes.
     pub saturation: Vec<Run<RoomResult>>,
+    /// One member sending into a room of thousands.
+    pub large_rooms: Vec<Run<RoomResult>>,
     /// Open-loop echo against load, both flush modes, repeated.
     pub load_curve: Vec<Run<EchoResult>>,
     /// Ping intervals on idle, flooded and stalled-room connections, repeated.
@@ -179,6 +181,12 @@ impl Data {
             throughput: load_runs(layout, manifest.as_ref(), Scenario::Throughput, "")?,
             replay: load_runs(layout, manifest.as_ref(), Scenario::Replay, "")?,
             saturation: load_runs(layout, manifest.as_ref(), Scenario::Saturation, "")?,
+            large_rooms: load_runs(
+                layout,
+                manifest.as_ref(),
+                Scenario::Memory,
+                crate::collect::plan::LARGE_ROOM,
+            )?,
             load_curve: load_runs(layout, manifest.as_ref(), Scenario::LoadCurve, "")?,
             heartbeat: load_runs(layout, manifest.as_ref(), Scenario::Heartbeat, "")?,
             server_metrics: super::strategy::load(layout, manifest.as_ref())?,

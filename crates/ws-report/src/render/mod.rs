@@ -10,6 +10,7 @@ pub mod flush;
 pub mod format;
 mod heartbeat;
 mod intro;
+mod large_rooms;
 mod load_curve;
 mod memory;
 pub mod plots;
@@ -129,6 +130,7 @@ pub fn render(results: &Path, report: &Path) -> Result<Rendered> {
     md.push_str(&heartbeat::section(&ctx));
     md.push_str(&strategy::section(&ctx));
     md.push_str(&memory::section(&mut ctx)?);
+    md.push_str(&large_rooms::section(&ctx));
     md.push_str(&reliability::section(&ctx));
     md.push_str(&scenarios::latency(&mut ctx)?);
     md.push_str(&load_curve::section(&mut ctx)?);
