@@ -90,6 +90,7 @@ pub fn section(ctx: &Ctx<'_>) -> String {
     ]);
     let mut limited = false;
     let mut generator_limits = Vec::new();
+    let mut costs = Vec::new();
     for &members in &sizes {
         let reference = runs_of(runs, ROOM_REFERENCE, members);
         let per_repeat = |of: &[(u32, &RoomResult)]| -> Vec<(u32, f64)> {
@@ -122,7 +123,13 @@ pub fn section(ctx: &Ctx<'_>) -> String {
                     .map(|(_, r)| r.deliveries as f64 / r.expected_deliveries as f64)
                     .collect::<Vec<_>>(),
             );
-            let (rate, _) = spread_of(&mine, |r| Some(r.deliveries_per_s), format::count);
+            // The offered rate is the same in every run: a range only when
+            // some run fell short of it.
+            let (rate, spread) = spread_of(&mine, |r| Some(r.deliveries_per_s), format::count);
+            let rate = match spread {
+                Some(s) if s.min == s.max => format::count(s.median),
+                _ => rate,
+            };
             row.push(format!(
                 "{rate} ({})",
                 delivered.map_or_else(|| "–".into(), |d| format::percent(d.median))
@@ -141,11 +148,12 @@ pub fn section(ctx: &Ctx<'_>) -> String {
             row.push(p50 + mark);
             row.push(p99 + mark);
             row.push(spread_of(&mine, server_us_per_delivery, micros_f).0);
-            row.push(
-                Spread::of_ratios(per_repeat(&mine), &per_repeat(&reference))
-                    .filter(|_| contender.name != ROOM_REFERENCE)
-                    .map_or_else(|| "–".into(), |s| super::flush::ratio_spread(&s)),
-            );
+            let ratio = Spread::of_ratios(per_repeat(&mine), &per_repeat(&reference))
+                .filter(|_| contender.name != ROOM_REFERENCE);
+            if let Some(r) = ratio {
+                costs.push((members, contender.name, r));
+            }
+            row.push(ratio.map_or_else(|| "–".into(), |s| super::flush::ratio_spread(&s)));
             let (generator, spread) = spread_of(&mine, generator_us_per_delivery, micros_f);
             row.push(generator);
             if let Some(s) = spread {
@@ -157,7 +165,7 @@ pub fn section(ctx: &Ctx<'_>) -> String {
     let mut out = String::from("### Large rooms\n\n");
     out.push_str(&format!(
         "`ws-loadgen room`, pinned: one room of each size on every room server (default flags), one member sending {} B \
-         messages, open loop, at {} deliveries/s in all ({} messages/s to the smallest room); {} measured after {} warm-up. \
+         messages, open loop, at {} deliveries/s in all ({} messages/s to the smallest room); {} measured after {} of warm-up. \
          Each cell is the median (min–max) over the memory repeats, each run a fresh server process. \
          *Fan-out* latency runs from a message's intended send time to each member's receipt of it, undelivered messages counted at the drain bound. \
          *Server CPU per delivery* is the server's CPU time in the measured window over the deliveries of the messages sent in it: \
@@ -166,9 +174,9 @@ pub fn section(ctx: &Ctx<'_>) -> String {
          one core of it reads at most the inverse of that.{}\n\n",
         first.config.size,
         format::count(first.config.rate.unwrap_or(0.0) * first.config.conns as f64),
-        format::number(first.config.rate.unwrap_or(0.0)),
-        first.config.duration.as_deref().unwrap_or("?"),
-        first.config.warmup.as_deref().unwrap_or("?"),
+        format::count(first.config.rate.unwrap_or(0.0)),
+        seconds(first.config.duration.as_deref()),
+        seconds(first.config.warmup.as_deref()),
         if limited {
             " ‡: in at least one run the generator was the bottleneck (its sender late on its schedule or its CPU near 100 %): \
              that latency is partly the generator's."
@@ -176,10 +184,50 @@ pub fn section(ctx: &Ctx<'_>) -> String {
             ""
         },
     ));
+    out.push_str(&finding(&costs));
     out.push_str(&t.render());
     out.push('\n');
     out.push_str(&generator_limit(&generator_limits));
     out
+}
+
+/// A humantime duration as the report writes times (`2.50 s`).
+fn seconds(humantime: Option<&str>) -> String {
+    humantime
+        .and_then(|d| humantime::parse_duration(d).ok())
+        .map_or_else(|| "?".into(), |d| format::nanos(d.as_nanos() as f64))
+}
+
+/// The finding, from the ratios of the server's CPU per delivery to the
+/// reference's: which strategies cost more or less per delivery in every
+/// repeat, or that none did.
+fn finding(costs: &[(usize, &str, Spread)]) -> String {
+    if costs.is_empty() {
+        return String::new();
+    }
+    let apart: Vec<String> = costs
+        .iter()
+        .filter(|(_, _, s)| s.min > 1.0 || s.max < 1.0)
+        .map(|(members, server, s)| {
+            format!(
+                "`{server}` spent {} server CPU per delivery than `{ROOM_REFERENCE}` with {} members ({})",
+                if s.min > 1.0 { "more" } else { "less" },
+                format::count(*members as f64),
+                super::flush::ratio_spread(s)
+            )
+        })
+        .collect();
+    if apart.is_empty() {
+        format!(
+            "**Finding**: every strategy's server CPU per delivery has a range that includes `{ROOM_REFERENCE}`'s (1.00×) at every size: \
+             in a large room the cost is the write to each member's socket, whichever way the sink is shared.\n\n"
+        )
+    } else {
+        format!(
+            "**Finding**: in every repeat, {}; the others' ranges include 1.00×.\n\n",
+            apart.join("; ")
+        )
+    }
 }
 
 /// What the generator's CPU per delivery means at each size: the deliveries
