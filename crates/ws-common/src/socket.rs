@@ -49,6 +49,11 @@
 //! `glibc.malloc.hugetlb=1` (huge pages, cheap to unmap) made it worse
 //! (p99 2.3–4.7 ms; most likely this host's THP `defrag` setting,
 //! `madvise`, which compacts memory on the faulting thread).
+//! A second worker does not remove it either: with `--workers 2` and
+//! neither process pinned, the canary's p99 went from 100–166 µs quiet to
+//! 567–1,435 µs under the attack (3 runs), most likely because an
+//! `munmap` reaches every thread of the process (the memory-map lock,
+//! TLB shootdowns).
 //!
 //! A byte limit that woke its own task instead (after 256 KiB, "would block"
 //! and `wake_by_ref`) made things worse: a canary's echo p99 during
