@@ -296,8 +296,7 @@ async fn canary_echoes(canary: &mut Ws, n: u64, bound: Duration) -> bool {
 /// reply arrives, ahead of the busy attack thread, whichever core the two
 /// share (the thread inherits the generator's pinning).
 struct CanaryThread {
-    report: std::sync::mpsc::Receiver<Result<CanaryReport, LoadgenError>>,
-    thread: std::thread::JoinHandle<()>,
+    report: tokio::sync::oneshot::Receiver<CanaryReport>,
 }
 
 impl CanaryThread {
@@ -309,8 +308,8 @@ impl CanaryThread {
         phase: tokio::sync::watch::Receiver<Phase>,
     ) -> Result<Self, LoadgenError> {
         let (connected_tx, connected) = tokio::sync::oneshot::channel();
-        let (report_tx, report) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new()
+        let (report_tx, report) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
             .name("ws-loadgen-canary".into())
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -329,7 +328,7 @@ impl CanaryThread {
                     match client::connect(&target, opts).await {
                         Ok(ws) => {
                             if connected_tx.send(Ok(())).is_ok() {
-                                let _ = report_tx.send(Ok(canary(ws, opts.timeout, phase).await));
+                                let _ = report_tx.send(canary(ws, opts.timeout, phase).await);
                             }
                         }
                         Err(err) => {
@@ -340,26 +339,19 @@ impl CanaryThread {
             })
             .map_err(|err| LoadgenError::Connection(format!("canary thread: {err}")))?;
         match connected.await {
-            Ok(Ok(())) => Ok(Self { report, thread }),
+            Ok(Ok(())) => Ok(Self { report }),
             Ok(Err(err)) => Err(err),
             Err(_) => Err(LoadgenError::Connection("canary thread ended early".into())),
         }
     }
 
     /// Waits for the canary's report once its phase is [`Phase::Done`]:
-    /// at most its last echo's `--timeout` and its close.
+    /// at most its last echo's `--timeout` and its close. The thread ends
+    /// on its own once it has sent it.
     async fn finish(self) -> Result<CanaryReport, LoadgenError> {
-        let Self { report, thread } = self;
-        let joined = tokio::task::spawn_blocking(move || {
-            let report = report.recv();
-            let _ = thread.join();
-            report
-        })
-        .await;
-        match joined {
-            Ok(Ok(report)) => report,
-            _ => Err(LoadgenError::Connection("canary thread failed".into())),
-        }
+        self.report
+            .await
+            .map_err(|_| LoadgenError::Connection("canary thread failed".into()))
     }
 }
 

@@ -321,9 +321,12 @@ pub fn new_growing_histogram() -> Histogram<u64> {
 
 /// Record a latency in nanoseconds into a microsecond histogram (clamped to 1 µs .. 1 h).
 pub fn record_ns(h: &mut Histogram<u64>, ns: u64) {
-    // `record` lets a growing histogram grow (`saturating_record` would pin
-    // the value to its current top); a fixed one covers the clamped range.
-    record_us(h, (ns / 1_000).clamp(1, MAX_LATENCY_US));
+    record_us(h, clamped_us(ns));
+}
+
+/// A latency in nanoseconds as the histograms hold it: µs, 1 µs .. 1 h.
+fn clamped_us(ns: u64) -> u64 {
+    (ns / 1_000).clamp(1, MAX_LATENCY_US)
 }
 
 /// Raw values a [`Latencies`] keeps before it moves them into a histogram.
@@ -357,7 +360,7 @@ impl Latencies {
     pub fn record_ns(&mut self, ns: u64) {
         match self {
             Self::Raw(values) if values.len() < RAW_LATENCIES => {
-                values.push((ns / 1_000).clamp(1, MAX_LATENCY_US));
+                values.push(clamped_us(ns));
             }
             Self::Raw(values) => {
                 let mut h = new_growing_histogram();
@@ -405,6 +408,8 @@ impl Latencies {
 
 /// Record a latency already in µs and clamped, as [`record_ns`] does.
 fn record_us(h: &mut Histogram<u64>, us: u64) {
+    // `record` lets a growing histogram grow (`saturating_record` would pin
+    // the value to its current top); a fixed one covers the clamped range.
     if h.record(us).is_err() {
         h.saturating_record(us);
     }

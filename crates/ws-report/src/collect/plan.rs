@@ -315,7 +315,8 @@ impl Params {
             // hand: ~0.7 generator CPU seconds for 90,000 deliveries), so
             // the run shows each strategy's cost per delivery, not a
             // saturated core. A run of 15,000 spends most of its time
-            // connecting (~4,500 handshakes/s); 2.5 s measured (5 broadcasts
+            // connecting (3.7–5.9 s by hand: each join copies the room's
+            // member list); 2.5 s measured (5 broadcasts
             // to 15,000) after 0.5 s. Every room server, each size, once per
             // memory repeat: 24 runs, about 2.5 minutes, paid for by the
             // slow-reader sweep's 120 % pace (a reader faster than the room,

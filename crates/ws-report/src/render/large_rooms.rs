@@ -6,15 +6,13 @@
 
 use super::Ctx;
 use super::data::Run;
-use super::flush::Spread;
+use super::flush::{GENERATOR_BOUND, Spread};
 use super::format;
 use super::scenarios::failed;
 use super::table::{Align, Table};
+use crate::collect::plan::LARGE_ROOM;
 use crate::contenders::{CONTENDERS, ROOM_REFERENCE};
 use crate::loadgen::RoomResult;
-
-/// Marks a cell of runs in which the generator was the bottleneck.
-const GENERATOR_BOUND: &str = " ‡";
 
 /// The server's CPU seconds per delivery in the measured window, in µs.
 fn server_us_per_delivery(r: &RoomResult) -> Option<f64> {
@@ -29,16 +27,30 @@ fn generator_us_per_delivery(r: &RoomResult) -> Option<f64> {
     (total > 0).then(|| cpu * 1e6 / total as f64)
 }
 
+/// The room size a run's case names (`large-room-5000`).
+fn members_of(run: &Run<RoomResult>) -> Option<usize> {
+    run.record.case.strip_prefix(LARGE_ROOM)?.parse().ok()
+}
+
+/// The runs of one server at one room size, failed ones included.
+fn runs_at<'a>(
+    runs: &'a [Run<RoomResult>],
+    server: &'a str,
+    members: usize,
+) -> impl Iterator<Item = &'a Run<RoomResult>> {
+    runs.iter()
+        .filter(move |r| r.record.server == server && members_of(r) == Some(members))
+}
+
 /// The successful runs of one server at one room size: (repeat, result).
 fn runs_of<'a>(
     runs: &'a [Run<RoomResult>],
-    server: &str,
+    server: &'a str,
     members: usize,
 ) -> Vec<(u32, &'a RoomResult)> {
-    runs.iter()
-        .filter(|r| r.record.server == server && r.record.error.is_none())
+    runs_at(runs, server, members)
+        .filter(|r| r.record.error.is_none())
         .filter_map(|r| Some((r.record.repeat.unwrap_or(1), r.result.as_ref()?)))
-        .filter(|(_, r)| r.config.conns == members)
         .collect()
 }
 
@@ -72,10 +84,7 @@ pub fn section(ctx: &Ctx<'_>) -> String {
     let Some(first) = runs.iter().find_map(|r| r.result.as_ref()) else {
         return String::new();
     };
-    let mut sizes: Vec<usize> = runs
-        .iter()
-        .filter_map(|r| Some(r.result.as_ref()?.config.conns))
-        .collect();
+    let mut sizes: Vec<usize> = runs.iter().filter_map(members_of).collect();
     sizes.sort_unstable();
     sizes.dedup();
     let mut t = Table::new(&[
@@ -105,10 +114,7 @@ pub fn section(ctx: &Ctx<'_>) -> String {
                 format!("`{}`", contender.name),
             ];
             if mine.is_empty() {
-                if let Some(run) = runs.iter().find(|r| {
-                    r.record.server == contender.name
-                        && r.record.case.ends_with(&format!("-{members}"))
-                }) {
+                if let Some(run) = runs_at(runs, contender.name, members).next() {
                     row.push(failed(run));
                     t.row(row);
                 }
@@ -134,7 +140,11 @@ pub fn section(ctx: &Ctx<'_>) -> String {
                 "{rate} ({})",
                 delivered.map_or_else(|| "–".into(), |d| format::percent(d.median))
             ));
-            let mark = if bound { GENERATOR_BOUND } else { "" };
+            let mark = if bound {
+                format!(" {GENERATOR_BOUND}")
+            } else {
+                String::new()
+            };
             let (p50, _) = spread_of(
                 &mine,
                 |r| Some(r.latency.with_undelivered.p50_us as f64),
@@ -145,8 +155,8 @@ pub fn section(ctx: &Ctx<'_>) -> String {
                 |r| Some(r.latency.with_undelivered.p99_us as f64),
                 |us| format::micros(us as u64),
             );
-            row.push(p50 + mark);
-            row.push(p99 + mark);
+            row.push(p50 + &mark);
+            row.push(p99 + &mark);
             row.push(spread_of(&mine, server_us_per_delivery, micros_f).0);
             let ratio = Spread::of_ratios(per_repeat(&mine), &per_repeat(&reference))
                 .filter(|_| contender.name != ROOM_REFERENCE);
