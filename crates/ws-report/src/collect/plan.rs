@@ -310,9 +310,9 @@ impl Params {
             profile_cost_warmup: "1s",
             // One member sending 64 B into a room of 5,000 or 15,000 at
             // 30,000 deliveries/s in all (6 and 2 messages/s): well within
-            // what one pinned worker fans out, and about a third of what the
-            // generator's core receives from that many sockets (measured by
-            // hand: ~0.7 generator CPU seconds for 90,000 deliveries), so
+            // what one pinned worker fans out, and about a quarter of what
+            // the generator's core receives from that many sockets (measured
+            // by hand: 0.8 generator CPU seconds for 90,000 deliveries), so
             // the run shows each strategy's cost per delivery, not a
             // saturated core. A run of 15,000 spends most of its time
             // connecting (3.7–5.9 s by hand: each join copies the room's
