@@ -19,6 +19,13 @@
 //! budget (the committed run at f9e1113, before this wait: ws-std-mutex
 //! 70.3 MiB against a bound of 70.0 under `ws-loadgen hostile`).
 //!
+//! An evicted connection's buffer is not returned to the kernel when it is
+//! dropped: the server's allocator ([`ws_alloc`]) hands large blocks to a
+//! background thread, which returns them a piece at a time so that the
+//! workers can run in between. Until it has, those bytes are resident, so
+//! the budget counts them ([`DeferredFrees`]): readers with a message in
+//! progress wait while the total and they together are over the budget.
+//!
 //! A connection with a message in progress is charged its bytes plus one
 //! read (`--read-buffer-size`): tungstenite zero-fills that much of its
 //! buffer past what it holds before every read, so those pages are resident
@@ -42,10 +49,36 @@ use crate::metrics::Metrics;
 #[error("inbound memory budget exceeded: this connection held the most")]
 pub struct BudgetExceeded;
 
+/// Memory the program has freed but its allocator has not yet returned to
+/// the kernel: still resident, so the budget counts it.
+#[derive(Debug, Clone, Copy)]
+pub struct DeferredFrees {
+    /// Bytes freed and not yet returned.
+    pub bytes: fn() -> usize,
+    /// Registers a waker for the next return.
+    pub wake_when_returned: fn(&Waker),
+}
+
+impl DeferredFrees {
+    /// The servers' allocator, [`ws_alloc::PiecewiseFree`].
+    pub const ALLOCATOR: Self = Self {
+        bytes: ws_alloc::deferred_bytes,
+        wake_when_returned: ws_alloc::wake_when_returned,
+    };
+
+    /// An allocator that returns everything at once.
+    pub const NONE: Self = Self {
+        bytes: || 0,
+        wake_when_returned: |_| {},
+    };
+}
+
 /// The budget shared by every connection of one server.
 #[derive(Debug)]
 pub struct Budget {
     limit: u64,
+    /// Freed bytes not yet returned to the kernel, counted with `total`.
+    frees: DeferredFrees,
     /// What a connection with a message in progress costs beyond its bytes.
     per_reader: u64,
     /// Bytes held for messages in progress, over every connection.
@@ -77,8 +110,19 @@ impl Budget {
     /// in progress `per_reader` bytes on top of what it holds (its read
     /// buffer).
     pub fn new(limit: u64, per_reader: u64, metrics: Metrics) -> Arc<Self> {
+        Self::with_frees(limit, per_reader, metrics, DeferredFrees::ALLOCATOR)
+    }
+
+    /// [`Budget::new`], counting the freed bytes `frees` reports.
+    pub fn with_frees(
+        limit: u64,
+        per_reader: u64,
+        metrics: Metrics,
+        frees: DeferredFrees,
+    ) -> Arc<Self> {
         Arc::new(Self {
             limit,
+            frees,
             per_reader,
             total: AtomicU64::new(0),
             releasing: AtomicU64::new(0),
@@ -129,9 +173,12 @@ impl Budget {
     }
 
     /// Over the budget while an evicted connection's bytes are on their way
-    /// out: growing now would add to what is already too much.
+    /// out (its socket not yet dropped, or its buffer not yet returned to
+    /// the kernel): growing now would add to what is already too much.
     fn releasing_over_limit(&self) -> bool {
-        self.releasing.load(Ordering::Acquire) > 0 && self.total() > self.limit
+        let deferred = u64::try_from((self.frees.bytes)()).unwrap_or(u64::MAX);
+        (self.releasing.load(Ordering::Acquire) > 0 || deferred > 0)
+            && self.total().saturating_add(deferred) > self.limit
     }
 
     /// Evicts the connection holding the most, unless the total (less what
@@ -210,6 +257,7 @@ impl Account {
             waiting.push(waker.clone());
         }
         drop(waiting);
+        (self.budget.frees.wake_when_returned)(waker);
         // Checked again after registering: a release in between has
         // already woken the list, and would not wake this waker.
         self.budget.releasing_over_limit()
@@ -245,7 +293,7 @@ mod tests {
 
     #[test]
     fn the_largest_holder_is_evicted_and_its_bytes_released_on_drop() {
-        let budget = Budget::new(1000, 0, Metrics::new());
+        let budget = Budget::with_frees(1000, 0, Metrics::new(), DeferredFrees::NONE);
         let small = budget.open();
         let large = budget.open();
         small.update(0, 300);
@@ -265,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_message_in_progress_is_charged_one_read_more() {
-        let budget = Budget::new(1000, 100, Metrics::new());
+        let budget = Budget::with_frees(1000, 100, Metrics::new(), DeferredFrees::NONE);
         let first = budget.open();
         let second = budget.open();
         first.update(0, 400);
@@ -286,7 +334,7 @@ mod tests {
     /// woken by the release; one with nothing in progress reads on.
     #[test]
     fn growing_readers_wait_for_an_eviction_to_release() {
-        let budget = Budget::new(1000, 0, Metrics::new());
+        let budget = Budget::with_frees(1000, 0, Metrics::new(), DeferredFrees::NONE);
         let large = budget.open();
         let growing = budget.open();
         let idle = budget.open();
@@ -303,6 +351,60 @@ mod tests {
         drop(large);
         assert_eq!(woken.0.load(Ordering::SeqCst), 1, "the release wakes it");
         assert!(!growing.must_wait(&waker), "released: read on");
+    }
+
+    /// Freed bytes the allocator has not yet returned, for the test below.
+    static FAKE_DEFERRED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static FAKE_WAITING: Mutex<Vec<Waker>> = Mutex::new(Vec::new());
+
+    const FAKE_FREES: DeferredFrees = DeferredFrees {
+        bytes: || FAKE_DEFERRED.load(Ordering::SeqCst),
+        wake_when_returned: |waker| {
+            FAKE_WAITING
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(waker.clone());
+        },
+    };
+
+    /// The allocator returning them: the count drops, the waiting wake.
+    fn fake_return(bytes: usize) {
+        FAKE_DEFERRED.fetch_sub(bytes, Ordering::SeqCst);
+        let waiting =
+            std::mem::take(&mut *FAKE_WAITING.lock().unwrap_or_else(PoisonError::into_inner));
+        waiting.into_iter().for_each(Waker::wake);
+    }
+
+    /// An evicted connection's buffer outlives its socket until the
+    /// allocator has returned it: readers with a message in progress keep
+    /// waiting for that, are woken by it, and it causes no eviction.
+    #[test]
+    fn growing_readers_wait_for_the_allocator_to_return_an_evicted_buffer() {
+        let budget = Budget::with_frees(1000, 0, Metrics::new(), FAKE_FREES);
+        let large = budget.open();
+        let growing = budget.open();
+        large.update(0, 700);
+        growing.update(0, 400);
+        assert!(large.is_evicted());
+        // Its socket is dropped; the allocator has its 700 bytes still.
+        FAKE_DEFERRED.fetch_add(700, Ordering::SeqCst);
+        drop(large);
+        assert_eq!(budget.total(), 400);
+        let woken = Arc::new(WakeCount::default());
+        let waker = Waker::from(Arc::clone(&woken));
+        assert!(
+            growing.must_wait(&waker),
+            "400 held + 700 not yet returned: wait"
+        );
+        growing.update(400, 450);
+        assert!(!growing.is_evicted(), "bytes on their way out evict no one");
+        let woken_before = woken.0.load(Ordering::SeqCst);
+        fake_return(700);
+        assert!(
+            woken.0.load(Ordering::SeqCst) > woken_before,
+            "the return wakes it"
+        );
+        assert!(!growing.must_wait(&waker), "returned: read on");
     }
 
     #[derive(Default)]

@@ -14,6 +14,15 @@
 //! ([`testkit::TestServer`]) and the suites every server runs through
 //! [`conformance_tests!`]: the protocol ([`conformance`]) and its behaviour
 //! under bad input, limits, churn and shutdown ([`reliability`]).
+//!
+//! Linking this crate installs its global allocator, [`ws_alloc::PiecewiseFree`]:
+//! the system allocator, with freed blocks of 1 MiB or more returned to the
+//! kernel in pieces by a background thread once a server has started, so
+//! that freeing an evicted connection's buffer does not stop a worker for
+//! milliseconds.
+
+#[global_allocator]
+static ALLOCATOR: ws_alloc::PiecewiseFree = ws_alloc::PiecewiseFree;
 
 mod accept;
 pub mod cli;

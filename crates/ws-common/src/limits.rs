@@ -63,6 +63,16 @@ pub fn worst_case(config: &ServerConfig, open_files: Option<u64>) -> Vec<String>
         bytes(config.max_inbound_bytes)
     ));
     lines.push(format!(
+        "  freed buffers of {} or more go back to the OS in the background: counted in that total \
+         until they have, at most {} waiting",
+        bytes(ws_alloc::LARGE),
+        bytes(
+            config
+                .max_inbound_bytes
+                .saturating_add(config.max_message_size)
+        )
+    ));
+    lines.push(format!(
         "  worst case in buffers: {} for {} connections",
         bytes(per_connection.saturating_mul(config.max_connections)),
         config.max_connections
@@ -103,5 +113,10 @@ mod tests {
         assert!(lines.contains("100000 WebSocket connections"), "{lines}");
         assert!(lines.contains("open files limit (1024)"), "{lines}");
         assert!(lines.contains("64 MiB"), "{lines}");
+        assert!(
+            lines.contains("1 MiB or more go back to the OS in the background"),
+            "{lines}"
+        );
+        assert!(lines.contains("at most 320 MiB waiting"), "{lines}");
     }
 }

@@ -67,6 +67,16 @@ pub async fn serve<H: Handler>(
     shutdown: CancellationToken,
 ) -> Result<ShutdownReport, ServeError> {
     crate::flags::validate_values(&config)?;
+    // Large freed buffers (an evicted connection's message) go back to the
+    // kernel in the background, within the inbound budget (`ws_alloc`).
+    // What waits is counted in the inbound budget; the bound leaves room
+    // for one message more, the allocator's rounding of evicted buffers
+    // (two 31 MiB messages' buffers are 64.02 MiB).
+    ws_alloc::start(
+        config
+            .max_inbound_bytes
+            .saturating_add(config.max_message_size),
+    )?;
     let grace = config.shutdown_grace;
     let state = Arc::new(AppState::<H::Member>::new(
         config,

@@ -29,31 +29,18 @@
 //! p99 during `ws-loadgen hostile`'s partial-message attack beside its p99
 //! before the attack, for every server.
 //!
-//! What is left of the canary's delay is not the read. Profiled by hand
-//! (`perf trace`, `perf sched`) during the attack, the worker spends 2–3 ms
-//! in `munmap` for each 32 MiB buffer an evicted connection frees. Freeing
-//! them on another thread of the same process, even one of `SCHED_IDLE`
-//! priority, left the canary's p99 where it was: the worker was blocked
-//! for as long as that thread's `munmap` ran, most likely on the process's
-//! memory-map lock, which the growing buffers' `mremap` needs as well.
-//! Only an allocator that kept freed memory instead of unmapping it would
-//! avoid that cost.
-//!
-//! Checked again by hand on 2026-12-04 (`ws-tokio-mutex`): in a run under
-//! `strace`, every canary echo over 0.7 ms after the first eviction ended
-//! within 0.3 ms of an evicted buffer's `munmap` (2.1–2.5 ms each). With
-//! the canary on its own thread, 3 runs each: `tikv-jemallocator` with
-//! `background_thread:true` brought the canary's p99 under attack to
-//! 0.4–1.0 ms, but kept the freed pages: peak RSS 99 MiB against the 70
-//! MiB the budget allows, so it trades the bound for the latency. glibc's
-//! `glibc.malloc.hugetlb=1` (huge pages, cheap to unmap) made it worse
-//! (p99 2.3–4.7 ms; most likely this host's THP `defrag` setting,
-//! `madvise`, which compacts memory on the faulting thread).
-//! A second worker does not remove it either: with `--workers 2` and
-//! neither process pinned, the canary's p99 went from 100–166 µs quiet to
-//! 567–1,435 µs under the attack (3 runs), most likely because an
-//! `munmap` reaches every thread of the process (the memory-map lock,
-//! TLB shootdowns).
+//! What was left of the canary's delay was not the read but the eviction:
+//! each evicted connection's 32 MiB buffer was one `munmap` of 2–3 ms on
+//! the server's one worker (`perf trace`, `strace -T`, by hand). Tried by
+//! hand before the fix: freeing the whole buffer on another thread (the
+//! worker still waited, most likely for the memory-map lock);
+//! `tikv-jemallocator` with a background thread (canary p99 0.4–1.0 ms, but
+//! it kept the freed pages: peak RSS 99 MiB against the 70 MiB the budget
+//! allows); glibc's `glibc.malloc.hugetlb=1` (worse, 2.3–4.7 ms); a second
+//! worker, both processes unpinned (567–1,435 µs against 100–166 µs
+//! quiet). What works is the servers' allocator, `ws-alloc`: large blocks
+//! go back to the kernel a piece at a time from a thread of the lowest
+//! priority, and the budget counts them until they have ([`crate::inbound`]).
 //!
 //! A byte limit that woke its own task instead (after 256 KiB, "would block"
 //! and `wake_by_ref`) made things worse: a canary's echo p99 during
@@ -273,6 +260,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+    use crate::inbound::DeferredFrees;
     use crate::metrics::Metrics;
 
     /// A frame sent right behind the upgrade request, in the same write,
@@ -300,7 +288,7 @@ mod tests {
                 got.extend(&buf[..n]);
             }
             assert_eq!(got, head, "the first reads stop at the head's end");
-            let budget = Budget::new(1 << 20, 0, Metrics::new());
+            let budget = Budget::with_frees(1 << 20, 0, Metrics::new(), DeferredFrees::NONE);
             slot.open(&budget);
             let mut rest: Vec<u8> = Vec::new();
             while rest.len() < frame.len() {
@@ -336,7 +324,12 @@ mod tests {
         socket2::SockRef::from(&tcp).set_recv_buffer_size(readable * 2)?;
         let slot = InboundSlot::default();
         let mut socket = Metered::new(tcp, slot.clone());
-        slot.open(&Budget::new(1 << 30, 0, Metrics::new()));
+        slot.open(&Budget::with_frees(
+            1 << 30,
+            0,
+            Metrics::new(),
+            DeferredFrees::NONE,
+        ));
         let writer = tokio::spawn(async move {
             client.write_all(&stream).await?;
             Ok::<_, io::Error>(client)

@@ -532,6 +532,13 @@ pub struct HostileCanary {
     /// whose canary shared the attackers' thread).
     #[serde(default)]
     pub own_thread: bool,
+    /// Between two echoes, in µs (5 ms in results from before the field).
+    #[serde(default = "five_ms")]
+    pub every_us: u64,
+}
+
+fn five_ms() -> u64 {
+    5_000
 }
 
 /// A `hostile` result.

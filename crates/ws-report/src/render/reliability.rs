@@ -228,11 +228,12 @@ fn method(ctx: &Ctx<'_>) -> String {
             "- **Hostile clients** (`ws-loadgen hostile`): {} connections each send {} of a message announced as {} and then nothing (server `--max-inbound-bytes {}`, `--max-message-size {}`), then {} sockets each send the start of an upgrade request and nothing more (server `--handshake-timeout {}`). \
              *Peak RSS, partial messages* is the server's highest RSS during the attack, against its RSS before plus the budget plus 16 KiB per attacker; \
              *slow requests closed* counts the sockets closed within the handshake timeout + 1 s (timed from each connection's establishment in runs that report retried connects, else from before its connect); \
-             *canary* says whether a connection opened before both attacks kept echoing (one echo every 5 ms), \
+             *canary* says whether a connection opened before both attacks kept echoing (one echo every {}), \
              with its round-trip p99 in the second before the attacks and under each (partial messages / slow requests) where the run timed it, \
              and whether new clients were served meanwhile. \
-             {}Its p99 under partial messages carries the server's eviction cost: each evicted connection's buffer is handed back to the kernel (`munmap`) on the server's one worker, \
-             and nothing else on that worker runs meanwhile (traced by hand; see `crates/ws-common/src/socket.rs`).\n",
+             {}An evicted connection's buffer goes back to the kernel from a background thread of the server, a piece at a time, \
+             so the worker serving the canary does not stop for it (freed in place, each 32 MiB buffer stopped the server's one worker for 2–3 ms, traced by hand; \
+             see `crates/ws-alloc`). Under partial messages the canary shares that worker with the attackers' bytes.\n",
             h.config.attackers,
             format::bytes(h.config.partial as f64),
             format::bytes(h.config.declared as f64),
@@ -240,6 +241,7 @@ fn method(ctx: &Ctx<'_>) -> String {
             format::bytes(h.config.declared as f64),
             format::count(h.config.slow as f64),
             h.config.handshake_timeout,
+            format::micros(h.canary.as_ref().map_or(5_000, |c| c.every_us)),
             if h.canary.as_ref().is_some_and(|c| c.own_thread) {
                 "The canary echoes from its own thread of the generator, so the attackers' writes do not delay its timing. "
             } else {
