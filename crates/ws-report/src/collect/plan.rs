@@ -315,8 +315,9 @@ impl Params {
             // by hand: 0.8 generator CPU seconds for 90,000 deliveries), so
             // the run shows each strategy's cost per delivery, not a
             // saturated core. A run of 15,000 spends most of its time
-            // connecting (3.7–5.9 s by hand: each join copies the room's
-            // member list); 2.5 s measured (5 broadcasts
+            // connecting (runs of 6.7–7.2 s in all in the committed run at
+            // 5527e75, where a join no longer copies the room's member
+            // list; 8–14 s before); 2.5 s measured (5 broadcasts
             // to 15,000) after 0.5 s. Every room server, each size, once per
             // memory repeat: 24 runs, about 2.5 minutes, paid for by the
             // slow-reader sweep's 120 % pace (a reader faster than the room,
