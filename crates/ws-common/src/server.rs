@@ -71,7 +71,8 @@ pub async fn serve<H: Handler>(
     // kernel in the background, within the inbound budget (`ws_alloc`).
     // What waits is counted in the inbound budget; the bound leaves room
     // for one message more, the allocator's rounding of evicted buffers
-    // (two 31 MiB messages' buffers are 64.02 MiB).
+    // (two 31 MiB messages' buffers are 64.02 MiB). Once per process: the
+    // first call waits the moment it takes the thread to start.
     ws_alloc::start(
         config
             .max_inbound_bytes
