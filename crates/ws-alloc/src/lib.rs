@@ -19,6 +19,12 @@
 //! 5 ms): the canary's p99 under the attack was 1.1–2.0 ms with blocks freed
 //! in place and 0.21–0.66 ms in 14 of 15 runs over the five servers with
 //! this allocator (one run 1.6 ms), against 0.18–0.24 ms before the attack.
+//! What is left is the attackers' bytes, not the evictions: with the canary
+//! every 1 ms and a budget too large to evict anyone (512 MiB, the same
+//! 279 MiB read), its p99 under the attack was 0.17–0.23 ms on
+//! `ws-tokio-mutex` and 0.18–0.28 ms on `ws-ref-unsplit`, as with the 64
+//! MiB budget and its evictions (0.17–0.21 and 0.15–0.18 ms; quiet
+//! 0.10–0.16 ms; by hand, 3 runs each, 2026-12-05).
 //!
 //! The price is that the memory leaves the process later. So the bytes
 //! waiting are counted ([`deferred_bytes`]) and bounded: the inbound budget
