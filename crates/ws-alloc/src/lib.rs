@@ -12,12 +12,13 @@
 //! on another thread did not help (tried by hand in an earlier session):
 //! the worker still waited about as long, most likely for the memory-map
 //! lock the `munmap` held. Returned in pieces (`madvise(MADV_DONTNEED)`,
-//! some 20 µs each) by a thread of the lowest normal priority, the pages go
+//! median 26 µs each over 1,167 pieces under `strace -T`) by a thread of
+//! the lowest normal priority, the pages go
 //! back between the worker's polls, and the final `free` has none left.
 //! Measured by hand (2026-12-05, `ws-tokio-mutex` pinned to one core with
 //! one worker, the attack as `ws-report collect` runs it, canary every
 //! 5 ms): the canary's p99 under the attack was 1.1–2.0 ms with blocks freed
-//! in place and 0.21–0.66 ms in 14 of 15 runs over the five servers with
+//! in place (2 runs) and 0.20–0.66 ms in 14 of 15 runs over the five servers with
 //! this allocator (one run 1.6 ms), against 0.18–0.24 ms before the attack.
 //! What is left is the attackers' bytes, not the evictions: with the canary
 //! every 1 ms and a budget too large to evict anyone (512 MiB, the same
@@ -48,7 +49,7 @@ use std::thread::Thread;
 pub const LARGE: usize = 1 << 20;
 
 /// The most the background thread returns to the kernel in one call: a
-/// 16th of a 4 MiB block, some 20 µs of kernel time.
+/// 16th of a 4 MiB block, about 25 µs of kernel time (see the module doc).
 pub const PIECE: usize = 256 << 10;
 
 /// Blocks the queue holds; more are freed at once.

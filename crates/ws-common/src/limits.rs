@@ -66,11 +66,7 @@ pub fn worst_case(config: &ServerConfig, open_files: Option<u64>) -> Vec<String>
         "  freed buffers of {} or more go back to the OS in the background: counted in that total \
          until they have, at most {} waiting",
         bytes(ws_alloc::LARGE),
-        bytes(
-            config
-                .max_inbound_bytes
-                .saturating_add(config.max_message_size)
-        )
+        bytes(max_deferred_frees(config))
     ));
     lines.push(format!(
         "  worst case in buffers: {} for {} connections",
@@ -78,6 +74,15 @@ pub fn worst_case(config: &ServerConfig, open_files: Option<u64>) -> Vec<String>
         config.max_connections
     ));
     lines
+}
+
+/// The most freed bytes that may wait for `ws_alloc`'s background thread:
+/// the inbound budget, and one message more, since the allocator rounds
+/// buffers up (two evicted 31 MiB messages' buffers are 64.02 MiB).
+pub fn max_deferred_frees(config: &ServerConfig) -> usize {
+    config
+        .max_inbound_bytes
+        .saturating_add(config.max_message_size)
 }
 
 /// A byte count as people read it: `16 KiB`, `64 MiB`.

@@ -10,7 +10,7 @@
 //! to leave (measured by hand on `ws-tokio-mutex`, pinned, before this
 //! change), against 0.67 s and 0.38 s for as many echo connections. After
 //! it, by hand: a whole `ws-loadgen room` run of 15,000 members (joins,
-//! 3 s at 30,000 deliveries/s, leaves) cost `ws-tokio-mutex` and
+//! 2.5 s at 30,000 deliveries/s, leaves) cost `ws-tokio-mutex` and
 //! `ws-mpsc-writer` 2.1 s of server CPU each, and took 6.2–6.4 s instead of
 //! 8–14 s.
 

@@ -68,16 +68,10 @@ pub async fn serve<H: Handler>(
 ) -> Result<ShutdownReport, ServeError> {
     crate::flags::validate_values(&config)?;
     // Large freed buffers (an evicted connection's message) go back to the
-    // kernel in the background, within the inbound budget (`ws_alloc`).
-    // What waits is counted in the inbound budget; the bound leaves room
-    // for one message more, the allocator's rounding of evicted buffers
-    // (two 31 MiB messages' buffers are 64.02 MiB). Once per process: the
-    // first call waits the moment it takes the thread to start.
-    ws_alloc::start(
-        config
-            .max_inbound_bytes
-            .saturating_add(config.max_message_size),
-    )?;
+    // kernel in the background (`ws_alloc`), counted in the inbound budget
+    // until they have. Once per process; the first call waits for the
+    // thread to start.
+    ws_alloc::start(crate::limits::max_deferred_frees(&config))?;
     let grace = config.shutdown_grace;
     let state = Arc::new(AppState::<H::Member>::new(
         config,

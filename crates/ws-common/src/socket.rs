@@ -29,9 +29,10 @@
 //! times), the canary's p99 under the partial-message attack was 0.29–0.51
 //! ms on `ws-tokio-mutex`, and at one read a poll 0.15–0.31 ms, against
 //! 0.11–0.15 ms before the attack (by hand, 4 runs each, canary every 1 ms,
-//! large blocks already freed in the background). RESULTS.md's reliability table shows a canary's echo
-//! p99 during `ws-loadgen hostile`'s partial-message attack beside its p99
-//! before the attack, for every server.
+//! large blocks already freed in the background). RESULTS.md's reliability
+//! table shows a canary's echo p99 during `ws-loadgen hostile`'s
+//! partial-message attack beside its p99 before the attack, for every
+//! server.
 //!
 //! What was left of the canary's delay was not the read but the eviction:
 //! each evicted connection's 32 MiB buffer was one `munmap` of 2–3 ms on
@@ -319,9 +320,10 @@ mod tests {
             .expect("the socket works");
     }
 
-    /// Feeds `stream` to an upgraded socket and returns the most it handed
-    /// out in one task poll (reading until it says "would block").
-    async fn most_handed_out_in_one_poll(stream: Vec<u8>) -> io::Result<usize> {
+    /// Feeds `stream` to an upgraded socket, reading at most `read_size`
+    /// bytes a read, and returns the most it handed out in one task poll
+    /// (reading until it says "would block").
+    async fn most_handed_out_in_one_poll(stream: Vec<u8>, read_size: usize) -> io::Result<usize> {
         let readable = stream.len();
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let mut client = TcpStream::connect(listener.local_addr()?).await?;
@@ -339,7 +341,7 @@ mod tests {
             client.write_all(&stream).await?;
             Ok::<_, io::Error>(client)
         });
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; read_size];
         let mut total = 0;
         let mut per_poll = Vec::new();
         while total < readable && per_poll.len() < 10_000 {
@@ -374,7 +376,7 @@ mod tests {
     async fn an_upgraded_socket_charges_the_budget_by_bytes() {
         let most = tokio::time::timeout(
             std::time::Duration::from_secs(10),
-            most_handed_out_in_one_poll(vec![0u8; 4 << 20]),
+            most_handed_out_in_one_poll(vec![0u8; 4 << 20], 64 * 1024),
         )
         .await
         .expect("within 10 s")
@@ -388,7 +390,8 @@ mod tests {
     /// The bytes of a large message in progress cost 64 times as much:
     /// past the first [`LARGE_MESSAGE_HELD`], one poll hands out at most
     /// 128 × [`LARGE_MESSAGE_BYTES_PER_BUDGET_UNIT`] (8 KiB, not 512) and
-    /// the read that crosses it (up to 64 KiB here).
+    /// the read that crosses it (4 KiB reads here, so that the old 32 KiB a
+    /// poll would not fit the bound).
     #[tokio::test]
     async fn a_large_message_in_progress_is_read_in_small_slices() {
         const PAYLOAD: u64 = 4 << 20;
@@ -399,7 +402,7 @@ mod tests {
         stream.resize(stream.len() + PAYLOAD as usize, 0x5a);
         let most = tokio::time::timeout(
             std::time::Duration::from_secs(10),
-            most_handed_out_in_one_poll(stream),
+            most_handed_out_in_one_poll(stream, 4 * 1024),
         )
         .await
         .expect("within 10 s")
@@ -407,8 +410,15 @@ mod tests {
         assert!(
             most <= 128 * LARGE_MESSAGE_BYTES_PER_BUDGET_UNIT
                 + LARGE_MESSAGE_HELD as usize
-                + 64 * 1024,
+                + 4 * 1024,
             "one poll handed out {most} bytes"
+        );
+        // What the slice is for: a poll of such a reader ends after each
+        // read of the default size.
+        let read = crate::config::ServerConfig::default().read_buffer_size;
+        assert!(
+            128 * LARGE_MESSAGE_BYTES_PER_BUDGET_UNIT < read,
+            "a poll's slice is less than one {read} B read"
         );
     }
 }

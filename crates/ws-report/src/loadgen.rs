@@ -532,13 +532,17 @@ pub struct HostileCanary {
     /// whose canary shared the attackers' thread).
     #[serde(default)]
     pub own_thread: bool,
-    /// Between two echoes, in µs (5 ms in results from before the field).
-    #[serde(default = "five_ms")]
+    /// Between two echoes, in µs ([`CANARY_EVERY_US_BEFORE`] in results
+    /// from before the field).
+    #[serde(default = "canary_every_us_before")]
     pub every_us: u64,
 }
 
-fn five_ms() -> u64 {
-    5_000
+/// The canary's interval before results said it: 5 ms.
+pub const CANARY_EVERY_US_BEFORE: u64 = 5_000;
+
+fn canary_every_us_before() -> u64 {
+    CANARY_EVERY_US_BEFORE
 }
 
 /// A `hostile` result.

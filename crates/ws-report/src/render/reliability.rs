@@ -11,7 +11,7 @@ use super::scenarios::{self, consumer_fate};
 use super::table::{Align, Table};
 use super::{Ctx, format};
 use crate::contenders::CONTENDERS;
-use crate::loadgen::{BadinputResult, ChurnResult, EchoResult, HostileResult, SlowResult};
+use crate::loadgen::{self, BadinputResult, ChurnResult, EchoResult, HostileResult, SlowResult};
 use crate::manifest::RunRecord;
 
 /// Written where a scenario does not apply to a server.
@@ -241,7 +241,11 @@ fn method(ctx: &Ctx<'_>) -> String {
             format::bytes(h.config.declared as f64),
             format::count(h.config.slow as f64),
             h.config.handshake_timeout,
-            format::micros(h.canary.as_ref().map_or(5_000, |c| c.every_us)),
+            format::micros(
+                h.canary
+                    .as_ref()
+                    .map_or(loadgen::CANARY_EVERY_US_BEFORE, |c| c.every_us)
+            ),
             if h.canary.as_ref().is_some_and(|c| c.own_thread) {
                 "The canary echoes from its own thread of the generator, so the attackers' writes do not delay its timing. "
             } else {
