@@ -25,7 +25,11 @@
 //! 279 MiB read), its p99 under the attack was 0.17–0.23 ms on
 //! `ws-tokio-mutex` and 0.18–0.28 ms on `ws-ref-unsplit`, as with the 64
 //! MiB budget and its evictions (0.17–0.21 and 0.15–0.18 ms; quiet
-//! 0.10–0.16 ms; by hand, 3 runs each, 2026-12-05).
+//! 0.10–0.16 ms; by hand, 3 runs each, 2026-12-05). All these windows "under
+//! the attack" also held the second in which the attackers left open are
+//! awaited, on an idle server, which thinned their tails: `ws-loadgen
+//! hostile` now times the attack's bytes and that second apart, beside a
+//! control with the same bytes and no eviction (RESULTS.md's canary table).
 //!
 //! The price is that the memory leaves the process later. So the bytes
 //! waiting are counted ([`deferred_bytes`]) and bounded: the inbound budget

@@ -29,7 +29,9 @@
 //! times), the canary's p99 under the partial-message attack was 0.29–0.51
 //! ms on `ws-tokio-mutex`, and at one read a poll 0.15–0.31 ms, against
 //! 0.11–0.15 ms before the attack (by hand, 4 runs each, canary every 1 ms,
-//! large blocks already freed in the background). RESULTS.md's reliability
+//! large blocks already freed in the background; each window also held the
+//! attackers' idle second after their last byte, which `ws-loadgen hostile`
+//! now times apart). RESULTS.md's reliability
 //! table shows a canary's echo p99 during `ws-loadgen hostile`'s
 //! partial-message attack beside its p99 before the attack, for every
 //! server.

@@ -1,7 +1,13 @@
 //! The `hostile` scenario: the two attacks on a server's limits that cost
 //! the client almost nothing, each with a canary connection echoing
-//! throughout.
+//! throughout, and a control for the first.
 //!
+//! 0. **Abandoned messages** (the control): the same `--attackers` send the
+//!    same partial messages one after another, but each half-closes its
+//!    connection as soon as it has sent, so the server reads the same bytes
+//!    at the same pace without ever holding more than about one message:
+//!    no eviction. What the canary loses here is the cost of the bytes; what
+//!    it loses on top under the attack is the cost of the budget's handling.
 //! 1. **Partial messages**: `--attackers` connections each send
 //!    `--partial` bytes of a frame that announces `--declared`, and then
 //!    nothing. A server with an inbound memory budget closes the largest
@@ -13,7 +19,8 @@
 //!    served.
 //!
 //! The canary echoes every [`CANARY_EVERY`] from its own thread throughout:
-//! for [`QUIET_FOR`] before the attacks (its baseline), then during each.
+//! for [`QUIET_FOR`] before the attacks (its baseline), then during the
+//! control and each attack.
 //! Its round trips are kept by phase, so the report can say whether an
 //! attack left the well-behaved client's latency where it was, not only
 //! whether it was served.
@@ -109,8 +116,28 @@ pub struct PartialReport {
     pub other: Vec<String>,
     /// Canary echoes that failed during the attack.
     pub canary_failures: u64,
-    /// The server's RSS before the attack and at its highest.
+    /// The server's RSS before the control and the attack, and at its
+    /// highest through both (the control holds far less than the attack).
     pub server: Option<ServerReport>,
+}
+
+/// What the abandoned messages (the control) did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AbandonedReport {
+    /// Connections that sent their message and half-closed.
+    pub messages: u64,
+    /// Bytes they sent in all.
+    pub bytes_sent: u64,
+    /// Connections the server closed with 1009: a control that met the
+    /// budget is no control (expected 0).
+    pub closed_1009: u64,
+    /// Connections the server ended any other way once it saw the end of
+    /// the stream (expected: all of them).
+    pub released: u64,
+    /// Connections that could not send, or got no answer in time, in words.
+    pub other: Vec<String>,
+    /// Canary echoes that failed meanwhile.
+    pub canary_failures: u64,
 }
 
 /// What the slow requests did.
@@ -148,8 +175,16 @@ pub struct CanaryPhase {
 pub struct CanaryReport {
     /// Before the attacks.
     pub quiet: CanaryPhase,
-    /// During the partial-message attack.
+    /// While the same bytes arrived as abandoned messages (the control).
+    pub abandoned: CanaryPhase,
+    /// During the partial-message attack, while its bytes arrived (the
+    /// same window as `abandoned`'s).
     pub partial: CanaryPhase,
+    /// After the attack's last byte, while the attackers left open held
+    /// their messages and their outcomes were awaited: an idle server, kept
+    /// apart so that it does not dilute `partial`.
+    #[serde(default)]
+    pub held: CanaryPhase,
     /// While the slow-request sockets were open.
     pub slow: CanaryPhase,
     /// Always true: the canary echoes from its own thread ([`CanaryThread`]).
@@ -162,7 +197,9 @@ pub struct CanaryReport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Quiet,
+    Abandoned,
     Partial,
+    Held,
     Slow,
     Done,
 }
@@ -177,6 +214,8 @@ pub struct Report {
     pub integrity: Integrity,
     /// The configuration.
     pub config: Config,
+    /// The abandoned messages: the control for the partial-message attack.
+    pub abandoned: AbandonedReport,
     /// The partial-message attack.
     pub partial: PartialReport,
     /// The slow requests.
@@ -193,6 +232,18 @@ pub struct Report {
 impl crate::report::Report for Report {
     fn table(&self) -> String {
         let mut t = Table::new(&format!("hostile: against {}", self.config.url));
+        let a = &self.abandoned;
+        t.row(
+            "abandoned messages",
+            format!(
+                "{} sent and half-closed: {} released, {} closed 1009, {} other; canary failures {}",
+                a.messages,
+                a.released,
+                a.closed_1009,
+                a.other.len(),
+                a.canary_failures
+            ),
+        );
         let p = &self.partial;
         t.row(
             "partial messages",
@@ -220,9 +271,11 @@ impl crate::report::Report for Report {
         t.row(
             "canary p50 / p99",
             format!(
-                "quiet {} / {} us, partial messages {} / {} us, slow requests {} / {} us",
+                "quiet {} / {} us, abandoned messages {} / {} us, partial messages {} / {} us, slow requests {} / {} us",
                 c.quiet.latency.p50_us,
                 c.quiet.latency.p99_us,
+                c.abandoned.latency.p50_us,
+                c.abandoned.latency.p99_us,
                 c.partial.latency.p50_us,
                 c.partial.latency.p99_us,
                 c.slow.latency.p50_us,
@@ -253,6 +306,7 @@ impl crate::report::Report for Report {
     }
     fn failed(&self) -> bool {
         self.canary.quiet.failures > 0
+            || self.abandoned.canary_failures > 0
             || self.partial.canary_failures > 0
             || !self.partial.other.is_empty()
             || self.slow.canary_failures > 0
@@ -367,15 +421,23 @@ async fn canary(
     timeout: Duration,
     mut phase: tokio::sync::watch::Receiver<Phase>,
 ) -> CanaryReport {
-    let mut latency = [new_histogram(), new_histogram(), new_histogram()];
-    let mut failures = [0u64; 3];
+    let mut latency = [
+        new_histogram(),
+        new_histogram(),
+        new_histogram(),
+        new_histogram(),
+        new_histogram(),
+    ];
+    let mut failures = [0u64; 5];
     let mut ticks = tokio::time::interval(CANARY_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for n in 0u64.. {
         let slot = match *phase.borrow_and_update() {
             Phase::Quiet => 0,
-            Phase::Partial => 1,
-            Phase::Slow => 2,
+            Phase::Abandoned => 1,
+            Phase::Partial => 2,
+            Phase::Held => 3,
+            Phase::Slow => 4,
             Phase::Done => break,
         };
         let started = Instant::now();
@@ -396,8 +458,10 @@ async fn canary(
     };
     CanaryReport {
         quiet: of(0),
-        partial: of(1),
-        slow: of(2),
+        abandoned: of(1),
+        partial: of(2),
+        held: of(3),
+        slow: of(4),
         own_thread: true,
         every_us: u64::try_from(CANARY_EVERY.as_micros()).unwrap_or(u64::MAX),
     }
@@ -413,41 +477,97 @@ fn attack_bytes(config: &Config) -> Vec<u8> {
         .encode()
 }
 
+/// Upgrades attacker `i`; what went wrong in words.
+async fn attacker(
+    config: &Config,
+    target: &Target,
+    path: &str,
+    i: usize,
+) -> Result<RawClient, String> {
+    match tokio::time::timeout(config.timeout, RawClient::upgrade(target.addr(), path)).await {
+        Ok(Ok(attacker)) => Ok(attacker),
+        Ok(Err(err)) => Err(format!("attacker {i}: upgrade: {err}")),
+        Err(_) => Err(format!("attacker {i}: upgrade timed out")),
+    }
+}
+
+/// Sends `bytes` within the timeout; `false` when the send was cut short
+/// (the server closed the socket already: the outcome says how).
+async fn sends(config: &Config, attacker: &mut RawClient, bytes: &[u8]) -> bool {
+    matches!(
+        tokio::time::timeout(config.timeout, send_in_slices(attacker, bytes)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// The control: each attacker in turn sends its partial message, half-closes
+/// and waits for the server to end the connection, so the server reads the
+/// attack's bytes at the attack's pace but never holds two messages for
+/// long, and its budget is never reached.
+async fn abandoned_messages(
+    config: &Config,
+    target: &Target,
+    path: &str,
+    bytes: &[u8],
+) -> AbandonedReport {
+    let mut report = AbandonedReport::default();
+    for i in 0..config.attackers {
+        let mut attacker = match attacker(config, target, path, i).await {
+            Ok(attacker) => attacker,
+            Err(err) => {
+                report.other.push(err);
+                continue;
+            }
+        };
+        if sends(config, &mut attacker, bytes).await {
+            report.bytes_sent += bytes.len() as u64;
+        }
+        report.messages += 1;
+        // Half-closed, the server sees the stream end inside the message and
+        // drops the connection and its buffer; a write error here means it
+        // had already closed, and the outcome says how.
+        let _ = attacker.shutdown_write().await;
+        match attacker.outcome(config.timeout).await {
+            Outcome::Closed {
+                code: Some(1009), ..
+            } => report.closed_1009 += 1,
+            Outcome::TimedOut => report.other.push(format!(
+                "attacker {i}: not released within {:?}",
+                config.timeout
+            )),
+            _ => report.released += 1,
+        }
+    }
+    report
+}
+
+/// The attack; `sampler` has watched the server's RSS since before the
+/// control, so the baseline is the server's before either. Once every
+/// attacker has sent, the canary's phase turns to [`Phase::Held`].
 async fn partial_attack(
     config: &Config,
     target: &Target,
     path: &str,
     bytes: &[u8],
-) -> Result<PartialReport, LoadgenError> {
-    let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
+    sampler: Option<ServerSampler>,
+    phase: &tokio::sync::watch::Sender<Phase>,
+) -> PartialReport {
     let mut report = PartialReport::default();
     let mut attackers = Vec::with_capacity(config.attackers);
     for i in 0..config.attackers {
-        let mut attacker =
-            match tokio::time::timeout(config.timeout, RawClient::upgrade(target.addr(), path))
-                .await
-            {
-                Ok(Ok(attacker)) => attacker,
-                Ok(Err(err)) => {
-                    report.other.push(format!("attacker {i}: upgrade: {err}"));
-                    continue;
-                }
-                Err(_) => {
-                    report
-                        .other
-                        .push(format!("attacker {i}: upgrade timed out"));
-                    continue;
-                }
-            };
-        // A send cut short means the server closed the socket already: the
-        // outcome below says how.
-        if let Ok(Ok(())) =
-            tokio::time::timeout(config.timeout, send_in_slices(&mut attacker, bytes)).await
-        {
+        let mut attacker = match attacker(config, target, path, i).await {
+            Ok(attacker) => attacker,
+            Err(err) => {
+                report.other.push(err);
+                continue;
+            }
+        };
+        if sends(config, &mut attacker, bytes).await {
             report.bytes_sent += bytes.len() as u64;
         }
         attackers.push(attacker);
     }
+    phase.send_replace(Phase::Held);
     let outcomes = futures_util::future::join_all(
         attackers
             .iter_mut()
@@ -466,7 +586,7 @@ async fn partial_attack(
     if let Some(sampler) = sampler {
         report.server = Some(sampler.finish(attackers.len()).await);
     }
-    Ok(report)
+    report
 }
 
 /// Opens a socket and sends the start of an upgrade request; returns it
@@ -585,17 +705,23 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
     let (phase, watched) = tokio::sync::watch::channel(Phase::Quiet);
     let canary = CanaryThread::start(target.clone(), opts, watched).await?;
     tokio::time::sleep(QUIET_FOR).await;
+    let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
+    phase.send_replace(Phase::Abandoned);
+    let mut abandoned = abandoned_messages(&config, &target, &path, &attack).await;
     phase.send_replace(Phase::Partial);
-    let mut partial = partial_attack(&config, &target, &path, &attack).await?;
+    let mut partial = partial_attack(&config, &target, &path, &attack, sampler, &phase).await;
     phase.send_replace(Phase::Slow);
     let mut slow = slow_requests(&config, &target, &path).await?;
     phase.send_replace(Phase::Done);
     let canary = canary.finish().await?;
-    partial.canary_failures = canary.partial.failures;
+    abandoned.canary_failures = canary.abandoned.failures;
+    // The attack in place is part of the attack.
+    partial.canary_failures = canary.partial.failures + canary.held.failures;
     slow.canary_failures = canary.slow.failures;
     Ok(Report {
         scenario: "hostile",
         integrity: Integrity::default(),
+        abandoned,
         partial,
         slow,
         canary,

@@ -489,6 +489,26 @@ pub struct HostilePartial {
     pub server: Option<ServerStats>,
 }
 
+/// The abandoned messages of a hostile run: the attack's partial messages
+/// sent one after another, each connection closed as soon as it has sent,
+/// so the server reads the same bytes without reaching its budget. The
+/// control for the partial-message attack.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HostileAbandoned {
+    /// Connections that sent their message.
+    pub messages: u64,
+    /// Bytes they sent in all.
+    pub bytes_sent: u64,
+    /// Connections the server closed with 1009: expected 0, for a control
+    /// that met the budget evicted and is no control.
+    pub closed_1009: u64,
+    /// Connections the server ended without 1009.
+    pub released: u64,
+    /// Connections that ended neither way, in words.
+    #[serde(default)]
+    pub other: Vec<String>,
+}
+
 /// The slow requests of a hostile run.
 #[derive(Clone, Debug, Deserialize)]
 pub struct HostileSlow {
@@ -524,8 +544,18 @@ pub struct CanaryPhase {
 pub struct HostileCanary {
     /// Before the attacks.
     pub quiet: CanaryPhase,
-    /// During the partial-message attack.
+    /// While the same bytes arrived as abandoned messages, the control for
+    /// the partial-message attack (absent from results before the control).
+    #[serde(default)]
+    pub abandoned: Option<CanaryPhase>,
+    /// During the partial-message attack: the whole attack in results
+    /// before the control, only while its bytes arrived since.
     pub partial: CanaryPhase,
+    /// After the attack's last byte, while the attackers left open held
+    /// their messages: the attack in place (absent from results before the
+    /// control, whose `partial` included it).
+    #[serde(default)]
+    pub held: Option<CanaryPhase>,
     /// While the slow-request sockets were open.
     pub slow: CanaryPhase,
     /// Whether the canary echoed from its own thread (absent from results
@@ -550,6 +580,9 @@ fn canary_every_us_before() -> u64 {
 pub struct HostileResult {
     /// Configuration.
     pub config: HostileConfig,
+    /// The control for the partial messages (absent from results before it).
+    #[serde(default)]
+    pub abandoned: Option<HostileAbandoned>,
     /// Partial messages past the budget.
     pub partial: HostilePartial,
     /// Slow requests.

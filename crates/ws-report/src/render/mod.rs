@@ -9,6 +9,7 @@ pub mod data;
 pub mod flush;
 pub mod format;
 mod heartbeat;
+mod hostile;
 mod intro;
 mod large_rooms;
 mod load_curve;

@@ -2,22 +2,27 @@
 //! panics and shutdown under load, one row per server; and, in collections
 //! that have them, the hostile clients (partial messages past the inbound
 //! budget, slow requests), whose columns are left out of older ones so that
-//! they render as they did.
+//! they render as they did (their cells and the canary's table are
+//! [`super::hostile`]'s).
 
 use std::collections::BTreeMap;
 
 use super::data::Run;
+use super::hostile::{
+    canary_table, hostile_canary_of, hostile_cell, hostile_method, hostile_rss_of, hostile_runs,
+    hostile_slow_of, with_control,
+};
 use super::scenarios::{self, consumer_fate};
 use super::table::{Align, Table};
 use super::{Ctx, format};
 use crate::contenders::CONTENDERS;
-use crate::loadgen::{self, BadinputResult, ChurnResult, EchoResult, HostileResult, SlowResult};
+use crate::loadgen::{BadinputResult, ChurnResult, EchoResult, SlowResult};
 use crate::manifest::RunRecord;
 
 /// Written where a scenario does not apply to a server.
-const NA: &str = "n/a";
+pub(super) const NA: &str = "n/a";
 /// Written where a figure is missing from a run's result.
-const NONE: &str = "–";
+pub(super) const NONE: &str = "–";
 
 /// The run of `server` and `case`, if any.
 pub fn find<'a, T>(runs: &'a [Run<T>], server: &str, case: &str) -> Option<&'a Run<T>> {
@@ -74,74 +79,6 @@ pub(crate) fn flag_value<'a>(command: &'a [String], flag: &str) -> Option<&'a st
         .windows(2)
         .find(|w| w[0] == flag)
         .map(|w| w[1].as_str())
-}
-
-/// What each attacking connection may cost beyond the inbound budget.
-const PER_ATTACKER_BYTES: u64 = 16 << 10;
-
-/// Peak RSS under the partial-message attack, against RSS before it plus
-/// the budget and [`PER_ATTACKER_BYTES`] per attacker: `70 MiB (≤ 75 MiB)`.
-fn hostile_rss(r: &HostileResult) -> String {
-    let Some(server) = r.partial.server.as_ref() else {
-        return NONE.into();
-    };
-    let peak = format::bytes(server.peak_rss_bytes as f64);
-    match r.config.budget {
-        Some(budget) => {
-            // Issue 15's bound: the budget plus 16 KiB per attacking
-            // connection for what a connection costs anyway.
-            let bound = server.baseline_rss_bytes
-                + budget as u64
-                + PER_ATTACKER_BYTES * r.config.attackers as u64;
-            let verdict = if server.peak_rss_bytes <= bound {
-                "≤"
-            } else {
-                ">"
-            };
-            format!("{peak} ({verdict} {})", format::bytes(bound as f64))
-        }
-        None => peak,
-    }
-}
-
-/// Slow-request sockets closed within the handshake timeout + 1 s.
-fn hostile_slow(r: &HostileResult) -> String {
-    let retried = r
-        .slow
-        .slow_connects
-        .map(|n| format!("; {} connects retried", format::count(n as f64)))
-        .unwrap_or_default();
-    format!(
-        "{} of {} (longest {:.1} s{retried})",
-        format::count(r.slow.closed_in_time as f64),
-        format::count(r.slow.opened as f64),
-        r.slow.longest_open_s
-    )
-}
-
-/// Whether the canary and new clients kept being served through both attacks.
-fn hostile_canary(r: &HostileResult) -> String {
-    let failures = r.partial.canary_failures + r.slow.canary_failures;
-    let new_failed = r.slow.new_clients_failed;
-    if failures == 0 && new_failed == 0 && r.partial.other.is_empty() {
-        let served = format::count(r.slow.new_clients_ok as f64);
-        match &r.canary {
-            // Its p99 quiet, then under each attack: whether the attacks
-            // cost a well-behaved client latency, not only service.
-            Some(c) => format!(
-                "echoed throughout, p99 {} quiet → {} / {} under attack; {served} new clients served",
-                format::micros(c.quiet.latency.p99_us),
-                format::micros(c.partial.latency.p99_us),
-                format::micros(c.slow.latency.p99_us)
-            ),
-            None => format!("echoed throughout; {served} new clients served"),
-        }
-    } else {
-        format!(
-            "{failures} canary failures, {new_failed} new clients refused, {} attackers not closed 1009",
-            r.partial.other.len()
-        )
-    }
 }
 
 fn shutdown_cell(run: Option<&Run<EchoResult>>) -> String {
@@ -223,35 +160,8 @@ fn method(ctx: &Ctx<'_>) -> String {
             b.config.max_message_size, b.config.timeout,
         ));
     }
-    if let Some(h) = ctx.data.hostile.iter().find_map(|r| r.result.as_ref()) {
-        out.push_str(&format!(
-            "- **Hostile clients** (`ws-loadgen hostile`): {} connections each send {} of a message announced as {} and then nothing (server `--max-inbound-bytes {}`, `--max-message-size {}`), then {} sockets each send the start of an upgrade request and nothing more (server `--handshake-timeout {}`). \
-             *Peak RSS, partial messages* is the server's highest RSS during the attack, against its RSS before plus the budget plus 16 KiB per attacker; \
-             *slow requests closed* counts the sockets closed within the handshake timeout + 1 s (timed from each connection's establishment in runs that report retried connects, else from before its connect); \
-             *canary* says whether a connection opened before both attacks kept echoing (one echo every {}), \
-             with its round-trip p99 in the second before the attacks and under each (partial messages / slow requests) where the run timed it, \
-             and whether new clients were served meanwhile. \
-             {}An evicted connection's buffer goes back to the kernel from a background thread of the server, a piece at a time, \
-             so the worker serving the canary does not stop for it (freed in place, each 32 MiB buffer stopped the server's one worker for 2–3 ms, traced by hand; \
-             see `crates/ws-alloc`). Under partial messages the canary shares that worker with the attackers' bytes.\n",
-            h.config.attackers,
-            format::bytes(h.config.partial as f64),
-            format::bytes(h.config.declared as f64),
-            h.config.budget.map_or_else(|| "default".to_owned(), |b| format::bytes(b as f64)),
-            format::bytes(h.config.declared as f64),
-            format::count(h.config.slow as f64),
-            h.config.handshake_timeout,
-            format::micros(
-                h.canary
-                    .as_ref()
-                    .map_or(loadgen::CANARY_EVERY_US_BEFORE, |c| c.every_us)
-            ),
-            if h.canary.as_ref().is_some_and(|c| c.own_thread) {
-                "The canary echoes from its own thread of the generator, so the attackers' writes do not delay its timing. "
-            } else {
-                ""
-            },
-        ));
+    if let Some(hostile) = hostile_method(&ctx.data.hostile) {
+        out.push_str(&hostile);
     }
     let runs_per_server = ctx.data.manifest.as_ref().map_or(0, |m| {
         CONTENDERS
@@ -311,6 +221,7 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         && data.churn.is_empty()
         && data.badinput.is_empty()
         && data.shutdown.is_empty()
+        && data.hostile.is_empty()
     {
         out.push_str("No reliability runs in the results.\n\n");
         return out;
@@ -355,6 +266,7 @@ pub fn section(ctx: &Ctx<'_>) -> String {
             ("Canary through the attacks", Align::Left),
         ]);
     }
+    let control = with_control(&data.hostile);
     let mut t = Table::new(&columns);
     for c in CONTENDERS {
         let s = c.name;
@@ -456,15 +368,18 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         row.push(shutdown_cell(shutdown));
         row.push(cell(shutdown, closed_1001));
         if with_hostile {
-            let hostile = find(&data.hostile, s, "hostile");
-            row.push(cell(hostile, hostile_rss));
-            row.push(cell(hostile, hostile_slow));
-            row.push(cell(hostile, hostile_canary));
+            // Every run of the server, not the first: a repeated case shows
+            // its worst run, so a bad repeat cannot hide behind a good one.
+            let hostile = hostile_runs(&data.hostile, s);
+            row.push(hostile_cell(&hostile, hostile_rss_of));
+            row.push(hostile_cell(&hostile, hostile_slow_of));
+            row.push(hostile_cell(&hostile, |r| hostile_canary_of(r, control)));
         }
         t.row(row);
     }
     out.push_str(&t.render());
     out.push('\n');
+    out.push_str(&canary_table(&data.hostile));
     let cmds = commands(ctx);
     if let Some(first) = cmds.first() {
         out.push_str(&format!(
@@ -472,8 +387,13 @@ pub fn section(ctx: &Ctx<'_>) -> String {
             first.server
         ));
         for r in cmds {
+            // A repeated case lists each repeat's commands: say which is which.
+            let repeat = r
+                .repeat
+                .map(|n| format!(", repeat {n}"))
+                .unwrap_or_default();
             out.push_str(&format!(
-                "# {}\n{}\n{}\n",
+                "# {}{repeat}\n{}\n{}\n",
                 r.case,
                 r.server_command.join(" "),
                 r.load_command.join(" ")
@@ -482,54 +402,4 @@ pub fn section(ctx: &Ctx<'_>) -> String {
         out.push_str("```\n\n");
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn result(peak: u64, closed_in_time: u64) -> HostileResult {
-        serde_json::from_value(serde_json::json!({
-            "config": {"attackers": 8, "partial": 1, "declared": 2, "budget": 1000,
-                       "slow": 10, "handshake_timeout": "2s"},
-            "partial": {"closed_1009": 6, "left_open": 2, "other": [], "canary_failures": 0,
-                        "server": {"baseline_rss_bytes": 500, "peak_rss_bytes": peak,
-                                   "rss_per_connection_bytes": null, "cpu_seconds": 0.0,
-                                   "cpu_cores_used": 0.0}},
-            "slow": {"opened": 10, "closed_in_time": closed_in_time, "longest_open_s": 2.5,
-                     "new_clients_ok": 20, "new_clients_failed": 0, "canary_failures": 0}
-        }))
-        .expect("a hostile result")
-    }
-
-    #[test]
-    fn hostile_cells_judge_against_the_budget() {
-        // Bound: 500 before + 1000 budget + 8 attackers × 16 KiB = 132,572.
-        assert!(hostile_rss(&result(132_572, 10)).contains('≤'));
-        assert!(hostile_rss(&result(132_573, 10)).contains('>'));
-        assert!(hostile_slow(&result(1400, 9)).starts_with("9 of 10"));
-        assert!(hostile_canary(&result(1400, 10)).starts_with("echoed throughout"));
-    }
-
-    #[test]
-    fn a_timed_canary_shows_its_p99_before_and_under_each_attack() {
-        let mut r = result(1400, 10);
-        assert!(!hostile_canary(&r).contains("p99"));
-        let phase = |p99_us: u64| {
-            serde_json::json!({"latency": {"count": 200, "mean_us": 1.0, "p50_us": 1, "p90_us": 1,
-                "p99_us": p99_us, "p99_9_us": p99_us, "p99_99_us": p99_us, "max_us": p99_us},
-                "failures": 0})
-        };
-        r.canary = Some(
-            serde_json::from_value(serde_json::json!({
-                "quiet": phase(80), "partial": phase(2_500), "slow": phase(120)
-            }))
-            .expect("a canary"),
-        );
-        let cell = hostile_canary(&r);
-        assert!(
-            cell.contains("p99 80.0 µs quiet → 2.50 ms / 120 µs under attack"),
-            "{cell}"
-        );
-    }
 }
