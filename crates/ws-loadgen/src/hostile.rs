@@ -328,6 +328,17 @@ fn path_of(url: &str) -> String {
 /// and charge that delay to the server.
 const ATTACK_SLICE: usize = 64 * 1024;
 
+/// The attackers' `SO_SNDBUF` (Linux doubles it: 128 KiB). On loopback,
+/// bytes queued in a client's socket are sent by whichever side opens the
+/// window: with the default buffer (MiBs, autotuned) each of the server's
+/// reads also ran the attacker's TCP transmit work on the server's core,
+/// in the kernel, where a real attacker's would run on its own machine.
+/// With 64 KiB the attack goes about as fast (9 × 31 MiB in ~0.35 s
+/// either way) and the canary's p99 under its bytes on `ws-tokio-mutex`
+/// was 112–197 µs instead of 384–2,387 µs (quiet 84–127 µs; by hand, 3
+/// runs each, 2026-12-05). At 16 KiB the attack itself slowed tenfold.
+const ATTACK_SNDBUF: u32 = 64 * 1024;
+
 /// Writes `bytes` [`ATTACK_SLICE`] at a time, yielding between slices.
 async fn send_in_slices(attacker: &mut RawClient, bytes: &[u8]) -> std::io::Result<()> {
     for slice in bytes.chunks(ATTACK_SLICE) {
@@ -484,7 +495,8 @@ async fn attacker(
     path: &str,
     i: usize,
 ) -> Result<RawClient, String> {
-    match tokio::time::timeout(config.timeout, RawClient::upgrade(target.addr(), path)).await {
+    let upgrade = RawClient::upgrade_with(target.addr(), path, Some(ATTACK_SNDBUF));
+    match tokio::time::timeout(config.timeout, upgrade).await {
         Ok(Ok(attacker)) => Ok(attacker),
         Ok(Err(err)) => Err(format!("attacker {i}: upgrade: {err}")),
         Err(_) => Err(format!("attacker {i}: upgrade timed out")),

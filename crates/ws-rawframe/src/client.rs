@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::frame::{Frame, opcode};
 
@@ -113,7 +113,21 @@ pub struct RawClient {
 impl RawClient {
     /// Opens a TCP connection (with `TCP_NODELAY`) without any handshake.
     pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
-        let stream = TcpStream::connect(addr).await?;
+        Self::connect_with(addr, None).await
+    }
+
+    /// [`Self::connect`], with the socket's `SO_SNDBUF` set to `send_buffer`
+    /// bytes first when given (Linux doubles it and keeps a minimum).
+    pub async fn connect_with(addr: SocketAddr, send_buffer: Option<u32>) -> io::Result<Self> {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(bytes) = send_buffer {
+            socket.set_send_buffer_size(bytes)?;
+        }
+        let stream = socket.connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(Self {
             stream,
@@ -123,7 +137,16 @@ impl RawClient {
 
     /// Connects and upgrades `path` to a WebSocket.
     pub async fn upgrade(addr: SocketAddr, path: &str) -> Result<Self, RawError> {
-        let mut client = Self::connect(addr).await?;
+        Self::upgrade_with(addr, path, None).await
+    }
+
+    /// [`Self::upgrade`] over [`Self::connect_with`]'s socket.
+    pub async fn upgrade_with(
+        addr: SocketAddr,
+        path: &str,
+        send_buffer: Option<u32>,
+    ) -> Result<Self, RawError> {
+        let mut client = Self::connect_with(addr, send_buffer).await?;
         client
             .send(upgrade_request(&addr.to_string(), path).as_bytes())
             .await?;
@@ -268,5 +291,38 @@ impl RawClient {
         let n = self.stream.read(&mut chunk).await?;
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size a connected socket reports for `SO_SNDBUF`.
+    async fn send_buffer(send_buffer: Option<u32>) -> usize {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listener");
+        let addr = listener.local_addr().expect("address");
+        let connecting = RawClient::connect_with(addr, send_buffer);
+        let (client, _accepted) = tokio::join!(connecting, listener.accept());
+        let client = client.expect("connected");
+        socket2::SockRef::from(&client.stream)
+            .send_buffer_size()
+            .expect("SO_SNDBUF")
+    }
+
+    #[tokio::test]
+    async fn a_send_buffer_given_is_the_one_the_socket_gets() {
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            // Linux doubles what is asked for, and autotunes the default
+            // (16 KiB to start, up to megabytes): 64 KiB asked is 128 KiB.
+            let small = send_buffer(Some(64 * 1024)).await;
+            assert_eq!(small, 128 * 1024);
+            let default = send_buffer(None).await;
+            assert_ne!(default, small);
+        })
+        .await;
+        assert!(outcome.is_ok(), "timed out");
     }
 }
