@@ -503,37 +503,62 @@ async fn attacker(
     }
 }
 
-/// Sends `bytes` within the timeout; `false` when the send was cut short
-/// (the server closed the socket already: the outcome says how).
-async fn sends(config: &Config, attacker: &mut RawClient, bytes: &[u8]) -> bool {
-    matches!(
-        tokio::time::timeout(config.timeout, send_in_slices(attacker, bytes)).await,
-        Ok(Ok(()))
-    )
+/// Sends `bytes` within the timeout; how many count as sent: all, or none
+/// when the send was cut short (the server closed the socket already: the
+/// outcome says how).
+async fn sends(config: &Config, attacker: &mut RawClient, bytes: &[u8]) -> u64 {
+    match tokio::time::timeout(config.timeout, send_in_slices(attacker, bytes)).await {
+        Ok(Ok(())) => bytes.len() as u64,
+        _ => 0,
+    }
+}
+
+/// What both the control and the attack send, and where.
+struct Attack<'a> {
+    config: &'a Config,
+    target: &'a Target,
+    path: &'a str,
+    /// Each attacker's partial message, encoded.
+    bytes: &'a [u8],
+}
+
+impl Attack<'_> {
+    /// Attacker `i` upgrades and sends the message: counted in
+    /// `bytes_sent` when sent in full, an upgrade that failed told in
+    /// `other`.
+    async fn send(
+        &self,
+        i: usize,
+        other: &mut Vec<String>,
+        bytes_sent: &mut u64,
+    ) -> Option<RawClient> {
+        match attacker(self.config, self.target, self.path, i).await {
+            Ok(mut attacker) => {
+                *bytes_sent += sends(self.config, &mut attacker, self.bytes).await;
+                Some(attacker)
+            }
+            Err(err) => {
+                other.push(err);
+                None
+            }
+        }
+    }
 }
 
 /// The control: each attacker in turn sends its partial message, half-closes
 /// and waits for the server to end the connection, so the server reads the
 /// attack's bytes at the attack's pace but never holds two messages for
 /// long, and its budget is never reached.
-async fn abandoned_messages(
-    config: &Config,
-    target: &Target,
-    path: &str,
-    bytes: &[u8],
-) -> AbandonedReport {
+async fn abandoned_messages(attack: &Attack<'_>) -> AbandonedReport {
+    let config = attack.config;
     let mut report = AbandonedReport::default();
     for i in 0..config.attackers {
-        let mut attacker = match attacker(config, target, path, i).await {
-            Ok(attacker) => attacker,
-            Err(err) => {
-                report.other.push(err);
-                continue;
-            }
+        let Some(mut attacker) = attack
+            .send(i, &mut report.other, &mut report.bytes_sent)
+            .await
+        else {
+            continue;
         };
-        if sends(config, &mut attacker, bytes).await {
-            report.bytes_sent += bytes.len() as u64;
-        }
         report.messages += 1;
         // Half-closed, the server sees the stream end inside the message and
         // drops the connection and its buffer; a write error here means it
@@ -557,26 +582,20 @@ async fn abandoned_messages(
 /// control, so the baseline is the server's before either. Once every
 /// attacker has sent, the canary's phase turns to [`Phase::Held`].
 async fn partial_attack(
-    config: &Config,
-    target: &Target,
-    path: &str,
-    bytes: &[u8],
+    attack: &Attack<'_>,
     sampler: Option<ServerSampler>,
     phase: &tokio::sync::watch::Sender<Phase>,
 ) -> PartialReport {
+    let config = attack.config;
     let mut report = PartialReport::default();
     let mut attackers = Vec::with_capacity(config.attackers);
     for i in 0..config.attackers {
-        let mut attacker = match attacker(config, target, path, i).await {
-            Ok(attacker) => attacker,
-            Err(err) => {
-                report.other.push(err);
-                continue;
-            }
+        let Some(attacker) = attack
+            .send(i, &mut report.other, &mut report.bytes_sent)
+            .await
+        else {
+            continue;
         };
-        if sends(config, &mut attacker, bytes).await {
-            report.bytes_sent += bytes.len() as u64;
-        }
         attackers.push(attacker);
     }
     phase.send_replace(Phase::Held);
@@ -712,16 +731,22 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         timeout: config.timeout,
         ..ConnectOptions::default()
     };
-    let attack = attack_bytes(&config);
+    let message = attack_bytes(&config);
     let started = Instant::now();
     let (phase, watched) = tokio::sync::watch::channel(Phase::Quiet);
     let canary = CanaryThread::start(target.clone(), opts, watched).await?;
     tokio::time::sleep(QUIET_FOR).await;
     let sampler = config.server_pid.map(ServerSampler::start).transpose()?;
     phase.send_replace(Phase::Abandoned);
-    let mut abandoned = abandoned_messages(&config, &target, &path, &attack).await;
+    let attack = Attack {
+        config: &config,
+        target: &target,
+        path: &path,
+        bytes: &message,
+    };
+    let mut abandoned = abandoned_messages(&attack).await;
     phase.send_replace(Phase::Partial);
-    let mut partial = partial_attack(&config, &target, &path, &attack, sampler, &phase).await;
+    let mut partial = partial_attack(&attack, sampler, &phase).await;
     phase.send_replace(Phase::Slow);
     let mut slow = slow_requests(&config, &target, &path).await?;
     phase.send_replace(Phase::Done);

@@ -436,34 +436,39 @@ fn servers_on<'a>(
     listed(&names)
 }
 
-/// Where the attack's p99 range lies against the control's, by server: one
-/// clause for those whose ranges overlap (the evictions cost nothing
-/// measurable beyond the bytes), and one for each that lies apart, with
-/// both ranges.
-fn overlap_sentences(readings: &[CanaryReading<'_>]) -> String {
+/// One sentence judging, for every server, a range of the canary's p99
+/// against a reference range: `overlap` names the servers whose ranges
+/// overlap (no difference is claimed), then a clause for each that lies
+/// apart, naming `figure` and `reference` with both ranges. Empty when
+/// nothing was judged.
+fn range_sentence<'a>(
+    readings: &[CanaryReading<'a>],
+    judged: impl Fn(&CanaryReading<'a>) -> Option<(Side, Spread, Spread)>,
+    overlap: impl FnOnce(&str) -> String,
+    figure: &str,
+    reference: &str,
+) -> String {
     let mut parts = Vec::new();
-    let overlapping = servers_on(readings, Side::Overlaps, |r| r.side());
+    let overlapping = servers_on(readings, Side::Overlaps, |r| {
+        judged(r).map(|(side, ..)| side)
+    });
     if !overlapping.is_empty() {
-        parts.push(format!(
-            "the evictions cost the canary nothing measurable beyond the bytes on {overlapping} (the attack's and the same bytes' p99 ranges overlap)"
-        ));
+        parts.push(overlap(&overlapping));
     }
     for r in readings {
-        let (Some(side @ (Side::Above | Side::Below)), Some(attack), Some(control)) =
-            (r.side(), r.attack, r.control)
-        else {
+        let Some((side @ (Side::Above | Side::Below), range, against)) = judged(r) else {
             continue;
         };
         parts.push(format!(
-            "on `{}` the attack's p99, {}, lies {} the same bytes', {}",
+            "on `{}` {figure}, {}, lies {} {reference}, {}",
             r.server,
-            micros_spread(Some(attack)),
+            micros_spread(Some(range)),
             if side == Side::Above {
                 "above"
             } else {
                 "below"
             },
-            micros_spread(Some(control))
+            micros_spread(Some(against))
         ));
     }
     if parts.is_empty() {
@@ -476,40 +481,37 @@ fn overlap_sentences(readings: &[CanaryReading<'_>]) -> String {
     format!("{}{}. ", first.unwrap_or_default(), chars.as_str())
 }
 
+/// Where the attack's p99 range lies against the control's, by server: the
+/// evictions cost nothing measurable beyond the bytes where they overlap.
+fn overlap_sentences(readings: &[CanaryReading<'_>]) -> String {
+    range_sentence(
+        readings,
+        |r| Some((r.side()?, r.attack?, r.control?)),
+        |servers| {
+            format!(
+                "the evictions cost the canary nothing measurable beyond the bytes on {servers} (the attack's and the same bytes' p99 ranges overlap)"
+            )
+        },
+        "the attack's p99",
+        "the same bytes'",
+    )
+}
+
 /// The canary with the attack in place against the quiet second, by
-/// server: issue 15's target, a p99 unchanged within noise (the ranges
-/// overlap), or where it lies apart.
+/// server: a p99 unchanged within noise (the ranges overlap), the
+/// reliability target, or where it lies apart.
 fn held_sentence(readings: &[CanaryReading<'_>]) -> String {
-    let mut parts = Vec::new();
-    let unchanged = servers_on(readings, Side::Overlaps, |r| r.held_side());
-    if !unchanged.is_empty() {
-        parts.push(format!(
-            "With the attack in place (the budget full, the attackers left open holding their messages), the canary's p99 is unchanged within noise on {unchanged} (its range overlaps the quiet second's)"
-        ));
-    }
-    for r in readings {
-        let (Some(side @ (Side::Above | Side::Below)), Some(held), Some(quiet)) =
-            (r.held_side(), r.held, r.quiet)
-        else {
-            continue;
-        };
-        parts.push(format!(
-            "{} `{}` the canary's p99 with the attack in place, {}, lies {} the quiet second's, {}",
-            if parts.is_empty() { "On" } else { "on" },
-            r.server,
-            micros_spread(Some(held)),
-            if side == Side::Above {
-                "above"
-            } else {
-                "below"
-            },
-            micros_spread(Some(quiet))
-        ));
-    }
-    if parts.is_empty() {
-        return String::new();
-    }
-    format!("{}. ", parts.join("; "))
+    range_sentence(
+        readings,
+        |r| Some((r.held_side()?, r.held?, r.quiet?)),
+        |servers| {
+            format!(
+                "with the attack in place (the budget full, the attackers left open holding their messages), the canary's p99 is unchanged within noise on {servers} (its range overlaps the quiet second's)"
+            )
+        },
+        "the canary's p99 with the attack in place",
+        "the quiet second's",
+    )
 }
 
 /// The attack's p99 over the quiet one, by server: its whole cost, which
