@@ -43,7 +43,7 @@ use crate::stats::{Integrity, LatencySummary, duration_ns, new_histogram, record
 pub const CLOSE_SLACK: Duration = Duration::from_secs(1);
 
 /// How long the attackers' outcomes are awaited once all have sent.
-const OUTCOME_BOUND: Duration = Duration::from_secs(1);
+pub const OUTCOME_BOUND: Duration = Duration::from_secs(1);
 
 /// Between two new-client probes during the slow requests.
 const PROBE_EVERY: Duration = Duration::from_millis(100);

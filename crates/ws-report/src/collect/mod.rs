@@ -357,9 +357,11 @@ fn connecting_s(run: &Run) -> f64 {
 const HOSTILE_BYTES_PER_S: f64 = 600e6;
 
 /// What a `hostile` run takes beyond its flags' durations: the canary's
-/// quiet second, the control's and the attack's bytes, the attackers'
-/// outcomes (1 s), and the slow requests (the handshake timeout + 1 s).
+/// quiet second, the control's and the attack's bytes, the wait for the
+/// attackers' outcomes, and the slow requests (the handshake timeout and
+/// the slack a close is allowed).
 fn hostile_s(run: &Run) -> f64 {
+    use ws_loadgen::hostile::{CLOSE_SLACK, OUTCOME_BOUND, QUIET_FOR};
     if run.subcommand != "hostile" {
         return 0.0;
     }
@@ -378,7 +380,8 @@ fn hostile_s(run: &Run) -> f64 {
         .and_then(|v| humantime::parse_duration(v).ok())
         .unwrap_or_default();
     let bytes = 2.0 * number("--attackers") * number("--partial");
-    1.0 + bytes / HOSTILE_BYTES_PER_S + 1.0 + handshake.as_secs_f64() + 1.0
+    (QUIET_FOR + OUTCOME_BOUND + handshake + CLOSE_SLACK).as_secs_f64()
+        + bytes / HOSTILE_BYTES_PER_S
 }
 
 /// The estimate for `runs`: each step's warm-up, duration, hold and settle
@@ -876,6 +879,21 @@ mod tests {
             .find(|step| step.len() > 1 && step[0].scenario == Scenario::Throughput)
             .expect("a slice group")
             .to_vec()
+    }
+
+    #[test]
+    fn a_hostile_run_is_estimated_by_its_phases() {
+        let runs = plan::runs(&Params::full());
+        let hostile = runs
+            .iter()
+            .find(|r| r.subcommand == "hostile")
+            .expect("a hostile run");
+        let e = estimate(std::slice::from_ref(hostile));
+        // 1 s quiet, 2 × 9 × 31 MiB at 600 MB/s, 1 s of outcomes, the 2 s
+        // handshake timeout and its 1 s of slack, and the run's overhead.
+        let bytes = 2.0 * 9.0 * f64::from(31u32 << 20);
+        let expected = 1.0 + bytes / 600e6 + 1.0 + 2.0 + 1.0 + RUN_OVERHEAD_S;
+        assert!((e.total_s() - expected).abs() < 1e-9, "{e}");
     }
 
     #[test]

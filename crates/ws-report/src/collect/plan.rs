@@ -351,9 +351,10 @@ impl Params {
             badinput_max_message_size: 1 << 20,
             hostile_attackers: 9,
             hostile_slow: 2000,
-            // ~7 s a run (the quiet second, the control's and the attack's
+            // 5.0–5.2 s a run in the committed run at 4421d6b, 6.5 s
+            // estimated (the quiet second, the control's and the attack's
             // bytes, the attackers' outcomes, the slow requests): 3 × 5
-            // servers, about 1.6 minutes, paid for by the floods' last
+            // servers, about 1.3 minutes, paid for by the floods' last
             // seconds (7 s of flat memory after the stalled members are gone
             // instead of 14, and 8 s of the baseline instead of 10: 4 room
             // servers) and by a recalibrated estimate (see

@@ -392,14 +392,15 @@ fn listed(items: &[String]) -> String {
     }
 }
 
-/// Where the attack's p99 range lies against the control's.
+/// Where one p99 range lies against a reference range (the attack's
+/// against the control's, the attack in place against the quiet second).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Side {
     /// The ranges share a value: no difference is claimed.
     Overlaps,
-    /// The attack's lowest p99 is above the control's highest.
+    /// The range's lowest p99 is above the reference's highest.
     Above,
-    /// The attack's highest p99 is below the control's lowest.
+    /// The range's highest p99 is below the reference's lowest.
     Below,
 }
 
@@ -567,8 +568,8 @@ fn control_warnings(readings: &[CanaryReading<'_>]) -> String {
 }
 
 /// "Canary round-trip p99 under the partial-message attack": the canary's
-/// p99 quiet, under the control and under the attack, over each server's
-/// runs, and what they say. Empty for collections without the control.
+/// p99 quiet, with the attack in place, under the control's bytes and under
+/// the attack's, over each server's runs, and what they say. Empty for collections without the control.
 pub(super) fn canary_table(runs: &[Run<HostileResult>]) -> String {
     if !with_control(runs) {
         return String::new();
@@ -668,7 +669,7 @@ pub(super) fn hostile_method(runs: &[Run<HostileResult>]) -> Option<String> {
     let h = runs.iter().find_map(|r| r.result.as_ref())?;
     Some(format!(
         "- **Hostile clients** (`ws-loadgen hostile`): {} connections each send {} of a message announced as {} and then nothing (server `--max-inbound-bytes {}`, `--max-message-size {}`), then {} sockets each send the start of an upgrade request and nothing more (server `--handshake-timeout {}`). \
-         *Peak RSS, partial messages* is the server's highest RSS during the attack, against its RSS before plus the budget plus 16 KiB per attacker; \
+         *Peak RSS, partial messages* is the server's highest RSS during the {}attack, against its RSS before plus the budget plus 16 KiB per attacker; \
          *slow requests closed* counts the sockets closed within the handshake timeout + 1 s (timed from each connection's establishment in runs that report retried connects, else from before its connect); \
          {}{}An evicted connection's buffer goes back to the kernel from a background thread of the server, a piece at a time, \
          so the worker serving the canary does not stop for it (freed in place, each 32 MiB buffer stopped the server's one worker for 2–3 ms, traced by hand; \
@@ -682,6 +683,12 @@ pub(super) fn hostile_method(runs: &[Run<HostileResult>]) -> Option<String> {
         format::bytes(h.config.declared as f64),
         format::count(h.config.slow as f64),
         h.config.handshake_timeout,
+        // Since the control, the RSS is sampled from before it.
+        if with_control(runs) {
+            "control and the "
+        } else {
+            ""
+        },
         canary_method(h, with_control(runs)),
         repeats_method(runs),
     ))
