@@ -18,7 +18,9 @@
 //!    `--handshake-timeout` plus a second, while new clients keep being
 //!    served.
 //!
-//! The canary echoes every [`CANARY_EVERY`] from its own thread throughout:
+//! The canary echoes every [`CANARY_EVERY`] from its own real-time thread
+//! ([`CanaryThread`]) throughout, each round trip timed without
+//! coordinated omission ([`CanaryClock`]):
 //! for [`QUIET_FOR`] before the attacks (its baseline), then during the
 //! control and each attack.
 //! Its round trips are kept by phase, so the report can say whether an
@@ -48,11 +50,13 @@ pub const OUTCOME_BOUND: Duration = Duration::from_secs(1);
 /// Between two new-client probes during the slow requests.
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 
-/// Between two canary echoes: some 1,400 round trips under the
-/// partial-message attack, so that their p99 is not the third-worst echo
-/// (at 5 ms it was, of ~280), and still no load to speak of (1,000 small
-/// echoes a second).
-pub const CANARY_EVERY: Duration = Duration::from_millis(1);
+/// Between two canary echoes' intended send times: some 1,400 round trips
+/// while the partial-message attack's bytes arrive (about 0.35 s), so that
+/// their p99 is the 14th-worst echo, not the 4th (at 1 ms it was, of ~350),
+/// and still light next to the attacks (4,000 small echoes a second).
+/// Tokio's timer cannot wait this finely (it rounds up to whole
+/// milliseconds), so the canary's own thread sleeps.
+pub const CANARY_EVERY: Duration = Duration::from_micros(250);
 
 /// How long the canary echoes before the attacks start: its baseline.
 pub const QUIET_FOR: Duration = Duration::from_secs(1);
@@ -189,8 +193,15 @@ pub struct CanaryReport {
     pub slow: CanaryPhase,
     /// Always true: the canary echoes from its own thread ([`CanaryThread`]).
     pub own_thread: bool,
-    /// Between two echoes ([`CANARY_EVERY`]), in µs.
+    /// Between two echoes' intended send times ([`CANARY_EVERY`]), in µs.
     pub every_us: u64,
+    /// Always true: each round trip is timed from the echo's intended send
+    /// time when it was held up by the echo before it ([`CanaryClock`]).
+    pub from_intended: bool,
+    /// Whether the canary's thread ran on the real-time scheduler
+    /// (`raise_to_realtime`), so that the generator's own busy threads on
+    /// its core could not delay it.
+    pub realtime: bool,
 }
 
 /// Which part of the run a canary round trip belongs to.
@@ -361,9 +372,10 @@ async fn canary_echoes(canary: &mut Ws, n: u64, bound: Duration) -> bool {
 /// runtime the canary's reply would wait in the run queue behind up to one
 /// slice write per attacker (hundreds of µs in all), and that wait would be
 /// charged to the server. On its own OS thread with its own current-thread
-/// runtime the canary is a sleeping thread the kernel wakes as soon as its
-/// reply arrives, ahead of the busy attack thread, whichever core the two
-/// share (the thread inherits the generator's pinning).
+/// runtime the canary is a sleeping thread the kernel wakes when its reply
+/// arrives, on the real-time scheduler where it may be
+/// ([`raise_to_realtime`]) so that it runs ahead of the busy attack thread
+/// on the core the two share (the thread inherits the generator's pinning).
 struct CanaryThread {
     report: tokio::sync::oneshot::Receiver<CanaryReport>,
 }
@@ -381,6 +393,7 @@ impl CanaryThread {
         std::thread::Builder::new()
             .name("ws-loadgen-canary".into())
             .spawn(move || {
+                let realtime = raise_to_realtime();
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -397,7 +410,9 @@ impl CanaryThread {
                     match client::connect(&target, opts).await {
                         Ok(ws) => {
                             if connected_tx.send(Ok(())).is_ok() {
-                                let _ = report_tx.send(canary(ws, opts.timeout, phase).await);
+                                let mut report = canary(ws, opts.timeout, phase).await;
+                                report.realtime = realtime;
+                                let _ = report_tx.send(report);
                             }
                         }
                         Err(err) => {
@@ -424,9 +439,35 @@ impl CanaryThread {
     }
 }
 
-/// The canary: it echoes every [`CANARY_EVERY`] and keeps each round trip
-/// under the phase it started in, until the phase is [`Phase::Done`] or
-/// its sender is gone; then it closes and reports.
+/// Puts the calling thread (the canary's) on the real-time scheduler, at
+/// its lowest priority; whether it could (it takes `CAP_SYS_NICE`, or an
+/// `RLIMIT_RTPRIO` above zero).
+///
+/// The canary shares its core with the generator's busy threads (the
+/// attackers' writes, the slow sockets' connects), and an ordinary thread
+/// woken by its reply does not always preempt them: on the 2-core VM,
+/// `perf sched timehist` showed the canary runnable for 2–4 ms (a
+/// scheduler tick) behind the thread opening the slow sockets, while the
+/// server's core sat idle (by hand, 2026-12-05). That wait was the
+/// generator's, charged to the server. A real-time thread runs as soon as
+/// it is woken.
+fn raise_to_realtime() -> bool {
+    use thread_priority::unix::{
+        RealtimeThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id,
+    };
+    set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo),
+    )
+    .is_ok()
+}
+
+/// The canary: it echoes every [`CANARY_EVERY`] and keeps each round trip,
+/// timed by its [`CanaryClock`], under the phase it was sent in, until the
+/// phase is [`Phase::Done`] or its sender is gone; then it closes and
+/// reports.
 async fn canary(
     mut ws: Ws,
     timeout: Duration,
@@ -440,9 +481,19 @@ async fn canary(
         new_histogram(),
     ];
     let mut failures = [0u64; 5];
-    let mut ticks = tokio::time::interval(CANARY_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let start = Instant::now();
+    let mut clock = CanaryClock::new(start, CANARY_EVERY);
+    let mut previous_done = start;
     for n in 0u64.. {
+        let wait = clock.until_due(Instant::now());
+        if !wait.is_zero() {
+            // Blocking is fine here: this is the canary's own thread, and
+            // nothing else runs on its runtime (see `CanaryThread`).
+            std::thread::sleep(wait);
+        }
+        if phase.has_changed().is_err() {
+            break;
+        }
         let slot = match *phase.borrow_and_update() {
             Phase::Quiet => 0,
             Phase::Abandoned => 1,
@@ -451,15 +502,19 @@ async fn canary(
             Phase::Slow => 4,
             Phase::Done => break,
         };
-        let started = Instant::now();
-        if canary_echoes(&mut ws, n, timeout).await {
-            record_ns(&mut latency[slot], duration_ns(started.elapsed()));
+        let timed_from = clock.take(Instant::now(), previous_done);
+        let echoed = canary_echoes(&mut ws, n, timeout).await;
+        previous_done = Instant::now();
+        if echoed {
+            record_ns(
+                &mut latency[slot],
+                duration_ns(previous_done.saturating_duration_since(timed_from)),
+            );
         } else {
             failures[slot] += 1;
-        }
-        tokio::select! {
-            _ = ticks.tick() => {}
-            changed = phase.changed() => if changed.is_err() { break },
+            // A failure is counted as one; the echoes due while it was
+            // awaited (up to `--timeout`, 20,000 of them) are not sent.
+            clock.skip_overdue(previous_done);
         }
     }
     client::close(&mut ws, common::CLOSE_BOUND).await;
@@ -475,6 +530,61 @@ async fn canary(
         slow: of(4),
         own_thread: true,
         every_us: u64::try_from(CANARY_EVERY.as_micros()).unwrap_or(u64::MAX),
+        from_intended: true,
+        realtime: false,
+    }
+}
+
+/// When the canary's echoes are due, and what each round trip is timed
+/// from, without coordinated omission and without the generator's own
+/// lateness.
+///
+/// Echo `k` is due at `start + k * every`. An echo that falls due while the
+/// one before it is still out is sent as soon as that one is back and
+/// timed from its due time: a server that stalls the canary for 20 ms
+/// delays the 80 echoes that should have left meanwhile, and they all
+/// count it (wrk2's correction). An echo that falls due while the canary
+/// sleeps is timed from when it is sent: how late the sleeping thread woke
+/// up is the generator's, not the server's.
+#[derive(Debug)]
+struct CanaryClock {
+    start: Instant,
+    every: Duration,
+    next: u32,
+}
+
+impl CanaryClock {
+    fn new(start: Instant, every: Duration) -> Self {
+        Self {
+            start,
+            every,
+            next: 0,
+        }
+    }
+
+    fn due(&self) -> Instant {
+        self.start + self.every * self.next
+    }
+
+    /// How long until the next echo is due; zero once it is.
+    fn until_due(&self, now: Instant) -> Duration {
+        self.due().saturating_duration_since(now)
+    }
+
+    /// Takes the next echo, sent at `now`, the echo before it having come
+    /// back at `previous_done`; returns the instant its round trip is
+    /// timed from.
+    fn take(&mut self, now: Instant, previous_done: Instant) -> Instant {
+        let due = self.due();
+        self.next = self.next.saturating_add(1);
+        if previous_done > due { due } else { now }
+    }
+
+    /// Drops the echoes due by `now`: the next is due one interval on.
+    fn skip_overdue(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.start).as_nanos();
+        let past = elapsed / self.every.as_nanos().max(1) + 1;
+        self.next = self.next.max(u32::try_from(past).unwrap_or(u32::MAX));
     }
 }
 
@@ -766,4 +876,54 @@ pub async fn run(config: Config) -> Result<Report, LoadgenError> {
         histograms: Vec::new(),
         config,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVERY: Duration = Duration::from_micros(250);
+
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    /// Echoes that fell due while a slow one was out are timed from their
+    /// due times; one sent after a sleep from its send, however late the
+    /// thread woke.
+    #[test]
+    fn a_stall_is_counted_by_every_echo_it_held_up() {
+        let t0 = Instant::now();
+        let mut clock = CanaryClock::new(t0, EVERY);
+        // Echo 0 leaves on time and is out for 1 ms: echoes 1..=4 fall due.
+        assert_eq!(clock.until_due(t0), Duration::ZERO);
+        assert_eq!(clock.take(t0, t0), t0);
+        let back = t0 + us(1_000);
+        for k in 1..=4u32 {
+            assert_eq!(clock.until_due(back), Duration::ZERO, "echo {k} is overdue");
+            let sent = back + us(10) * k;
+            let previous_done = sent;
+            assert_eq!(clock.take(sent, previous_done), t0 + EVERY * k, "echo {k}");
+        }
+        // Caught up: echo 5 is due at 1.25 ms, the canary sleeps and wakes
+        // 60 µs late; the round trip runs from the send.
+        let now = t0 + us(1_050);
+        assert_eq!(clock.until_due(now), us(200));
+        let woke = t0 + us(1_310);
+        assert_eq!(clock.take(woke, now), woke);
+    }
+
+    /// After a failed echo, what fell due while it was awaited is dropped,
+    /// not sent in a burst.
+    #[test]
+    fn a_failure_drops_the_echoes_due_meanwhile() {
+        let t0 = Instant::now();
+        let mut clock = CanaryClock::new(t0, EVERY);
+        clock.take(t0, t0);
+        let gave_up = t0 + Duration::from_secs(5) + us(100);
+        clock.skip_overdue(gave_up);
+        assert_eq!(clock.until_due(gave_up), us(150));
+        let woke = t0 + Duration::from_secs(5) + us(300);
+        assert_eq!(clock.take(woke, gave_up), woke);
+    }
 }

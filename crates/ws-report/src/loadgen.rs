@@ -566,6 +566,16 @@ pub struct HostileCanary {
     /// from before the field).
     #[serde(default = "canary_every_us_before")]
     pub every_us: u64,
+    /// Whether an echo held up by the one before it was timed from its
+    /// intended send time (absent, so false, from results whose canary
+    /// timed every echo from its send: coordinated omission).
+    #[serde(default)]
+    pub from_intended: bool,
+    /// Whether the canary's thread ran on the real-time scheduler, so that
+    /// the generator's busy threads could not delay it (absent, so false,
+    /// from results before the field).
+    #[serde(default)]
+    pub realtime: bool,
 }
 
 /// The canary's interval before results said it: 5 ms.

@@ -603,7 +603,8 @@ pub(super) fn canary_table(runs: &[Run<HostileResult>]) -> String {
     out.push_str(&t.render());
     out.push('\n');
     let text = format!(
-        "{}{}{}{}",
+        "{}{}{}{}{}",
+        quiet_floor_sentence(runs),
         held_sentence(&readings),
         overlap_sentences(&readings),
         cost_sentence(&readings),
@@ -616,6 +617,31 @@ pub(super) fn canary_table(runs: &[Run<HostileResult>]) -> String {
     out
 }
 
+/// How far the canary's quiet p99 moved over every server's runs, when its
+/// echoes were timed from their due times: with no attack at all, that is
+/// the machine's own noise in the canary's tail (a stall of the machine is
+/// counted by every echo it held up), and the noise the ranges are judged
+/// against. Empty for older canaries and for fewer than two runs.
+fn quiet_floor_sentence(runs: &[Run<HostileResult>]) -> String {
+    let quiet: Vec<f64> = runs
+        .iter()
+        .filter_map(|run| run.result.as_ref()?.canary.as_ref())
+        .filter(|c| c.from_intended)
+        .map(|c| c.quiet.latency.p99_us as f64)
+        .collect();
+    let Some(spread) = Spread::of(&quiet).filter(|s| s.n > 1) else {
+        return String::new();
+    };
+    format!(
+        "With no attack at all, the canary's p99 ranged from {} to {} over the {} quiet seconds of all servers' runs: \
+         a stall of the machine itself is counted by every echo it held up, so that is how far this machine alone moves the canary's tail, \
+         and the noise the ranges here are judged against. ",
+        format::micros(spread.min as u64),
+        format::micros(spread.max as u64),
+        spread.n
+    )
+}
+
 /// What the hostile cells say about the canary, and, in runs with the
 /// control, what the control is and where the canary's p99s went.
 fn canary_method(h: &HostileResult, control: bool) -> String {
@@ -624,11 +650,7 @@ fn canary_method(h: &HostileResult, control: bool) -> String {
             .as_ref()
             .map_or(loadgen::CANARY_EVERY_US_BEFORE, |c| c.every_us),
     );
-    let own_thread = if h.canary.as_ref().is_some_and(|c| c.own_thread) {
-        "The canary echoes from its own thread of the generator, so the attackers' writes do not delay its timing. "
-    } else {
-        ""
-    };
+    let own_thread = canary_timing(h.canary.as_ref());
     if !control {
         // Before the control, the main table's cell carried the p99s.
         return format!(
@@ -649,6 +671,33 @@ fn canary_method(h: &HostileResult, control: bool) -> String {
          the state the target of a p99 unchanged within noise is about. ",
         h.config.attackers
     )
+}
+
+/// How the canary's round trips were timed, in what the run's results
+/// say of it: its own thread, from the intended send time, real-time.
+fn canary_timing(canary: Option<&HostileCanary>) -> String {
+    let Some(c) = canary else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if c.own_thread {
+        out.push_str("The canary echoes from its own thread of the generator, so the attackers' writes do not delay its timing. ");
+    }
+    if !c.from_intended {
+        return out;
+    }
+    out.push_str(
+        "An echo that fell due while the one before it was still out is sent when that one is back \
+         and timed from when it was due, so a stall counts once for every echo it held up (wrk2's correction for coordinated omission); \
+         one that fell due while the canary slept is timed from its send, so the generator's own wake-up lateness is not counted. ",
+    );
+    out.push_str(if c.realtime {
+        "Its thread runs on the real-time scheduler, so the generator's busy threads on its core cannot hold its replies back. "
+    } else {
+        "Its thread could not get the real-time scheduler (that takes root or `CAP_SYS_NICE`), \
+         so the generator's busy threads on its core may have held some replies back by a scheduler tick, counted against the server. "
+    });
+    out
 }
 
 /// How a server's repeated hostile runs make one cell; empty without repeats.
@@ -1005,6 +1054,61 @@ mod tests {
                          on `ws-tokio-mutex`, where the ranges overlap, that is what reading the bytes costs the canary, not evicting."),
             "{md}"
         );
+    }
+
+    /// The method says how the canary was timed, as far as its results
+    /// say: nothing new for results from before the correction.
+    #[test]
+    fn the_method_says_how_the_canary_was_timed() {
+        let mut r = controlled(100_000, 10, 2.0, [100, 100, 100, 100], 0);
+        let before = canary_method(&r, true);
+        assert!(before.contains("from its own thread"), "{before}");
+        assert!(!before.contains("coordinated omission"), "{before}");
+        assert!(!before.contains("real-time"), "{before}");
+        let canary = r.canary.as_mut().expect("a canary");
+        canary.from_intended = true;
+        canary.realtime = true;
+        let realtime = canary_method(&r, true);
+        assert!(
+            realtime.contains("timed from when it was due"),
+            "{realtime}"
+        );
+        assert!(
+            realtime.contains("Its thread runs on the real-time scheduler"),
+            "{realtime}"
+        );
+        r.canary.as_mut().expect("a canary").realtime = false;
+        let ordinary = canary_method(&r, true);
+        assert!(
+            ordinary.contains("could not get the real-time scheduler"),
+            "{ordinary}"
+        );
+    }
+
+    /// The quiet p99s of every server's runs say how far the machine alone
+    /// moves the canary's tail, once the canary is timed from due times.
+    #[test]
+    fn the_quiet_seconds_give_the_machines_own_noise() {
+        let mut runs = repeats(
+            "ws-tokio-mutex",
+            [[80, 85, 200, 240], [90, 95, 250, 260], [900, 105, 300, 400]],
+            [0; 3],
+        );
+        assert_eq!(
+            quiet_floor_sentence(&runs),
+            "",
+            "older canaries say nothing"
+        );
+        for run in &mut runs {
+            if let Some(c) = run.result.as_mut().and_then(|r| r.canary.as_mut()) {
+                c.from_intended = true;
+            }
+        }
+        let said = quiet_floor_sentence(&runs);
+        assert!(said.starts_with("With no attack at all, the canary's p99 ranged from 80.0 µs to 900 µs over the 3 quiet seconds"), "{said}");
+        assert!(canary_table(&runs).contains(&said), "and the table says it");
+        runs.truncate(1);
+        assert_eq!(quiet_floor_sentence(&runs), "", "one run is no range");
     }
 
     #[test]
