@@ -515,33 +515,37 @@ fn held_sentence(readings: &[CanaryReading<'_>]) -> String {
     )
 }
 
-/// The attack's p99 over the quiet one, by server: its whole cost, which
-/// where the attack's range overlaps the control's is the cost of the bytes
-/// themselves.
+/// The attack's p99 against the quiet one, by server: unchanged within
+/// noise where the ranges overlap; where the attack's lies above, its cost
+/// in all, which is the cost of the bytes themselves where the attack's
+/// range also overlaps the control's.
 fn cost_sentence(readings: &[CanaryReading<'_>]) -> String {
-    let costs: Vec<String> = readings
+    let mut out = range_sentence(
+        readings,
+        |r| Some((Side::judged(r.attack?, r.quiet?)?, r.attack?, r.quiet?)),
+        |servers| {
+            format!(
+                "while the attack's bytes arrive, the canary's p99 is unchanged within noise on {servers} (its range overlaps the quiet second's)"
+            )
+        },
+        "the attack's p99",
+        "the quiet second's",
+    );
+    let bytes: Vec<String> = readings
         .iter()
-        .filter_map(|r| {
-            // A single run's ratio is in the table already.
-            let s = r.vs_quiet.filter(|s| s.n > 1)?;
-            Some(format!("{} on `{}`", format::ratio(s.median), r.server))
+        .filter(|r| {
+            r.side() == Some(Side::Overlaps)
+                && r.attack.zip(r.quiet).and_then(|(a, q)| Side::judged(a, q)) == Some(Side::Above)
         })
+        .map(|r| format!("`{}`", r.server))
         .collect();
-    if costs.is_empty() {
-        return String::new();
+    if !bytes.is_empty() {
+        out.push_str(&format!(
+            "On {}, where the attack's range overlaps the same bytes', that is what reading the bytes costs the canary, not evicting. ",
+            listed(&bytes)
+        ));
     }
-    let overlapping = servers_on(readings, Side::Overlaps, |r| r.side());
-    let bytes = if overlapping.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; on {overlapping}, where the ranges overlap, that is what reading the bytes costs the canary, not evicting"
-        )
-    };
-    format!(
-        "Against the quiet second, the attack's p99 is {} (medians){bytes}. ",
-        listed(&costs)
-    )
+    out
 }
 
 /// A sentence for each server whose control evicted (no control there) or
@@ -1013,6 +1017,15 @@ mod tests {
             ],
             [0, 1, 0],
         ));
+        runs.extend(repeats(
+            "ws-ref-broadcast",
+            [
+                [100, 100, 110, 110],
+                [120, 120, 130, 130],
+                [140, 140, 150, 150],
+            ],
+            [0; 3],
+        ));
         let md = canary_table(&runs);
         assert!(
             md.starts_with("#### Canary round-trip p99 under the partial-message attack\n\n"),
@@ -1033,27 +1046,38 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("The evictions cost the canary nothing measurable beyond the bytes on `ws-tokio-mutex` (the attack's and the same bytes' p99 ranges overlap); \
+            md.contains("The evictions cost the canary nothing measurable beyond the bytes on `ws-tokio-mutex` and `ws-ref-broadcast` (the attack's and the same bytes' p99 ranges overlap); \
                          on `ws-std-mutex` the attack's p99, 600 µs (500 µs–700 µs), lies above the same bytes', 210 µs (200 µs–220 µs)."),
             "{md}"
         );
         // Issue 15's target: unchanged within noise where the ranges overlap.
         assert!(
-            md.contains("With the attack in place (the budget full, the attackers left open holding their messages), the canary's p99 is unchanged within noise on `ws-tokio-mutex` and `ws-mpsc-writer` (its range overlaps the quiet second's); \
+            md.contains("With the attack in place (the budget full, the attackers left open holding their messages), the canary's p99 is unchanged within noise on `ws-tokio-mutex`, `ws-mpsc-writer` and `ws-ref-broadcast` (its range overlaps the quiet second's); \
                          on `ws-std-mutex` the canary's p99 with the attack in place, 320 µs (300 µs–340 µs), lies above the quiet second's, 100 µs (100 µs–100 µs)."),
             "{md}"
         );
         // A void control is compared with nothing, but said to be void.
-        assert!(!md.contains("on `ws-mpsc-writer` the attack's"), "{md}");
+        assert!(
+            !md.contains("on `ws-mpsc-writer` the attack's p99, 600 µs (500 µs–700 µs), lies above the same bytes'"),
+            "{md}"
+        );
         assert!(
             md.contains("On `ws-mpsc-writer` the control itself evicted (1 of its connections closed 1009 over its runs): it is not a control there"),
             "{md}"
         );
+        // Against the quiet second: overlapping ranges claim nothing, the
+        // others are named with both ranges, and a cost is put on the
+        // bytes only where the attack's range also overlaps the control's.
         assert!(
-            md.contains("the attack's p99 is 3.00× on `ws-tokio-mutex`, 6.00× on `ws-std-mutex` and 6.00× on `ws-mpsc-writer` (medians); \
-                         on `ws-tokio-mutex`, where the ranges overlap, that is what reading the bytes costs the canary, not evicting."),
+            md.contains("While the attack's bytes arrive, the canary's p99 is unchanged within noise on `ws-ref-broadcast` (its range overlaps the quiet second's); \
+                         on `ws-tokio-mutex` the attack's p99, 260 µs (240 µs–400 µs), lies above the quiet second's, 90.0 µs (80.0 µs–100 µs); "),
             "{md}"
         );
+        assert!(
+            md.contains("On `ws-tokio-mutex`, where the attack's range overlaps the same bytes', that is what reading the bytes costs the canary, not evicting."),
+            "{md}"
+        );
+        assert!(!md.contains("On `ws-ref-broadcast`, where"), "{md}");
     }
 
     /// The method says how the canary was timed, as far as its results
