@@ -30,6 +30,12 @@
 //! awaited, on an idle server, which thinned their tails: `ws-loadgen
 //! hostile` now times the attack's bytes and that second apart, beside a
 //! control with the same bytes and no eviction (RESULTS.md's canary table).
+//! They were also taken with the canary of the time, which timed each echo
+//! from its own send (a stall counted once) and ran as an ordinary thread
+//! that the generator's attack thread could hold back by a scheduler tick;
+//! the canary now counts a stall in every echo it held up and runs on the
+//! real-time scheduler (`ws_loadgen::hostile`), so compare the figures
+//! above with each other, not with RESULTS.md.
 //!
 //! The price is that the memory leaves the process later. So the bytes
 //! waiting are counted ([`deferred_bytes`]) and bounded: the inbound budget

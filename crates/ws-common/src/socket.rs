@@ -31,7 +31,11 @@
 //! 0.11–0.15 ms before the attack (by hand, 4 runs each, canary every 1 ms,
 //! large blocks already freed in the background; each window also held the
 //! attackers' idle second after their last byte, which `ws-loadgen hostile`
-//! now times apart). RESULTS.md's reliability
+//! now times apart, and came from the canary of the time: see `ws-alloc`'s
+//! doc). Less than one read a poll did not help: capping a large-message
+//! reader's reads at 4 KiB or 2 KiB, the canary's p99 under the attack's
+//! bytes was 149–194 µs and 151–248 µs, against 141–168 µs at one read
+//! (by hand, 3 runs each, 2026-12-05). RESULTS.md's reliability
 //! table shows a canary's echo p99 during `ws-loadgen hostile`'s
 //! partial-message attack beside its p99 before the attack, for every
 //! server.
