@@ -39,7 +39,9 @@ use crate::client::{self, ConnectOptions, Target, Ws};
 use crate::common::{self, ser_duration};
 use crate::procmon::{ServerReport, ServerSampler};
 use crate::report::{NamedHistogram, Table};
-use crate::stats::{Integrity, LatencySummary, duration_ns, new_histogram, record_ns};
+use crate::stats::{
+    Clock, Integrity, LatencySummary, Schedule, duration_ns, new_histogram, record_ns,
+};
 
 /// How far past the handshake timeout a slow socket may be closed.
 pub const CLOSE_SLACK: Duration = Duration::from_secs(1);
@@ -410,8 +412,7 @@ impl CanaryThread {
                     match client::connect(&target, opts).await {
                         Ok(ws) => {
                             if connected_tx.send(Ok(())).is_ok() {
-                                let mut report = canary(ws, opts.timeout, phase).await;
-                                report.realtime = realtime;
+                                let report = canary(ws, opts.timeout, phase, realtime).await;
                                 let _ = report_tx.send(report);
                             }
                         }
@@ -467,25 +468,20 @@ fn raise_to_realtime() -> bool {
 /// The canary: it echoes every [`CANARY_EVERY`] and keeps each round trip,
 /// timed by its [`CanaryClock`], under the phase it was sent in, until the
 /// phase is [`Phase::Done`] or its sender is gone; then it closes and
-/// reports.
+/// reports. `realtime`: whether its thread got the real-time scheduler.
 async fn canary(
     mut ws: Ws,
     timeout: Duration,
     mut phase: tokio::sync::watch::Receiver<Phase>,
+    realtime: bool,
 ) -> CanaryReport {
-    let mut latency = [
-        new_histogram(),
-        new_histogram(),
-        new_histogram(),
-        new_histogram(),
-        new_histogram(),
-    ];
+    let mut latency: [_; 5] = std::array::from_fn(|_| new_histogram());
     let mut failures = [0u64; 5];
-    let start = Instant::now();
-    let mut clock = CanaryClock::new(start, CANARY_EVERY);
-    let mut previous_done = start;
+    let time = Clock::new();
+    let mut clock = CanaryClock::new(CANARY_EVERY);
+    let mut previous_done = time.now_ns();
     for n in 0u64.. {
-        let wait = clock.until_due(Instant::now());
+        let wait = clock.until_due(time.now_ns());
         if !wait.is_zero() {
             // Blocking is fine here: this is the canary's own thread, and
             // nothing else runs on its runtime (see `CanaryThread`).
@@ -502,14 +498,11 @@ async fn canary(
             Phase::Slow => 4,
             Phase::Done => break,
         };
-        let timed_from = clock.take(Instant::now(), previous_done);
+        let timed_from = clock.take(time.now_ns(), previous_done);
         let echoed = canary_echoes(&mut ws, n, timeout).await;
-        previous_done = Instant::now();
+        previous_done = time.now_ns();
         if echoed {
-            record_ns(
-                &mut latency[slot],
-                duration_ns(previous_done.saturating_duration_since(timed_from)),
-            );
+            record_ns(&mut latency[slot], previous_done.saturating_sub(timed_from));
         } else {
             failures[slot] += 1;
             // A failure is counted as one; the echoes due while it was
@@ -531,60 +524,52 @@ async fn canary(
         own_thread: true,
         every_us: u64::try_from(CANARY_EVERY.as_micros()).unwrap_or(u64::MAX),
         from_intended: true,
-        realtime: false,
+        realtime,
     }
 }
 
-/// When the canary's echoes are due, and what each round trip is timed
-/// from, without coordinated omission and without the generator's own
-/// lateness.
+/// When the canary's echoes are due ([`Schedule`]), and what each round
+/// trip is timed from, without coordinated omission and without the
+/// generator's own lateness; times in ns since the canary started.
 ///
-/// Echo `k` is due at `start + k * every`. An echo that falls due while the
-/// one before it is still out is sent as soon as that one is back and
-/// timed from its due time: a server that stalls the canary for 20 ms
-/// delays the 80 echoes that should have left meanwhile, and they all
-/// count it (wrk2's correction). An echo that falls due while the canary
-/// sleeps is timed from when it is sent: how late the sleeping thread woke
-/// up is the generator's, not the server's.
+/// An echo that falls due while the one before it is still out is sent as
+/// soon as that one is back and timed from its due time: a server that
+/// stalls the canary for 20 ms delays the 80 echoes that should have left
+/// meanwhile, and they all count it (wrk2's correction). An echo that
+/// falls due while the canary sleeps is timed from when it is sent: how
+/// late the sleeping thread woke up is the generator's, not the server's.
 #[derive(Debug)]
 struct CanaryClock {
-    start: Instant,
-    every: Duration,
-    next: u32,
+    schedule: Schedule,
 }
 
 impl CanaryClock {
-    fn new(start: Instant, every: Duration) -> Self {
+    /// One echo due every `every`, the first at once.
+    fn new(every: Duration) -> Self {
         Self {
-            start,
-            every,
-            next: 0,
+            schedule: Schedule::new(0, duration_ns(every), u64::MAX),
         }
     }
 
-    fn due(&self) -> Instant {
-        self.start + self.every * self.next
+    /// How long from `now_ns` until the next echo is due; zero once it is.
+    fn until_due(&self, now_ns: u64) -> Duration {
+        self.schedule.next_due_ns().map_or(Duration::ZERO, |due| {
+            Duration::from_nanos(due.saturating_sub(now_ns))
+        })
     }
 
-    /// How long until the next echo is due; zero once it is.
-    fn until_due(&self, now: Instant) -> Duration {
-        self.due().saturating_duration_since(now)
+    /// Takes the echo due by `now_ns`, the one before it having come back
+    /// at `previous_done_ns`; returns the time its round trip is timed from.
+    fn take(&mut self, now_ns: u64, previous_done_ns: u64) -> u64 {
+        match self.schedule.take_due(now_ns) {
+            Some(due) if previous_done_ns > due => due,
+            _ => now_ns,
+        }
     }
 
-    /// Takes the next echo, sent at `now`, the echo before it having come
-    /// back at `previous_done`; returns the instant its round trip is
-    /// timed from.
-    fn take(&mut self, now: Instant, previous_done: Instant) -> Instant {
-        let due = self.due();
-        self.next = self.next.saturating_add(1);
-        if previous_done > due { due } else { now }
-    }
-
-    /// Drops the echoes due by `now`: the next is due one interval on.
-    fn skip_overdue(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.start).as_nanos();
-        let past = elapsed / self.every.as_nanos().max(1) + 1;
-        self.next = self.next.max(u32::try_from(past).unwrap_or(u32::MAX));
+    /// Drops the echoes due by `now_ns`.
+    fn skip_overdue(&mut self, now_ns: u64) {
+        self.schedule.skip_due(now_ns);
     }
 }
 
@@ -884,32 +869,28 @@ mod tests {
 
     const EVERY: Duration = Duration::from_micros(250);
 
-    fn us(n: u64) -> Duration {
-        Duration::from_micros(n)
-    }
+    const US: u64 = 1_000;
 
     /// Echoes that fell due while a slow one was out are timed from their
     /// due times; one sent after a sleep from its send, however late the
     /// thread woke.
     #[test]
     fn a_stall_is_counted_by_every_echo_it_held_up() {
-        let t0 = Instant::now();
-        let mut clock = CanaryClock::new(t0, EVERY);
+        let mut clock = CanaryClock::new(EVERY);
         // Echo 0 leaves on time and is out for 1 ms: echoes 1..=4 fall due.
-        assert_eq!(clock.until_due(t0), Duration::ZERO);
-        assert_eq!(clock.take(t0, t0), t0);
-        let back = t0 + us(1_000);
-        for k in 1..=4u32 {
+        assert_eq!(clock.until_due(0), Duration::ZERO);
+        assert_eq!(clock.take(0, 0), 0);
+        let back = 1_000 * US;
+        for k in 1..=4u64 {
             assert_eq!(clock.until_due(back), Duration::ZERO, "echo {k} is overdue");
-            let sent = back + us(10) * k;
-            let previous_done = sent;
-            assert_eq!(clock.take(sent, previous_done), t0 + EVERY * k, "echo {k}");
+            let sent = back + 10 * US * k;
+            assert_eq!(clock.take(sent, sent), 250 * US * k, "echo {k}");
         }
         // Caught up: echo 5 is due at 1.25 ms, the canary sleeps and wakes
         // 60 µs late; the round trip runs from the send.
-        let now = t0 + us(1_050);
-        assert_eq!(clock.until_due(now), us(200));
-        let woke = t0 + us(1_310);
+        let now = 1_050 * US;
+        assert_eq!(clock.until_due(now), Duration::from_micros(200));
+        let woke = 1_310 * US;
         assert_eq!(clock.take(woke, now), woke);
     }
 
@@ -917,13 +898,12 @@ mod tests {
     /// not sent in a burst.
     #[test]
     fn a_failure_drops_the_echoes_due_meanwhile() {
-        let t0 = Instant::now();
-        let mut clock = CanaryClock::new(t0, EVERY);
-        clock.take(t0, t0);
-        let gave_up = t0 + Duration::from_secs(5) + us(100);
+        let mut clock = CanaryClock::new(EVERY);
+        clock.take(0, 0);
+        let gave_up = 5_000_100 * US;
         clock.skip_overdue(gave_up);
-        assert_eq!(clock.until_due(gave_up), us(150));
-        let woke = t0 + Duration::from_secs(5) + us(300);
+        assert_eq!(clock.until_due(gave_up), Duration::from_micros(150));
+        let woke = 5_000_300 * US;
         assert_eq!(clock.take(woke, gave_up), woke);
     }
 }

@@ -131,6 +131,12 @@ impl Schedule {
     pub fn taken(&self) -> u64 {
         self.next
     }
+
+    /// Drops the messages due by `now_ns` without taking them (a sender
+    /// that gave up on them): the next is the first due after `now_ns`.
+    pub fn skip_due(&mut self, now_ns: u64) {
+        self.next = self.next.max(self.scheduled_by(now_ns));
+    }
 }
 
 /// What one observed sequence number meant.

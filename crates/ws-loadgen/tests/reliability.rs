@@ -207,7 +207,7 @@ async fn hostile_clients_meet_the_budget_and_the_handshake_timeout() {
     assert_eq!(report.slow.closed_in_time, 50, "{table}");
     assert!(report.slow.new_clients_ok > 0, "{table}");
     // The canary echoed before and after the bytes: a second of baseline at
-    // one echo per 1 ms is ~1,000 round trips, and the second in which the
+    // one echo due every 250 µs is ~4,000 round trips, and the second in which the
     // attackers left open were awaited, and the slow requests. (Here the
     // control's and the attack's bytes take milliseconds: their phases may
     // hold no echo at all.)

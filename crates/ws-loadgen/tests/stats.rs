@@ -122,6 +122,20 @@ fn coordinated_omission_is_corrected_by_measuring_from_the_intended_time() {
 }
 
 #[test]
+fn a_schedule_can_drop_what_fell_due() {
+    let mut s = Schedule::new(0, 1_000_000, 100_000_000);
+    assert_eq!(s.take_due(0), Some(0));
+    // Given up on at 3.5 ms: messages 1..=3 are dropped, 4 is next.
+    s.skip_due(3_500_000);
+    assert_eq!(s.next_due_ns(), Some(4_000_000));
+    assert_eq!(s.take_due(3_900_000), None);
+    assert_eq!(s.take_due(4_000_000), Some(4_000_000));
+    // Never backwards.
+    s.skip_due(0);
+    assert_eq!(s.next_due_ns(), Some(5_000_000));
+}
+
+#[test]
 fn schedule_stops_at_its_end() {
     let mut s = Schedule::with_rate(0, 1000.0, 5_000_000);
     let n = std::iter::from_fn(|| s.take_due(u64::MAX)).count();

@@ -358,6 +358,11 @@ impl<'a> CanaryReading<'a> {
         Side::judged(self.held?, self.quiet?)
     }
 
+    /// Where the attack's range lies against the quiet one.
+    fn attack_vs_quiet_side(&self) -> Option<Side> {
+        Side::judged(self.attack?, self.quiet?)
+    }
+
     /// The table row.
     fn row(&self) -> Vec<String> {
         let ratio = |s: &Option<Spread>| s.as_ref().map_or_else(|| NONE.into(), ratio_spread);
@@ -522,7 +527,7 @@ fn held_sentence(readings: &[CanaryReading<'_>]) -> String {
 fn cost_sentence(readings: &[CanaryReading<'_>]) -> String {
     let mut out = range_sentence(
         readings,
-        |r| Some((Side::judged(r.attack?, r.quiet?)?, r.attack?, r.quiet?)),
+        |r| Some((r.attack_vs_quiet_side()?, r.attack?, r.quiet?)),
         |servers| {
             format!(
                 "while the attack's bytes arrive, the canary's p99 is unchanged within noise on {servers} (its range overlaps the quiet second's)"
@@ -534,8 +539,7 @@ fn cost_sentence(readings: &[CanaryReading<'_>]) -> String {
     let bytes: Vec<String> = readings
         .iter()
         .filter(|r| {
-            r.side() == Some(Side::Overlaps)
-                && r.attack.zip(r.quiet).and_then(|(a, q)| Side::judged(a, q)) == Some(Side::Above)
+            r.side() == Some(Side::Overlaps) && r.attack_vs_quiet_side() == Some(Side::Above)
         })
         .map(|r| format!("`{}`", r.server))
         .collect();
