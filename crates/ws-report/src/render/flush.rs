@@ -1007,12 +1007,7 @@ mod tests {
         throughput_part(&mut ctx).expect("renders")
     }
 
-    /// The table row of `server` in a rendered part.
-    fn row<'t>(text: &'t str, server: &str) -> &'t str {
-        text.lines()
-            .find(|l| l.starts_with(&format!("| `{server}` |")))
-            .unwrap_or_else(|| panic!("no row for {server} in {text}"))
-    }
+    use crate::render::table::server_row as row;
 
     #[test]
     fn per_core_ratios_are_taken_within_each_repeat() {

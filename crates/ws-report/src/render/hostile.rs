@@ -882,12 +882,7 @@ mod tests {
         })
     }
 
-    /// The table row of `server` in `md`.
-    fn row<'a>(md: &'a str, server: &str) -> &'a str {
-        md.lines()
-            .find(|l| l.starts_with(&format!("| `{server}` |")))
-            .unwrap_or_else(|| panic!("no row for {server} in {md}"))
-    }
+    use crate::render::table::server_row as row;
 
     #[test]
     fn an_old_result_renders_as_before() {

@@ -63,3 +63,12 @@ impl Table {
         out
     }
 }
+
+/// The row of `server` in rendered text, for tests: the line that starts
+/// with its cell.
+#[cfg(test)]
+pub(crate) fn server_row<'t>(text: &'t str, server: &str) -> &'t str {
+    text.lines()
+        .find(|l| l.starts_with(&format!("| `{server}` |")))
+        .unwrap_or_else(|| panic!("no row for {server} in {text}"))
+}
